@@ -1,0 +1,164 @@
+"""Verification accuracy on an LFW pair file: facesift's default pipeline vs face_recognition's.
+
+Run: python benchmarks/lfw_verification.py [--pairs FILE] [--root DIR] [--tune PAIRS_FILE]
+
+Both pipelines see the same images in one run. face_recognition's default pipeline is
+`face_locations` (HOG, one upsampling) + `face_encodings` (5-point chips), first face of each
+image, "same person" when the Euclidean distance is at most 0.6; a pair where it finds no face
+counts as "different". facesift uses its engine with the thorough pass, the face nearest the
+image centre (LFW photos are centred on their subject), cosine similarity and the default
+decision threshold; with --tune it also reports the threshold that maximises accuracy on the
+tuning pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "lfw-view1"
+
+
+def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
+    lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    pairs = []
+    for parts in lines[1:]:
+        if len(parts) == 3:
+            name, i, j = parts
+            pairs.append(
+                (f"{name}/{name}_{int(i):04d}.jpg", f"{name}/{name}_{int(j):04d}.jpg", True)
+            )
+        elif len(parts) == 4:
+            a, i, b, j = parts
+            pairs.append((f"{a}/{a}_{int(i):04d}.jpg", f"{b}/{b}_{int(j):04d}.jpg", False))
+    return pairs
+
+
+def _facesift_worker(paths: list[str]) -> list[np.ndarray | None]:
+    from facesift.media import load_image
+    from facesift.vision.engine import FaceEngine
+    from facesift.vision.face import choose_primary
+
+    engine = FaceEngine()
+    out: list[np.ndarray | None] = []
+    for path in paths:
+        pixels = load_image(path).pixels
+        face, _ = choose_primary(
+            engine.analyze_pixels(pixels, thorough=True), pixels.shape, "central"
+        )
+        out.append(None if face is None else face.embedding)
+    return out
+
+
+def _baseline_worker(paths: list[str]) -> list[np.ndarray | None]:
+    import face_recognition
+
+    out: list[np.ndarray | None] = []
+    for path in paths:
+        encodings = face_recognition.face_encodings(face_recognition.load_image_file(path))
+        out.append(encodings[0] if encodings else None)
+    return out
+
+
+def embed_all(worker, paths: list[str], workers: int) -> tuple[dict[str, np.ndarray | None], float]:
+    chunks = [paths[i::workers] for i in range(workers)]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        results = list(pool.map(worker, chunks))
+    elapsed = time.perf_counter() - start
+    table: dict[str, np.ndarray | None] = {}
+    for chunk, vectors in zip(chunks, results, strict=True):
+        table.update(zip(chunk, vectors, strict=True))
+    return table, elapsed
+
+
+def scores_for(pairs, table, score) -> np.ndarray:
+    """Score per pair; NaN where a face is missing."""
+    out = np.full(len(pairs), np.nan)
+    for k, (a, b, _) in enumerate(pairs):
+        ea, eb = table[a], table[b]
+        if ea is not None and eb is not None:
+            out[k] = score(ea, eb)
+    return out
+
+
+def best_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Threshold (score ≥ t means same) that maximises accuracy; NaN scores count as different."""
+    s = np.nan_to_num(scores, nan=-np.inf)
+    candidates = np.unique(s[np.isfinite(s)])
+    mids = (candidates[:-1] + candidates[1:]) / 2
+    accs = [np.mean((s >= t) == labels) for t in mids]
+    k = int(np.argmax(accs))
+    return float(mids[k]), float(accs[k])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=Path, default=DATA / "pairsDevTest.txt")
+    parser.add_argument("--root", type=Path, default=DATA / "images")
+    parser.add_argument("--tune", type=Path, default=None, help="pair file to tune a threshold on")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    from facesift.match.decision import DEFAULT_THRESHOLD
+    from facesift.match.similarity import cosine_similarity
+
+    pairs = [
+        (str(args.root / a), str(args.root / b), same) for a, b, same in read_pairs(args.pairs)
+    ]
+    tune_pairs = (
+        [(str(args.root / a), str(args.root / b), same) for a, b, same in read_pairs(args.tune)]
+        if args.tune
+        else []
+    )
+    paths = sorted({p for a, b, _ in pairs + tune_pairs for p in (a, b)})
+    print(f"{len(pairs)} test pairs, {len(tune_pairs)} tuning pairs, {len(paths)} images")
+
+    fs_table, fs_time = embed_all(_facesift_worker, paths, args.workers)
+    fr_table, fr_time = embed_all(_baseline_worker, paths, args.workers)
+
+    def cos(a, b):
+        return float(cosine_similarity(a[None], b[None])[0, 0])
+
+    def neg_dist(a, b):
+        return -float(np.linalg.norm(a - b))
+
+    labels = np.array([same for _, _, same in pairs])
+    fs = scores_for(pairs, fs_table, cos)
+    fr = scores_for(pairs, fr_table, neg_dist)
+    fs_acc = float(np.mean((np.nan_to_num(fs, nan=-np.inf) >= DEFAULT_THRESHOLD) == labels))
+    fr_acc = float(np.mean((np.nan_to_num(fr, nan=-np.inf) >= -0.6) == labels))
+    fs_missing = sum(v is None for v in fs_table.values())
+    fr_missing = sum(v is None for v in fr_table.values())
+    print(f"\n{'pipeline':<44}{'accuracy':>9}{'no face':>9}{'img/s':>8}")
+    print(
+        f"{'facesift (cosine ≥ %.3f)' % DEFAULT_THRESHOLD:<44}{fs_acc:>9.4f}"
+        f"{fs_missing:>9}{len(paths) / fs_time:>8.1f}"
+    )
+    print(
+        f"{'face_recognition (distance ≤ 0.6)':<44}{fr_acc:>9.4f}"
+        f"{fr_missing:>9}{len(paths) / fr_time:>8.1f}"
+    )
+    print(f"accuracy ratio facesift / face_recognition: {fs_acc / fr_acc:.4f}")
+
+    if tune_pairs:
+        tl = np.array([same for _, _, same in tune_pairs])
+        for name, table, score in (
+            ("facesift cosine", fs_table, cos),
+            ("facesift euclidean", fs_table, neg_dist),
+            ("face_recognition euclidean", fr_table, neg_dist),
+        ):
+            t, acc_tune = best_threshold(scores_for(tune_pairs, table, score), tl)
+            test = scores_for(pairs, table, score)
+            acc_test = float(np.mean((np.nan_to_num(test, nan=-np.inf) >= t) == labels))
+            print(
+                f"tuned {name:<28} threshold {t:+.4f}: tune acc {acc_tune:.4f}, test acc {acc_test:.4f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

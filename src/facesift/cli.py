@@ -1,0 +1,376 @@
+"""The `facesift` command line: parse, call a Workspace operation, print."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from facesift.errors import FacesiftError
+from facesift.media.draw import draw_boxes
+from facesift.media.image import load_image
+from facesift.workflows.results import Decision, FaceMatches
+from facesift.workflows.workspace import Workspace
+
+app = typer.Typer(
+    help="Find and identify faces in photo collections, offline. Scores are evidence for a "
+    "human reviewer, not verdicts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+class State:
+    workspace_dir: Path = Path("facesift-workspace")
+    database_url: str | None = None
+    _workspace: Workspace | None = None
+
+    @classmethod
+    def workspace(cls) -> Workspace:
+        if cls._workspace is None:
+            cls._workspace = Workspace(cls.workspace_dir, database_url=cls.database_url)
+        return cls._workspace
+
+
+@app.callback()
+def _global(
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Workspace folder [default: $FACESIFT_WORKSPACE or ./facesift-workspace]",
+            show_default=False,
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="FACESIFT_DATABASE_URL",
+            help="SQLAlchemy URL of a shared database (e.g. PostgreSQL) instead of the "
+            "workspace's SQLite file.",
+        ),
+    ] = None,
+) -> None:
+    State.workspace_dir = workspace or Path(
+        os.environ.get("FACESIFT_WORKSPACE") or "facesift-workspace"
+    )
+    State.database_url = database_url
+    State._workspace = None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _read_metadata(path: Path | None) -> dict[str, dict[str, Any]]:
+    """CSV with a `name` (or `person`) column; every other column becomes an attribute."""
+    if path is None:
+        return {}
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and not ({"name", "person"} & set(rows[0])):
+        raise _fail(f"{path}: the metadata CSV needs a 'name' column")
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        name = (row.pop("name", None) or row.pop("person", None) or "").strip()
+        if name:
+            out[name] = {k: v for k, v in row.items() if k and v not in (None, "")}
+    return out
+
+
+STATUS_STYLE = {
+    "enrolled": "green",
+    "already_enrolled": "green",
+    "no_face": "yellow",
+    "ambiguous": "yellow",
+    "conflict": "red",
+    "unreadable": "red",
+}
+
+
+@app.command()
+def enroll(
+    paths: Annotated[list[Path], typer.Argument(help="Photos, or a folder of Name/ subfolders")],
+    person: Annotated[
+        str | None, typer.Option("--person", "-p", help="Enrol the given photos as this person")
+    ] = None,
+    meta: Annotated[
+        Path | None, typer.Option("--meta", help="CSV of people: name + any metadata columns")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Add known people to the gallery."""
+    metadata = _read_metadata(meta)
+    ws = State.workspace()
+    try:
+        if person:
+            outcomes = ws.enroll(person, paths, metadata.get(person))
+        else:
+            outcomes = []
+            for root in paths:
+                if not root.is_dir():
+                    raise _fail(f"{root}: not a folder; use --person NAME to enrol single photos")
+                outcomes.extend(ws.enroll_folder(root, metadata))
+    except (FacesiftError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json([o.to_dict() for o in outcomes])
+    else:
+        for o in outcomes:
+            style = STATUS_STYLE.get(o.status, "white")
+            console.print(
+                f"[{style}]{o.status:<16}[/{style}] {o.person:<24} {o.path}  {o.message}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        enrolled = sum(o.ok for o in outcomes)
+        console.print(f"{enrolled} of {len(outcomes)} photos in the gallery.")
+    if not any(o.ok for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Photos or folders (searched recursively)")],
+    case: Annotated[
+        str | None, typer.Option("--case", "-c", help="Case to file them under")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Find and store every face in photos. Reruns skip stored files: Ctrl-C, then rerun."""
+    ws = State.workspace()
+    with Progress(
+        TextColumn("[bold]scan"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=errors,
+        transient=True,
+        disable=as_json or not errors.is_terminal,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(path: Path, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=path.name[:40])
+
+        try:
+            report = ws.scan(paths, case=case, progress=progress)
+        except (FacesiftError, FileNotFoundError) as exc:
+            raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for path, reason in report.errors:
+            errors.print(f"[red]skipped[/red] {path}: {reason}", highlight=False)
+        rate = report.faces / report.seconds if report.seconds else 0.0
+        console.print(
+            f"{report.files} files: {report.processed} analysed, {report.already_stored} already "
+            f"stored, {len(report.errors)} failed; {report.faces} faces found "
+            f"in {report.seconds:.1f} s ({rate:.1f} faces/s).",
+            highlight=False,
+        )
+    if report.interrupted:
+        errors.print("Interrupted: what was analysed is saved; run the same command to resume.")
+        raise typer.Exit(130)
+
+
+def _faces_table(title: str, faces: list[FaceMatches], decision: Decision) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("where")
+    table.add_column("quality")
+    table.add_column("candidates (score; * = above threshold)")
+    for k, face in enumerate(faces, start=1):
+        where = ", ".join(f"{v:.0f}" for v in face.bbox)
+        if face.source:
+            where = f"{face.source['path']}\n[{where}]"
+        flags = ", ".join(face.quality.flags)
+        quality = f"{face.quality.score:.2f}" + (f" ({flags})" if flags else "")
+        cands = "\n".join(
+            f"{c.person}  {c.score:.3f}{' *' if c.above_threshold else ''}" for c in face.candidates
+        )
+        table.add_row(str(k), where, quality, cands or "(gallery empty)")
+    table.caption = f"threshold {decision.threshold:.3f}; {decision.note}"
+    return table
+
+
+@app.command()
+def search(
+    image: Annotated[Path, typer.Argument(help="Photo to search")],
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help="Candidates per face")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    annotate: Annotated[
+        Path | None, typer.Option("--annotate", help="Write a copy with boxes and names")
+    ] = None,
+) -> None:
+    """Every face in a photo with its ranked gallery candidates."""
+    ws = State.workspace()
+    try:
+        result = ws.search(image, top=top)
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if annotate is not None:
+        labels, colors = [], []
+        for k, face in enumerate(result.faces, start=1):
+            best = face.candidates[0] if face.candidates else None
+            if best is not None and best.above_threshold:
+                labels.append(f"{k}: {best.person} {best.score:.2f}")
+                colors.append("#ffd400")
+            else:
+                labels.append(f"{k}: unknown")
+                colors.append("#9ecbff")
+        pixels = load_image(image).pixels
+        draw_boxes(pixels, [f.bbox for f in result.faces], labels, colors).save(annotate)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    if not result.faces:
+        console.print(f"No face found in {image}.")
+        return
+    console.print(
+        _faces_table(f"{image}: {len(result.faces)} face(s)", result.faces, result.decision)
+    )
+    if annotate is not None:
+        console.print(f"Annotated copy written to {annotate}")
+
+
+@app.command()
+def identify(
+    case: Annotated[str | None, typer.Option("--case", "-c", help="Only this case")] = None,
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help="Candidates per face")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per candidate")] = False,
+) -> None:
+    """Every scanned face against the gallery."""
+    ws = State.workspace()
+    try:
+        result = ws.identify(case=case, top=top)
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(result.to_dict())
+    elif as_csv:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            ["face_id", "path", "sha256", "x1", "y1", "x2", "y2", "quality", "rank", "person",
+             "score", "above_threshold"]
+        )  # fmt: skip
+        for face in result.faces:
+            rows = face.candidates or [None]
+            for rank, c in enumerate(rows, start=1):
+                writer.writerow(
+                    [face.face_id, face.source["path"], face.source["sha256"],
+                     *(round(v, 1) for v in face.bbox), round(face.quality.score, 3),
+                     rank if c else "", c.person if c else "", round(c.score, 4) if c else "",
+                     c.above_threshold if c else ""]
+                )  # fmt: skip
+        sys.stdout.write(out.getvalue())
+    else:
+        title = f"{len(result.faces)} face(s)" + (f" in case {case}" if case else "")
+        console.print(_faces_table(title, result.faces, result.decision))
+
+
+@app.command()
+def verify(
+    image_a: Annotated[Path, typer.Argument(help="First photo")],
+    image_b: Annotated[Path, typer.Argument(help="Second photo")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Compare the main faces of two photos (1:1)."""
+    ws = State.workspace()
+    try:
+        result = ws.verify(image_a, image_b)
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    verdict = "likely the same person" if result.same_person else "likely different people"
+    console.print(
+        f"score {result.score:.3f} (threshold {result.decision.threshold:.3f}): {verdict}",
+        highlight=False,
+    )
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    console.print(result.decision.note, style="dim", highlight=False)
+
+
+@app.command()
+def people(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the gallery's people."""
+    rows = State.workspace().people()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("name", "faces", "attributes")
+    for r in rows:
+        table.add_row(
+            r["name"], str(r["faces"]), ", ".join(f"{k}={v}" for k, v in r["attributes"].items())
+        )
+    console.print(table)
+
+
+@app.command()
+def media(
+    case: Annotated[str | None, typer.Option("--case", "-c")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List stored media with their SHA-256 and face counts."""
+    rows = State.workspace().media(case)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("path", "sha256", "size", "W×H", "faces", "status")
+    for r in rows:
+        dims = f"{r['width']}×{r['height']}" if r["width"] else ""
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}"
+        table.add_row(r["path"], r["sha256"][:12], str(r["size"]), dims, str(r["faces"]), status)
+    console.print(table)
+
+
+@app.command()
+def faces(
+    person: Annotated[str | None, typer.Option("--person", "-p")] = None,
+    case: Annotated[str | None, typer.Option("--case", "-c")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List stored faces."""
+    rows = State.workspace().faces(person=person, case=case)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "path", "box", "quality", "px", "person")
+    for r in rows:
+        table.add_row(
+            str(r["id"]), r["path"], ", ".join(f"{v:.0f}" for v in r["bbox"]),
+            f"{r['quality']:.2f}", f"{r['face_px']:.0f}", r["person"] or "",
+        )  # fmt: skip
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pure functions on vectors: similarity, templates, vector indexes, decisions."""

@@ -1,0 +1,102 @@
+"""The gallery index: enrolled face vectors in FAISS, searched person by person.
+
+A person is a template of all their enrolled faces; their score against a probe is the best
+score over those faces (max fusion), so a single good photo of them is enough to rank them.
+Candidates are people, never single photos.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from facesift.match.similarity import l2_normalize
+
+
+@dataclass(frozen=True)
+class PersonHit:
+    person_id: int
+    score: float
+    face_id: int  # the enrolled face that scored best
+
+
+class GalleryIndex:
+    """Exact inner-product search over L2-normalised embeddings (cosine similarity)."""
+
+    def __init__(self, face_ids: np.ndarray, person_ids: np.ndarray, vectors: np.ndarray) -> None:
+        if not (len(face_ids) == len(person_ids) == len(vectors)):
+            raise ValueError("face ids, person ids and vectors must have the same length")
+        self.face_ids = np.asarray(face_ids, dtype=np.int64)
+        self.person_ids = np.asarray(person_ids, dtype=np.int64)
+        self.dim = int(vectors.shape[1]) if len(vectors) else 0
+        self.index = faiss.IndexFlatIP(max(self.dim, 1))
+        if len(vectors):
+            self.index.add(l2_normalize(vectors))
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def people(self) -> int:
+        return len(np.unique(self.person_ids))
+
+    def search(self, queries: np.ndarray, top: int) -> list[list[PersonHit]]:
+        """For each query row, the `top` best people by their best face score, descending."""
+        queries = l2_normalize(queries)
+        if len(self) == 0 or len(queries) == 0:
+            return [[] for _ in range(len(queries))]
+        if queries.shape[1] != self.dim:
+            raise ValueError(f"query size {queries.shape[1]} differs from the gallery's {self.dim}")
+        wanted = min(top, self.people)
+        k = min(len(self), max(4 * wanted, 16))
+        while True:
+            scores, positions = self.index.search(queries, k)
+            results = [self._people(s, p, wanted) for s, p in zip(scores, positions, strict=True)]
+            # The top people are exact once every query saw `wanted` distinct people.
+            if k == len(self) or all(len(r) >= wanted for r in results):
+                return results
+            k = min(len(self), k * 4)
+
+    def _people(self, scores: np.ndarray, positions: np.ndarray, wanted: int) -> list[PersonHit]:
+        hits: dict[int, PersonHit] = {}
+        for score, position in zip(scores, positions, strict=True):
+            if position < 0:
+                continue
+            person = int(self.person_ids[position])
+            if person not in hits:  # results arrive best first: the first is the person's max
+                hits[person] = PersonHit(person, float(score), int(self.face_ids[position]))
+                if len(hits) == wanted:
+                    break
+        return list(hits.values())
+
+    def save(self, path: Path, stamp: dict[str, object]) -> None:
+        """Write the index and its stamp (what it was built from) next to each other."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".json").unlink(missing_ok=True)  # no stamp while files change
+        tmp = path.with_suffix(".tmp")
+        faiss.write_index(self.index, str(tmp))
+        np.savez(path.with_suffix(".ids.npz"), face_ids=self.face_ids, person_ids=self.person_ids)
+        tmp.replace(path)
+        path.with_suffix(".json").write_text(json.dumps({**stamp, "dim": self.dim}))
+
+    @classmethod
+    def load(cls, path: Path, stamp: dict[str, object]) -> GalleryIndex | None:
+        """The saved index if its stamp matches `stamp`, else None (missing or stale)."""
+        try:
+            saved = json.loads(path.with_suffix(".json").read_text())
+            ids = np.load(path.with_suffix(".ids.npz"))
+            index = faiss.read_index(str(path))
+        except (OSError, ValueError, RuntimeError):
+            return None
+        if {k: saved.get(k) for k in stamp} != stamp or index.ntotal != len(ids["face_ids"]):
+            return None
+        gallery = cls.__new__(cls)
+        gallery.face_ids = ids["face_ids"]
+        gallery.person_ids = ids["person_ids"]
+        gallery.dim = int(saved.get("dim", 0))
+        gallery.index = index
+        return gallery

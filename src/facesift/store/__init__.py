@@ -1,0 +1,1 @@
+"""Persistence: schema, queries and the gallery's change counter (no pixels here)."""

@@ -1,0 +1,59 @@
+"""Opening a store: SQLite file by default, any SQLAlchemy URL (PostgreSQL) for teams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from facesift.errors import WorkspaceError
+from facesift.store.schema import SCHEMA_VERSION, Base, Setting
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def open_engine(url: str) -> Engine:
+    """A SQLAlchemy engine with the schema created and its version checked."""
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session, session.begin():
+        row = session.get(Setting, "schema_version")
+        if row is None:
+            session.add(Setting(key="schema_version", value=str(SCHEMA_VERSION)))
+        elif int(row.value) > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"the database at {engine.url!r} has schema version {row.value}, newer than this "
+                f"facesift ({SCHEMA_VERSION}); upgrade facesift"
+            )
+    return engine
+
+
+def make_sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_setting(session: Session, key: str, default: str | None = None) -> str | None:
+    value = session.scalar(select(Setting.value).where(Setting.key == key))
+    return default if value is None else value
+
+
+def write_setting(session: Session, key: str, value: str) -> None:
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,168 @@
+"""Queries and writes that the workflows need, in one place; sessions are the caller's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from facesift.store.database import read_setting, write_setting
+from facesift.store.schema import Case, Face, Media, Person, case_media
+
+GALLERY_VERSION_KEY = "gallery_version"
+
+
+def encode_vector(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def decode_vector(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+def find_media(session: Session, sha256: str) -> Media | None:
+    return session.scalar(
+        select(Media).where(Media.sha256 == sha256).options(selectinload(Media.faces))
+    )
+
+
+def person_by_name(session: Session, name: str) -> Person | None:
+    return session.scalar(select(Person).where(Person.name == name))
+
+
+def get_or_create_person(
+    session: Session, name: str, attributes: dict[str, Any] | None = None
+) -> Person:
+    """The person called `name`, created if new; `attributes` are merged into theirs."""
+    person = person_by_name(session, name)
+    if person is None:
+        person = Person(name=name, attributes={})
+        session.add(person)
+    if attributes:
+        person.attributes = {**(person.attributes or {}), **attributes}
+    session.flush()
+    return person
+
+
+def get_or_create_case(session: Session, name: str) -> Case:
+    case = session.scalar(select(Case).where(Case.name == name))
+    if case is None:
+        case = Case(name=name)
+        session.add(case)
+        session.flush()
+    return case
+
+
+def link_case(session: Session, case: Case | None, media: Media) -> None:
+    if case is not None and media not in case.media:
+        case.media.append(media)
+
+
+def gallery_version(session: Session) -> int:
+    return int(read_setting(session, GALLERY_VERSION_KEY, "0") or 0)
+
+
+def bump_gallery_version(session: Session) -> int:
+    """Mark the gallery changed, so derived indexes know they are stale."""
+    version = gallery_version(session) + 1
+    write_setting(session, GALLERY_VERSION_KEY, str(version))
+    return version
+
+
+def gallery_vectors(
+    session: Session, model_name: str, model_sha256: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(face ids, person ids, n×d embeddings) of all enrolled faces made by one model."""
+    rows = session.execute(
+        select(Face.id, Face.person_id, Face.embedding)
+        .where(
+            Face.person_id.is_not(None),
+            Face.model_name == model_name,
+            Face.model_sha256 == model_sha256,
+        )
+        .order_by(Face.id)
+    ).all()
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    return (
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.int64),
+        np.stack([decode_vector(r[2]) for r in rows]),
+    )
+
+
+def people_by_id(session: Session, ids: Sequence[int]) -> dict[int, Person]:
+    if not ids:
+        return {}
+    return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(list(ids))))}
+
+
+def unenrolled_faces(session: Session, case_name: str | None = None) -> list[Face]:
+    """Faces of scanned media (optionally of one case) that are not enrolled gallery faces."""
+    query = (
+        select(Face)
+        .join(Media, Face.media_id == Media.id)
+        .where(Face.person_id.is_(None))
+        .options(selectinload(Face.media))
+        .order_by(Media.path, Face.frame_index, Face.id)
+    )
+    if case_name is not None:
+        query = (
+            query.join(case_media, case_media.c.media_id == Media.id)
+            .join(Case, Case.id == case_media.c.case_id)
+            .where(Case.name == case_name)
+        )
+    return list(session.scalars(query))
+
+
+def case_exists(session: Session, name: str) -> bool:
+    return session.scalar(select(func.count(Case.id)).where(Case.name == name)) > 0
+
+
+def list_people(session: Session) -> list[tuple[Person, int]]:
+    query = (
+        select(Person, func.count(Face.id))
+        .outerjoin(Face, Face.person_id == Person.id)
+        .group_by(Person.id)
+        .order_by(Person.name)
+    )
+    return [(person, count) for person, count in session.execute(query)]
+
+
+def list_media(session: Session, case_name: str | None = None) -> list[tuple[Media, int]]:
+    query = (
+        select(Media, func.count(Face.id))
+        .outerjoin(Face, Face.media_id == Media.id)
+        .group_by(Media.id)
+        .order_by(Media.path)
+    )
+    if case_name is not None:
+        query = (
+            query.join(case_media, case_media.c.media_id == Media.id)
+            .join(Case, Case.id == case_media.c.case_id)
+            .where(Case.name == case_name)
+        )
+    return [(media, count) for media, count in session.execute(query)]
+
+
+def list_faces(
+    session: Session, person_name: str | None = None, case_name: str | None = None
+) -> list[Face]:
+    query = (
+        select(Face)
+        .join(Media, Face.media_id == Media.id)
+        .options(selectinload(Face.media), selectinload(Face.person))
+        .order_by(Media.path, Face.frame_index, Face.id)
+    )
+    if person_name is not None:
+        query = query.join(Person, Person.id == Face.person_id).where(Person.name == person_name)
+    if case_name is not None:
+        query = (
+            query.join(case_media, case_media.c.media_id == Media.id)
+            .join(Case, Case.id == case_media.c.case_id)
+            .where(Case.name == case_name)
+        )
+    return list(session.scalars(query))

@@ -1,0 +1,138 @@
+"""The database schema: the single source of truth for people, media, faces and cases.
+
+Portable SQL only (SQLite by default, PostgreSQL for teams). Embeddings are stored as raw
+float32 bytes with the name and weights hash of the model that made them, so vectors from
+different models are never compared.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+case_media = Table(
+    "case_media",
+    Base.metadata,
+    Column("case_id", ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
+    Column("media_id", ForeignKey("media.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Setting(Base):
+    """Key/value facts about the store itself (schema version, …)."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Person(Base):
+    """A known person of the gallery; `attributes` holds free metadata (rank, unit, source…)."""
+
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    faces: Mapped[list[Face]] = relationship(back_populates="person")
+
+
+class Case(Base):
+    """A named investigation grouping the media scanned for it."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    media: Mapped[list[Media]] = relationship(secondary=case_media, back_populates="cases")
+
+
+class Media(Base):
+    """A file, identified by its SHA-256: stored once however often it is met.
+
+    `status` is "ok" once all its faces are stored, "error" (with `error`) when it could not be
+    decoded; an errored file is tried again by the next scan.
+    """
+
+    __tablename__ = "media"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16), default="image")
+    format: Mapped[str | None] = mapped_column(String(32))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    exif: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    error: Mapped[str | None] = mapped_column(Text)
+    analysis: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    faces: Mapped[list[Face]] = relationship(
+        back_populates="media", cascade="all, delete-orphan", order_by="Face.id"
+    )
+    cases: Mapped[list[Case]] = relationship(secondary=case_media, back_populates="media")
+
+
+class Face(Base):
+    """A detected face with its provenance; `person_id` is set when it is enrolled."""
+
+    __tablename__ = "faces"
+    __table_args__ = (
+        Index("ix_faces_person", "person_id"),
+        Index("ix_faces_media", "media_id"),
+        UniqueConstraint("media_id", "frame_index", "x1", "y1", "x2", "y2", name="uq_face_box"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    frame_index: Mapped[int] = mapped_column(Integer, default=0)
+    timestamp: Mapped[float | None] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    landmarks: Mapped[list[Any]] = mapped_column(default=list)
+    det_score: Mapped[float] = mapped_column(Float)
+    detector: Mapped[str] = mapped_column(String(64))
+    face_px: Mapped[float] = mapped_column(Float)
+    sharpness: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float] = mapped_column(Float)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    media: Mapped[Media] = relationship(back_populates="faces")
+    person: Mapped[Person | None] = relationship(back_populates="faces")
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2, self.y2)

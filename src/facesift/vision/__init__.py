@@ -1,0 +1,1 @@
+"""Pure functions and models on pixels: detect, landmarks, align, quality, embed."""

@@ -1,0 +1,1 @@
+"""Use cases that tie media, vision, matching and the store together."""

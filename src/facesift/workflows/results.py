@@ -1,0 +1,196 @@
+"""Typed results of the workflows, with their stable JSON form (fields are only ever added)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from facesift.vision.quality import Quality
+
+
+def _box(bbox: tuple[float, float, float, float]) -> list[float]:
+    return [round(v, 1) for v in bbox]
+
+
+def _quality(quality: Quality) -> dict[str, Any]:
+    return {
+        "score": round(quality.score, 3),
+        "face_px": round(quality.face_px, 1),
+        "sharpness": round(quality.sharpness, 1),
+        "flags": list(quality.flags),
+    }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A gallery person proposed for a face, with the evidence strength."""
+
+    person: str
+    person_id: int
+    score: float
+    above_threshold: bool
+    best_face_id: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "person": self.person,
+            "person_id": self.person_id,
+            "score": round(self.score, 4),
+            "above_threshold": self.above_threshold,
+            "best_face_id": self.best_face_id,
+            "attributes": self.attributes,
+        }
+
+
+@dataclass(frozen=True)
+class FaceMatches:
+    """One face of a probe and its ranked candidates; `source` says where it was found."""
+
+    bbox: tuple[float, float, float, float]
+    det_score: float
+    quality: Quality
+    candidates: list[Candidate]
+    face_id: int | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "bbox": _box(self.bbox),
+            "det_score": round(self.det_score, 3),
+            "quality": _quality(self.quality),
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+        if self.face_id is not None:
+            out["face_id"] = self.face_id
+        if self.source:
+            out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How scores were produced and judged: travels with every result as provenance."""
+
+    threshold: float
+    model: dict[str, Any]
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "calibrated": False,
+            "note": self.note,
+            "model": self.model,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    image: str
+    sha256: str | None
+    width: int
+    height: int
+    faces: list[FaceMatches]
+    decision: Decision
+    gallery_people: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "sha256": self.sha256,
+            "width": self.width,
+            "height": self.height,
+            "gallery_people": self.gallery_people,
+            "faces": [f.to_dict() for f in self.faces],
+            "decision": self.decision.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class IdentifyResult:
+    case: str | None
+    faces: list[FaceMatches]
+    decision: Decision
+    gallery_people: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "gallery_people": self.gallery_people,
+            "faces": [f.to_dict() for f in self.faces],
+            "decision": self.decision.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Verification:
+    same_person: bool
+    score: float
+    faces_a: int
+    faces_b: int
+    bbox_a: tuple[float, float, float, float]
+    bbox_b: tuple[float, float, float, float]
+    notes: list[str]
+    decision: Decision
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "same_person": self.same_person,
+            "score": round(self.score, 4),
+            "faces_a": self.faces_a,
+            "faces_b": self.faces_b,
+            "bbox_a": _box(self.bbox_a),
+            "bbox_b": _box(self.bbox_b),
+            "notes": self.notes,
+            "decision": self.decision.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class EnrollOutcome:
+    """What happened to one enrolment photo. `status`: enrolled, already_enrolled, no_face,
+    ambiguous, conflict (the face is enrolled as someone else) or unreadable."""
+
+    path: str
+    person: str
+    status: str
+    message: str
+    face_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("enrolled", "already_enrolled")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "person": self.person,
+            "status": self.status,
+            "message": self.message,
+            "face_id": self.face_id,
+        }
+
+
+@dataclass
+class ScanReport:
+    """Totals of a scan; `errors` lists (path, reason) for every file that failed."""
+
+    files: int = 0
+    processed: int = 0
+    already_stored: int = 0
+    faces: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "processed": self.processed,
+            "already_stored": self.already_stored,
+            "faces": self.faces,
+            "errors": [{"path": p, "reason": r} for p, r in self.errors],
+            "interrupted": self.interrupted,
+            "seconds": round(self.seconds, 2),
+        }

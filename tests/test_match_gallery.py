@@ -1,0 +1,72 @@
+"""Gallery search: exact person ranking with max fusion, and the saved index's stamp."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facesift.match.gallery import GalleryIndex
+from facesift.match.similarity import cosine_similarity, l2_normalize
+
+
+def _brute_force(queries, vectors, person_ids, top):
+    scores = cosine_similarity(queries, vectors)
+    out = []
+    for row in scores:
+        best: dict[int, float] = {}
+        for score, person in zip(row, person_ids, strict=True):
+            best[int(person)] = max(best.get(int(person), -2.0), float(score))
+        out.append(sorted(best.items(), key=lambda kv: -kv[1])[:top])
+    return out
+
+
+def test_people_ranked_by_their_best_face_exactly() -> None:
+    rng = np.random.default_rng(7)
+    # 300 people with 1 to 12 faces each: many faces of one person crowd the raw top-k.
+    counts = rng.integers(1, 13, 300)
+    person_ids = np.repeat(np.arange(300), counts)
+    centres = rng.normal(size=(300, 128))
+    vectors = centres[person_ids] + 0.6 * rng.normal(size=(len(person_ids), 128))
+    face_ids = np.arange(1000, 1000 + len(person_ids))
+    gallery = GalleryIndex(face_ids, person_ids, vectors.astype(np.float32))
+    queries = centres[[0, 5, 17]] + 0.6 * rng.normal(size=(3, 128))
+    for top in (1, 5, 40):
+        got = gallery.search(queries.astype(np.float32), top)
+        want = _brute_force(queries, vectors, person_ids, top)
+        every_person = _brute_force(queries, vectors, person_ids, 300)
+        for g, w, full in zip(got, want, every_person, strict=True):
+            # Same scores in the same order; people may swap only within float32 ties.
+            assert np.allclose([h.score for h in g], [s for _, s in w], atol=1e-5)
+            assert g[0].person_id == w[0][0]
+            true_best = dict(full)
+            assert all(abs(true_best[h.person_id] - h.score) < 1e-5 for h in g)
+            for hit in g:  # the reported face is the person's best face
+                assert person_ids[face_ids == hit.face_id][0] == hit.person_id
+
+
+def test_top_larger_than_gallery_and_empty_gallery() -> None:
+    vectors = l2_normalize(np.eye(4, 8, dtype=np.float32))
+    gallery = GalleryIndex(np.arange(4), np.array([1, 1, 2, 3]), vectors)
+    hits = gallery.search(vectors[:1], top=10)[0]
+    assert hits[0].person_id == 1 and len(hits) == 3
+    empty = GalleryIndex(np.zeros(0), np.zeros(0), np.zeros((0, 0), np.float32))
+    assert empty.search(vectors[:2], top=3) == [[], []]
+    with pytest.raises(ValueError, match="differs"):
+        gallery.search(np.ones((1, 5), np.float32), 1)
+
+
+def test_saved_index_is_reused_only_while_its_stamp_matches(tmp_path: Path) -> None:
+    vectors = np.random.default_rng(0).normal(size=(10, 16)).astype(np.float32)
+    gallery = GalleryIndex(np.arange(10), np.arange(10) % 3, vectors)
+    path = tmp_path / "g.faiss"
+    gallery.save(path, {"gallery_version": 4, "model_sha256": "abc"})
+    loaded = GalleryIndex.load(path, {"gallery_version": 4, "model_sha256": "abc"})
+    assert loaded is not None and len(loaded) == 10
+    a, b = gallery.search(vectors[:3], 2), loaded.search(vectors[:3], 2)
+    assert [[h.person_id for h in r] for r in a] == [[h.person_id for h in r] for r in b]
+    assert GalleryIndex.load(path, {"gallery_version": 5, "model_sha256": "abc"}) is None
+    assert GalleryIndex.load(path, {"gallery_version": 4, "model_sha256": "zzz"}) is None
+    path.write_bytes(b"garbage")
+    assert GalleryIndex.load(path, {"gallery_version": 4, "model_sha256": "abc"}) is None

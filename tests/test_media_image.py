@@ -1,0 +1,171 @@
+"""Decoding: every supported format and mode, EXIF orientation, and clear errors."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facesift import MediaError, load_image
+from facesift.media import iter_media_files, sha256_file
+
+
+def _gradient(width: int = 64, height: int = 48) -> np.ndarray:
+    x = np.linspace(0, 255, width, dtype=np.float32)
+    y = np.linspace(0, 255, height, dtype=np.float32)
+    r = np.broadcast_to(x[None, :], (height, width))
+    g = np.broadcast_to(y[:, None], (height, width))
+    b = np.full((height, width), 90.0)
+    return np.stack([r, g, b], axis=2).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "save_kwargs"),
+    [
+        (".jpg", {"quality": 95}),
+        (".png", {}),
+        (".webp", {"lossless": True}),
+        (".tiff", {}),
+        (".bmp", {}),
+        (".gif", {}),
+        (".heic", {"quality": 95}),
+    ],
+)
+def test_every_photo_format_decodes_to_rgb(tmp_path: Path, suffix: str, save_kwargs: dict) -> None:
+    pixels = _gradient()
+    path = tmp_path / f"photo{suffix}"
+    Image.fromarray(pixels).save(path, **save_kwargs)
+    decoded = load_image(path)
+    assert decoded.pixels.shape == (48, 64, 3)
+    assert decoded.pixels.dtype == np.uint8
+    # Lossy formats and GIF's palette change values a little, never the picture.
+    assert np.abs(decoded.pixels.astype(int) - pixels.astype(int)).mean() < 12
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "1", "CMYK", "I;16", "I", "F", "PA"])
+def test_image_modes_become_8bit_rgb(tmp_path: Path, mode: str) -> None:
+    grey = _gradient()[:, :, 0]
+    if mode == "L":
+        image = Image.fromarray(grey, mode="L")
+    elif mode == "I;16":
+        image = Image.fromarray(grey.astype(np.uint16) * 257)
+    elif mode in ("I", "F"):
+        image = Image.fromarray(grey.astype(np.int32) * 257).convert(mode)
+    else:
+        image = Image.fromarray(_gradient()).convert(mode)
+    decoded = load_image(image)
+    assert decoded.pixels.shape == (48, 64, 3)
+    assert decoded.pixels.dtype == np.uint8
+    if mode in ("L", "I;16", "I", "F"):
+        # 16-bit and float values are rescaled, not clipped to white.
+        assert np.abs(decoded.pixels[:, :, 0].astype(int) - grey.astype(int)).max() <= 1
+
+
+def test_transparent_pixels_become_white() -> None:
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[:, :5] = (255, 0, 0, 255)  # opaque red on the left, fully transparent on the right
+    decoded = load_image(Image.fromarray(rgba, "RGBA"))
+    assert tuple(decoded.pixels[0, 0]) == (255, 0, 0)
+    assert tuple(decoded.pixels[0, 9]) == (255, 255, 255)
+
+
+def test_exif_orientation_is_applied_and_recorded(tmp_path: Path) -> None:
+    pixels = _gradient(80, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: display rotated 90° clockwise
+    exif[0x010F] = "ACME"  # camera make
+    path = tmp_path / "sideways.jpg"
+    Image.fromarray(pixels).save(path, exif=exif, quality=95)
+    decoded = load_image(path)
+    assert decoded.orientation == 6
+    assert (decoded.width, decoded.height) == (40, 80)
+    assert decoded.exif["Make"] == "ACME"
+    expected = np.rot90(pixels, k=-1)
+    assert np.abs(decoded.pixels.astype(int) - expected.astype(int)).mean() < 4
+
+
+def test_all_input_kinds_agree(tmp_path: Path) -> None:
+    path = tmp_path / "p.png"
+    Image.fromarray(_gradient()).save(path)
+    from_path = load_image(path).pixels
+    assert np.array_equal(load_image(str(path)).pixels, from_path)
+    assert np.array_equal(load_image(path.read_bytes()).pixels, from_path)
+    assert np.array_equal(load_image(Image.open(path)).pixels, from_path)
+    assert np.array_equal(load_image(from_path).pixels, from_path)
+
+
+def _png_with_declared_size(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge canvas: a decompression bomb."""
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty file"),
+        (b"this is a text file, not a photo\n", "not a recognised image format"),
+        (_png_with_declared_size(100_000, 100_000), "decompression bomb"),
+    ],
+)
+def test_bad_files_raise_a_clear_error(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(MediaError) as caught:
+        load_image(path)
+    assert caught.value.path == str(path)
+    assert reason in caught.value.reason
+    assert str(path) in str(caught.value)
+
+
+def test_truncated_jpeg_is_reported(tmp_path: Path, hopper_path: Path) -> None:
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(hopper_path.read_bytes()[:5000])
+    with pytest.raises(MediaError, match="truncated"):
+        load_image(path)
+
+
+def test_pixel_limit_is_configurable(tmp_path: Path) -> None:
+    path = tmp_path / "p.png"
+    Image.fromarray(_gradient()).save(path)
+    with pytest.raises(MediaError, match="over the limit of 1,000"):
+        load_image(path, max_pixels=1000)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="no such file"):
+        load_image(tmp_path / "nope.jpg")
+
+
+def test_discovery_is_recursive_sorted_and_filtered(tmp_path: Path) -> None:
+    for rel in ["b/2.JPG", "a/1.png", "a/deep/3.heic", "a/notes.txt", ".hidden/4.jpg", "c.gif"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    found = [p.relative_to(tmp_path).as_posix() for p in iter_media_files([tmp_path])]
+    assert found == ["a/1.png", "a/deep/3.heic", "b/2.JPG", "c.gif"]
+    # Named twice, listed once; a named file is kept even with another extension.
+    again = list(
+        iter_media_files([tmp_path / "c.gif", tmp_path / "c.gif", tmp_path / "a/notes.txt"])
+    )
+    assert [p.name for p in again] == ["c.gif", "notes.txt"]
+    with pytest.raises(FileNotFoundError):
+        list(iter_media_files([tmp_path / "missing"]))
+
+
+def test_sha256_matches_hashlib(tmp_path: Path) -> None:
+    import hashlib
+
+    data = np.random.default_rng(0).bytes(3_000_000)
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()

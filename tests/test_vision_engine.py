@@ -1,0 +1,147 @@
+"""FaceEngine on real photos with the bundled dlib models (no mocks on the vision path)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from facesift import FaceEngine
+from facesift.vision.face import choose_primary
+from facesift.vision.quality import assess_quality, laplacian_variance
+
+
+def _single(engine: FaceEngine, image, thorough: bool = False) -> object:
+    faces = engine.analyze(image, thorough=thorough)
+    assert len(faces) == 1, f"expected one face, found {len(faces)}"
+    return faces[0]
+
+
+def test_analyze_returns_a_complete_face(engine: FaceEngine, hopper_path: Path) -> None:
+    face = _single(engine, hopper_path)
+    x1, y1, x2, y2 = face.bbox
+    assert 150 < x1 < 220 and 100 < y1 < 180 and 330 < x2 < 400 and 290 < y2 < 360
+    assert face.landmarks.shape == (5, 2)
+    inside = (face.landmarks[:, 0] > x1) & (face.landmarks[:, 0] < x2)
+    inside &= (face.landmarks[:, 1] > y1) & (face.landmarks[:, 1] < y2)
+    assert inside.all()
+    assert face.embedding.dtype == np.float32 and face.embedding.shape == (128,)
+    assert face.det_score > 0
+    assert face.quality.face_px == pytest.approx(x2 - x1, abs=1)
+    assert face.quality.flags == ()
+    assert face.chip is not None and face.chip.shape == (150, 150, 3)
+
+
+def test_input_kinds_give_the_same_embedding(
+    engine: FaceEngine, hopper_path: Path, hopper_rgb: np.ndarray
+) -> None:
+    reference = _single(engine, hopper_path).embedding
+    for source in (str(hopper_path), hopper_path.read_bytes(), Image.open(hopper_path), hopper_rgb):
+        assert np.allclose(_single(engine, source).embedding, reference, atol=1e-6)
+
+
+def test_similarity_is_vectorised_and_separates_people(
+    engine: FaceEngine, hopper_path: Path, collins_path: Path, stranger_path: Path
+) -> None:
+    hopper = _single(engine, hopper_path).embedding
+    # The same person, changed: mirrored, greyscale, blurred, recompressed.
+    changed = Image.open(hopper_path).convert("L").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    buffer = io.BytesIO()
+    changed.filter(ImageFilter.GaussianBlur(1)).save(buffer, "JPEG", quality=40)
+    hopper2 = _single(engine, buffer.getvalue()).embedding
+    collins = engine.analyze(collins_path)[0].embedding
+    stranger = _single(engine, stranger_path, thorough=True).embedding
+    scores = engine.similarity(np.stack([hopper, hopper2]), np.stack([hopper, collins, stranger]))
+    assert scores.shape == (2, 3)
+    assert scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+    assert scores[1, 0] > max(scores[1, 1], scores[1, 2]) + 0.05
+    assert engine.similarity(np.zeros((0, 128)), np.stack([hopper])).shape == (0, 1)
+
+
+def test_small_faces_are_found_by_upsampling(engine: FaceEngine, hopper_path: Path) -> None:
+    image = Image.open(hopper_path).convert("RGB")
+    # Face ~187 px wide at full size: shrink it to ~45 px inside a larger canvas.
+    small = image.resize((round(image.width * 0.24), round(image.height * 0.24)), Image.LANCZOS)
+    canvas = Image.new("RGB", (640, 480), (120, 120, 120))
+    canvas.paste(small, (300, 200))
+    face = _single(engine, canvas)
+    assert 35 <= face.width <= 60
+    assert "small" not in face.quality.flags or face.width < 40
+    no_upsampling = FaceEngine(min_face_px=80)
+    assert no_upsampling.analyze(canvas) == []
+
+
+def test_exif_rotated_photo_gives_boxes_in_upright_pixels(
+    engine: FaceEngine, hopper_path: Path, tmp_path: Path
+) -> None:
+    upright = _single(engine, hopper_path)
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored rotated: display rotated 90° counter-clockwise
+    stored = Image.open(hopper_path).convert("RGB").transpose(Image.Transpose.ROTATE_270)
+    path = tmp_path / "rotated.jpg"
+    stored.save(path, exif=exif, quality=98)
+    rotated = _single(engine, path)
+    assert np.allclose(rotated.bbox, upright.bbox, atol=4)
+    assert float(engine.similarity(rotated.embedding[None], upright.embedding[None])[0, 0]) > 0.99
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "I;16"])
+def test_faces_found_in_every_image_mode(engine: FaceEngine, hopper_path: Path, mode: str) -> None:
+    image = Image.open(hopper_path).convert("RGB")
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(image.convert("L")).astype(np.uint16) * 257)
+    else:
+        image = image.convert(mode)
+    assert len(engine.analyze(image)) == 1
+
+
+def test_thorough_pass_finds_a_face_the_fast_pass_misses(
+    engine: FaceEngine, stranger_path: Path
+) -> None:
+    # The cameraman looks down and sideways: the frontal HOG detector misses him, the CNN
+    # detector of the thorough pass finds him.
+    assert engine.analyze(stranger_path) == []
+    thorough = engine.analyze(stranger_path, thorough=True)
+    assert len(thorough) == 1 and thorough[0].detector == "dlib_mmod_cnn"
+    x1, y1, x2, y2 = thorough[0].bbox
+    assert 150 < x1 < 220 and 90 < y1 < 150 and 230 < x2 < 290 and 170 < y2 < 230
+
+
+def test_no_face_in_a_blank_image(engine: FaceEngine) -> None:
+    assert engine.analyze(np.full((200, 300, 3), 127, np.uint8), thorough=True) == []
+
+
+def test_quality_flags_blur_and_small_size() -> None:
+    rng = np.random.default_rng(1)
+    sharp = rng.integers(0, 255, (150, 150, 3)).astype(np.uint8)
+    blurred = np.asarray(Image.fromarray(sharp).filter(ImageFilter.GaussianBlur(4)))
+    assert laplacian_variance(sharp[:, :, 0]) > 10 * laplacian_variance(blurred[:, :, 0])
+    good = assess_quality(sharp, 120)
+    poor = assess_quality(blurred, 30)
+    assert good.flags == () and good.score > 0.9
+    assert set(poor.flags) == {"small", "blurry"} and poor.score < 0.1
+
+
+class _Box:
+    def __init__(self, bbox, det_score=1.0):
+        self.bbox, self.det_score = bbox, det_score
+
+
+def test_primary_face_choice_is_explicit() -> None:
+    big, small = _Box((0, 0, 100, 100)), _Box((200, 0, 250, 50))
+    face, why = choose_primary([small, big], (300, 300))
+    assert face is big and "largest" in why
+    twin = _Box((150, 150, 248, 248))
+    face, why = choose_primary([big, twin], (300, 300))
+    assert face is None and "ambiguous" in why
+    faint_twin = _Box((150, 150, 248, 248), det_score=0.1)
+    face, why = choose_primary([faint_twin, big], (300, 300))
+    assert face is big and "clearest" in why
+    face, why = choose_primary([], (300, 300))
+    assert face is None and why == "no face found"
+    central = _Box((120, 120, 180, 180))
+    face, _ = choose_primary([big, central], (300, 300), prefer="central")
+    assert face is central

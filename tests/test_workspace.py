@@ -1,0 +1,247 @@
+"""Workspace use cases end to end on real photos: enrol, scan, search, identify, verify."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facesift import FaceEngine, MediaError, Workspace, WorkspaceError
+from facesift.samples import DemoCase, build_demo
+from facesift.store import repository as repo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoCase:
+    return build_demo(tmp_path_factory.mktemp("demo"))
+
+
+def _metadata() -> dict[str, dict[str, str]]:
+    return {"Grace Hopper": {"rank": "Rear Admiral"}, "Eileen Collins": {"unit": "NASA"}}
+
+
+@pytest.fixture(scope="module")
+def scanned(
+    tmp_path_factory: pytest.TempPathFactory, demo: DemoCase, engine: FaceEngine
+) -> Workspace:
+    ws = Workspace(tmp_path_factory.mktemp("ws"), engine=engine)
+    ws.enroll_folder(demo.gallery, _metadata())
+    ws.scan([demo.evidence], case="demo")
+    return ws
+
+
+def test_enrol_folder_with_metadata(tmp_path: Path, demo: DemoCase, engine: FaceEngine) -> None:
+    ws = Workspace(tmp_path / "ws", engine=engine)
+    outcomes = ws.enroll_folder(demo.gallery, _metadata())
+    assert [(o.person, o.status) for o in outcomes] == [
+        ("Eileen Collins", "enrolled"),
+        ("Grace Hopper", "enrolled"),
+    ]
+    # Eileen Collins' portrait holds a faint second detection: the choice is explained.
+    assert "took the clearest" in outcomes[0].message
+    people = {p["name"]: p for p in ws.people()}
+    assert people["Grace Hopper"]["attributes"] == {"rank": "Rear Admiral"}
+    assert people["Eileen Collins"]["faces"] == 1
+    again = ws.enroll("Grace Hopper", [demo.gallery / "Grace Hopper"])
+    assert [o.status for o in again] == ["already_enrolled"]
+    clash = ws.enroll("Someone Else", [demo.gallery / "Grace Hopper"])
+    assert clash[0].status == "conflict" and "Grace Hopper" in clash[0].message
+
+
+def test_enrol_reports_each_problem_file(
+    tmp_path: Path, demo: DemoCase, engine: FaceEngine, hopper_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "ws", engine=engine)
+    hopper = Image.open(hopper_path).convert("RGB")
+    twins = Image.new("RGB", (hopper.width * 2, hopper.height))
+    twins.paste(hopper, (0, 0))
+    twins.paste(hopper, (hopper.width, 0))
+    twins.save(tmp_path / "twins.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    outcomes = ws.enroll(
+        "Grace Hopper",
+        [
+            demo.evidence / "empty_wall.png",
+            tmp_path / "twins.jpg",
+            tmp_path / "broken.jpg",
+            demo.gallery / "Grace Hopper" / "portrait.png",
+        ],
+    )
+    assert [o.status for o in outcomes] == ["no_face", "ambiguous", "unreadable", "enrolled"]
+    assert "ambiguous" in outcomes[1].message
+    assert "broken.jpg" in outcomes[2].path and outcomes[2].message
+    with pytest.raises(WorkspaceError):
+        ws.enroll("  ", [hopper_path])
+
+
+def test_scan_stores_faces_with_provenance_and_reports_bad_files(
+    scanned: Workspace, demo: DemoCase
+) -> None:
+    media = {Path(m["path"]).name: m for m in scanned.media(case="demo")}
+    assert media["scene.jpg"]["faces"] == 3
+    assert media["scene_camera_rotated.jpg"]["faces"] == 3
+    assert media["empty_wall.png"]["faces"] == 0
+    assert media["notes.txt.jpg"]["status"] == "error"
+    assert "not a recognised image format" in media["notes.txt.jpg"]["error"]
+    scene = media["scene.jpg"]
+    assert len(scene["sha256"]) == 64 and scene["size"] == (demo.scene).stat().st_size
+    assert (scene["width"], scene["height"]) == (1400, 800)
+    # EXIF orientation honoured: the rotated copy is stored upright, with the same boxes.
+    rotated = media["scene_camera_rotated.jpg"]
+    assert (rotated["width"], rotated["height"]) == (1400, 800)
+    faces = scanned.faces(case="demo")
+    boxes = {}
+    for f in faces:
+        boxes.setdefault(Path(f["path"]).name, []).append(f["bbox"])
+    for a, b in zip(
+        sorted(boxes["scene.jpg"]), sorted(boxes["scene_camera_rotated.jpg"]), strict=True
+    ):
+        assert np.allclose(a, b, atol=3)
+    assert {f["model"] for f in faces} == {"dlib_face_recognition_resnet_model_v1"}
+
+
+def test_rescan_is_idempotent(scanned: Workspace, demo: DemoCase) -> None:
+    before = scanned.faces()
+    report = scanned.scan([demo.evidence], case="demo")
+    assert report.processed == 0
+    assert report.already_stored == report.files - 1  # all but the non-image
+    assert [p for p, _ in report.errors] == [str(demo.evidence / "notes.txt.jpg")]
+    assert scanned.faces() == before
+    # Copied elsewhere under another name, a file is still the same evidence.
+    copy = demo.evidence.parent / "copy_of_scene.jpg"
+    shutil.copy(demo.scene, copy)
+    assert scanned.scan([copy], case="other").already_stored == 1
+    assert len(scanned.faces()) == len(before)
+    assert [Path(m["path"]).name for m in scanned.media(case="other")] == ["scene.jpg"]
+
+
+def test_interrupted_scan_resumes(tmp_path: Path, demo: DemoCase, engine: FaceEngine) -> None:
+    ws = Workspace(tmp_path / "ws", engine=engine)
+
+    def stop_after_two(_path: Path, done: int, _total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    first = ws.scan([demo.evidence], progress=stop_after_two)
+    assert first.interrupted and first.processed == 2
+    assert len(ws.media()) == 2
+    second = ws.scan([demo.evidence])
+    assert not second.interrupted
+    assert second.already_stored == 2 and second.processed == first.files - 3
+    clean = Workspace(tmp_path / "clean", engine=engine)
+    clean.scan([demo.evidence])
+    assert len(ws.faces()) == len(clean.faces()) == 7
+
+
+def test_bad_files_never_damage_what_is_stored(
+    tmp_path: Path, scanned: Workspace, hopper_path: Path
+) -> None:
+    before = scanned.faces()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "zero.jpg").write_bytes(b"")
+    (bad / "cut.jpg").write_bytes(hopper_path.read_bytes()[:4000])
+    (bad / "text.png").write_bytes(b"hello")
+    report = scanned.scan([bad], case="bad")
+    reasons = {Path(p).name: r for p, r in report.errors}
+    assert set(reasons) == {"zero.jpg", "cut.jpg", "text.png"}
+    assert "truncated" in reasons["cut.jpg"] and "empty" in reasons["zero.jpg"]
+    assert scanned.faces() == before
+
+
+def test_search_ranks_the_right_people(scanned: Workspace, demo: DemoCase) -> None:
+    result = scanned.search(demo.scene, top=2)
+    assert len(result.faces) == 3
+    tops = sorted(
+        (f.bbox[0], f.candidates[0].person, f.candidates[0].above_threshold) for f in result.faces
+    )
+    # Left to right: Hopper, Collins, then the stranger, whose best match is below threshold.
+    assert tops[0][1:] == ("Grace Hopper", True)
+    assert tops[1][1:] == ("Eileen Collins", True)
+    assert tops[2][2] is False
+    for face in result.faces:
+        scores = [c.score for c in face.candidates]
+        assert scores == sorted(scores, reverse=True)
+    assert result.sha256 and result.decision.model["embedder_sha256"]
+
+
+def test_identify_lists_case_faces(scanned: Workspace) -> None:
+    result = scanned.identify(case="demo")
+    assert len(result.faces) == 7
+    named = [f.candidates[0].person for f in result.faces if f.candidates[0].above_threshold]
+    assert sorted(named) == ["Eileen Collins"] * 2 + ["Grace Hopper"] * 3
+    assert all(f.source["sha256"] and f.face_id for f in result.faces)
+    with pytest.raises(WorkspaceError, match="no case named"):
+        scanned.identify(case="nope")
+
+
+def test_verify(scanned: Workspace, demo: DemoCase) -> None:
+    same = scanned.verify(
+        demo.gallery / "Grace Hopper" / "portrait.png", demo.evidence / "hopper_blurred.webp"
+    )
+    assert same.same_person and same.score >= same.decision.threshold
+    other = scanned.verify(
+        demo.gallery / "Grace Hopper" / "portrait.png",
+        demo.gallery / "Eileen Collins" / "portrait.png",
+    )
+    assert not other.same_person and other.score < same.score
+    with pytest.raises(MediaError, match="no face"):
+        scanned.verify(demo.evidence / "empty_wall.png", demo.scene)
+
+
+def test_gallery_index_follows_the_database(
+    tmp_path: Path, demo: DemoCase, engine: FaceEngine
+) -> None:
+    ws = Workspace(tmp_path / "ws", engine=engine)
+    ws.enroll("Grace Hopper", [demo.gallery / "Grace Hopper"])
+    assert ws.gallery().people == 1
+    index_files = list((tmp_path / "ws" / "index").iterdir())
+    assert index_files
+    # A second workspace object on the same folder sees the new enrolment.
+    other = Workspace(tmp_path / "ws", engine=engine)
+    other.enroll("Eileen Collins", [demo.gallery / "Eileen Collins"])
+    assert ws.gallery().people == 2
+    # A deleted index is rebuilt from the database.
+    shutil.rmtree(tmp_path / "ws" / "index")
+    fresh = Workspace(tmp_path / "ws", engine=engine)
+    assert fresh.gallery().people == 2
+    assert fresh.search(demo.scene).faces[0].candidates
+
+
+@pytest.mark.postgres
+def test_postgres_store(tmp_path: Path, demo: DemoCase, engine: FaceEngine) -> None:
+    import os
+    import uuid
+
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    base = os.environ.get(
+        "FACESIFT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    schema = f"facesift_test_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sqlalchemy.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {base}: {exc.orig}")
+    try:
+        ws = Workspace(
+            tmp_path / "ws", engine=engine, database_url=f"{base}?options=-csearch_path%3D{schema}"
+        )
+        ws.enroll_folder(demo.gallery, _metadata())
+        report = ws.scan([demo.evidence], case="pg")
+        assert report.faces == 7 and len(report.errors) == 1
+        assert ws.scan([demo.evidence], case="pg").already_stored == 4
+        result = ws.identify(case="pg")
+        assert sum(f.candidates[0].above_threshold for f in result.faces) == 5
+        assert ws.people()[1]["attributes"] == {"rank": "Rear Admiral"}
+        with ws._sessions() as session:
+            assert repo.gallery_version(session) == 2
+        ws.close()
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
