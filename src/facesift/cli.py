@@ -153,6 +153,12 @@ def scan(
     case: Annotated[
         str | None, typer.Option("--case", "-c", help="Case to file them under")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, help="Parallel analysis processes [default: one per core]"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Find and store every face in photos. Reruns skip stored files: Ctrl-C, then rerun."""
@@ -173,7 +179,7 @@ def scan(
             bar.update(task, completed=done, total=total, description=path.name[:40])
 
         try:
-            report = ws.scan(paths, case=case, progress=progress)
+            report = ws.scan(paths, case=case, progress=progress, workers=workers)
         except (FacesiftError, FileNotFoundError) as exc:
             raise _fail(str(exc)) from None
     if as_json:
@@ -196,9 +202,9 @@ def scan(
 def _faces_table(title: str, faces: list[FaceMatches], decision: Decision) -> Table:
     table = Table(title=title, title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
-    table.add_column("where")
+    table.add_column("where", overflow="fold")
     table.add_column("quality")
-    table.add_column("candidates (score; * = above threshold)")
+    table.add_column("candidates (score; * = above threshold)", overflow="fold")
     for k, face in enumerate(faces, start=1):
         where = ", ".join(f"{v:.0f}" for v in face.bbox)
         if face.source:
