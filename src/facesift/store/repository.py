@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from facesift.store.database import read_setting, write_setting
@@ -100,6 +100,15 @@ def people_by_id(session: Session, ids: Sequence[int]) -> dict[int, Person]:
     return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(list(ids))))}
 
 
+def _in_case(query: Select[Any], case_name: str) -> Select[Any]:
+    """`query` (which selects from media) narrowed to the media filed under one case."""
+    return (
+        query.join(case_media, case_media.c.media_id == Media.id)
+        .join(Case, Case.id == case_media.c.case_id)
+        .where(Case.name == case_name)
+    )
+
+
 def unenrolled_faces(session: Session, case_name: str | None = None) -> list[Face]:
     """Faces of scanned media (optionally of one case) that are not enrolled gallery faces."""
     query = (
@@ -110,11 +119,7 @@ def unenrolled_faces(session: Session, case_name: str | None = None) -> list[Fac
         .order_by(Media.path, Face.frame_index, Face.id)
     )
     if case_name is not None:
-        query = (
-            query.join(case_media, case_media.c.media_id == Media.id)
-            .join(Case, Case.id == case_media.c.case_id)
-            .where(Case.name == case_name)
-        )
+        query = _in_case(query, case_name)
     return list(session.scalars(query))
 
 
@@ -140,11 +145,7 @@ def list_media(session: Session, case_name: str | None = None) -> list[tuple[Med
         .order_by(Media.path)
     )
     if case_name is not None:
-        query = (
-            query.join(case_media, case_media.c.media_id == Media.id)
-            .join(Case, Case.id == case_media.c.case_id)
-            .where(Case.name == case_name)
-        )
+        query = _in_case(query, case_name)
     return [(media, count) for media, count in session.execute(query)]
 
 
@@ -160,9 +161,5 @@ def list_faces(
     if person_name is not None:
         query = query.join(Person, Person.id == Face.person_id).where(Person.name == person_name)
     if case_name is not None:
-        query = (
-            query.join(case_media, case_media.c.media_id == Media.id)
-            .join(Case, Case.id == case_media.c.case_id)
-            .where(Case.name == case_name)
-        )
+        query = _in_case(query, case_name)
     return list(session.scalars(query))

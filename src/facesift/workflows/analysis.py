@@ -47,10 +47,10 @@ def analyze_file(engine: FaceEngine, path: Path) -> AnalyzedImage | str:
         return "not enough memory to analyse this image"
     except Exception as exc:  # a scan must go on past one bad file, whatever broke
         return f"analysis failed: {type(exc).__name__}: {exc}"
-    return describe(decoded, faces)
+    return analyzed_image(decoded, faces)
 
 
-def describe(decoded: DecodedImage, faces: list[Face]) -> AnalyzedImage:
+def analyzed_image(decoded: DecodedImage, faces: list[Face]) -> AnalyzedImage:
     """Keep what is stored; chips are dropped to keep transfers between processes small."""
     return AnalyzedImage(
         format=decoded.format,

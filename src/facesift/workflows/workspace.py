@@ -27,7 +27,7 @@ from facesift.store.schema import Media
 from facesift.vision.engine import FaceEngine
 from facesift.vision.face import Face, choose_primary
 from facesift.vision.quality import Quality
-from facesift.workflows.analysis import AnalysisPool, AnalyzedImage, default_workers, describe
+from facesift.workflows.analysis import AnalysisPool, AnalyzedImage, analyzed_image, default_workers
 from facesift.workflows.results import (
     Candidate,
     Decision,
@@ -118,7 +118,7 @@ class Workspace:
                 if media is None or media.status != "ok":
                     decoded = load_image(path)
                     faces = self.engine.analyze_pixels(decoded.pixels, thorough=True)
-                    media = self._store_media(session, path, sha, describe(decoded, faces))
+                    media = self._store_media(session, path, sha, analyzed_image(decoded, faces))
                 shape = (media.height or 0, media.width or 0)
                 face, why = choose_primary(media.faces, shape, "largest")
                 if face is None:
