@@ -18,13 +18,18 @@ from facesift.vision.models import CNN_DETECTOR, bundled_model
 DETECTOR_WINDOW_PX = 80.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Detection:
-    """A detector's box (x1, y1, x2, y2; may extend past the image edge) and its score."""
+    """A detector's box (x1, y1, x2, y2; may extend past the image edge) and its score.
+
+    Detectors that also locate five keypoints (eye centres, nose tip, mouth corners, image-left
+    first) give them as a 5×2 array.
+    """
 
     box: Box
     score: float
     detector: str
+    keypoints: np.ndarray | None = None
 
 
 class Detector(Protocol):
@@ -86,7 +91,12 @@ def detect_downscaled(
         )
     )
     return [
-        Detection(tuple(v / factor for v in d.box), d.score, d.detector)  # type: ignore[arg-type]
+        Detection(
+            tuple(v / factor for v in d.box),  # type: ignore[arg-type]
+            d.score,
+            d.detector,
+            None if d.keypoints is None else d.keypoints / factor,
+        )
         for d in detector(small, upsample)
     ]
 

@@ -8,8 +8,10 @@ from typing import Any
 import dlib
 import numpy as np
 
+from facesift.errors import ModelError
 from facesift.match.similarity import cosine_similarity
 from facesift.media.image import ImageSource, load_image
+from facesift.vision.align import five_points_from_68
 from facesift.vision.detect import (
     CnnDetector,
     Detection,
@@ -20,12 +22,11 @@ from facesift.vision.detect import (
     to_rectangle,
     upsample_for,
 )
+from facesift.vision.embed import DlibEmbedder, Embedder, OnnxEmbedder
 from facesift.vision.face import Face
-from facesift.vision.models import EMBEDDER, LANDMARKS_5, bundled_model
+from facesift.vision.models import LANDMARKS_5, LANDMARKS_68, ModelFile, bundled_model
 from facesift.vision.quality import assess_quality
 
-CHIP_SIZE = 150
-CHIP_PADDING = 0.25
 # The thorough pass (used when a face is expected but none was found) runs the CNN detector on
 # a copy of at most this many pixels: slow on a CPU, so only on a small copy.
 THOROUGH_CNN_PIXELS = 400_000
@@ -35,8 +36,12 @@ class FaceEngine:
     """Finds faces in an image and turns each into a comparable embedding.
 
     Args:
-        detector: "hog" (fast, frontal faces) or "cnn" (dlib's MMOD network: turned faces too,
-            about 30× slower on a CPU).
+        detector: "hog" (dlib HOG: fast, frontal faces), "cnn" (dlib's MMOD network: turned
+            faces too, about 30× slower on a CPU), or the path of an SCRFD or YuNet ONNX file.
+        embedder: "dlib" (dlib's ResNet, bundled) or the path of an ArcFace or SFace ONNX file.
+        runtime: "onnx" runs the bundled dlib networks as converted ONNX graphs on ONNX
+            Runtime (same results, several times faster, GPU when present); "dlib" runs them
+            on dlib itself.
         min_face_px: smallest face width to look for; the image is upsampled as needed.
         max_detect_pixels: cap on the upsampled image size, which bounds time and memory on
             large photos (a 1080p frame is upsampled once; a 12 MP photo is not).
@@ -46,61 +51,67 @@ class FaceEngine:
         self,
         *,
         detector: str = "hog",
+        embedder: str = "dlib",
+        runtime: str = "onnx",
         min_face_px: float = 40.0,
         max_detect_pixels: float = 9_000_000,
     ) -> None:
-        if detector not in ("hog", "cnn"):
-            raise ValueError(f"unknown detector {detector!r}: choose 'hog' or 'cnn'")
         self.detector_name = detector
+        self.embedder_name = embedder
+        self.runtime = runtime
         self.min_face_px = float(min_face_px)
         self.max_detect_pixels = float(max_detect_pixels)
-        self.embedder_model = bundled_model(EMBEDDER)
-        self.landmarks_model = bundled_model(LANDMARKS_5)
+        self.detector: Detector = _open_detector(detector)
+        self.embedder: Embedder = _open_embedder(embedder, runtime)
 
-    # Models load lazily: the CLI's listing commands should not pay for them.
-    @functools.cached_property
-    def _detector(self) -> Detector:
-        return HogDetector() if self.detector_name == "hog" else CnnDetector()
-
+    # dlib models load lazily: the CLI's listing commands should not pay for them.
     @functools.cached_property
     def _cnn(self) -> CnnDetector:
-        return self._detector if isinstance(self._detector, CnnDetector) else CnnDetector()
+        return self.detector if isinstance(self.detector, CnnDetector) else CnnDetector()
+
+    @functools.cached_property
+    def landmarks_model(self) -> ModelFile:
+        if self.embedder.landmarks == "dlib5":
+            return bundled_model(LANDMARKS_5)
+        return bundled_model(LANDMARKS_68)
 
     @functools.cached_property
     def _shape_predictor(self) -> Any:
         return dlib.shape_predictor(str(self.landmarks_model.path))
 
-    @functools.cached_property
-    def _embedder(self) -> Any:
-        return dlib.face_recognition_model_v1(str(self.embedder_model.path))
-
     @property
     def model_name(self) -> str:
-        return self.embedder_model.name
+        return self.embedder.name
 
     @property
     def model_sha256(self) -> str:
-        return self.embedder_model.sha256
+        return self.embedder.sha256
 
     def settings(self) -> dict[str, Any]:
         """The constructor arguments that reproduce this engine (e.g. in a worker process)."""
         return {
             "detector": self.detector_name,
+            "embedder": self.embedder_name,
+            "runtime": self.runtime,
             "min_face_px": self.min_face_px,
             "max_detect_pixels": self.max_detect_pixels,
         }
 
     def describe(self) -> dict[str, Any]:
         """The models and settings in force: recorded with results as provenance."""
+        detector_sha = getattr(self.detector, "sha256", None) or getattr(
+            getattr(self.detector, "model", None), "sha256", None
+        )
         return {
-            "embedder": self.embedder_model.name,
-            "embedder_sha256": self.embedder_model.sha256,
+            "embedder": self.embedder.name,
+            "embedder_sha256": self.embedder.sha256,
+            "embedder_runtime": self.embedder.runtime(),
             "landmarks": self.landmarks_model.name,
             "landmarks_sha256": self.landmarks_model.sha256,
-            "detector": self.detector_name,
+            "detector": self.detector.name,
+            "detector_sha256": detector_sha,
             "min_face_px": self.min_face_px,
             "max_detect_pixels": self.max_detect_pixels,
-            "chip": {"size": CHIP_SIZE, "padding": CHIP_PADDING},
         }
 
     def analyze(self, image: ImageSource, *, thorough: bool = False) -> list[Face]:
@@ -117,52 +128,89 @@ class FaceEngine:
 
     def detect(self, rgb: np.ndarray, *, thorough: bool = False) -> list[Detection]:
         upsample = upsample_for(rgb.shape, self.min_face_px, self.max_detect_pixels)
-        detections = self._detector(rgb, upsample)
+        detections = self.detector(rgb, upsample)
         if detections or not thorough:
             return detections
         finer = upsample_for(rgb.shape, self.min_face_px / 2, self.max_detect_pixels)
         if finer > upsample:
-            detections = self._detector(rgb, finer)
+            detections = self.detector(rgb, finer)
         if not detections and self.detector_name == "hog":
             small = rgb.shape[0] * rgb.shape[1] <= THOROUGH_CNN_PIXELS / 4
             detections = detect_downscaled(self._cnn, rgb, THOROUGH_CNN_PIXELS, int(small))
         return detections
+
+    def landmarks(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
+        """The points the embedder aligns on: dlib's 5 points, or eyes, nose and mouth."""
+        keypoints = detection.keypoints
+        if (
+            self.embedder.landmarks == "five_point"
+            and keypoints is not None
+            and np.isfinite(keypoints).all()
+        ):
+            return np.asarray(keypoints, np.float32)
+        shape = self._shape_predictor(rgb, to_rectangle(detection.box))
+        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        if self.embedder.landmarks == "five_point":
+            return five_points_from_68(points).astype(np.float32)
+        return points
 
     def describe_faces(self, rgb: np.ndarray, detections: list[Detection]) -> list[Face]:
         """Landmarks, aligned chip, quality and embedding for each detection (one batch)."""
         if not detections:
             return []
         rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-        shapes = dlib.full_object_detections()
-        for detection in detections:
-            shapes.append(self._shape_predictor(rgb, to_rectangle(detection.box)))
-        chips = [np.asarray(c) for c in dlib.get_face_chips(rgb, shapes, CHIP_SIZE, CHIP_PADDING)]
-        vectors = self.embed_chips(chips)
-        faces = []
-        for detection, shape, chip, vector in zip(detections, shapes, chips, vectors, strict=True):
-            box = clip_box(detection.box, rgb.shape)
-            faces.append(
-                Face(
-                    bbox=box,
-                    landmarks=np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32),
-                    det_score=detection.score,
-                    detector=detection.detector,
-                    quality=assess_quality(chip, detection.box[2] - detection.box[0]),
-                    embedding=vector,
-                    chip=chip,
-                )
+        points = [self.landmarks(rgb, d) for d in detections]
+        boxes = [to_rectangle(d.box) for d in detections]
+        chips = self.embedder.align(rgb, boxes, points)
+        vectors = self.embedder.embed(chips)
+        faces = [
+            Face(
+                bbox=clip_box(detection.box, rgb.shape),
+                landmarks=pts,
+                det_score=detection.score,
+                detector=detection.detector,
+                quality=assess_quality(chip, detection.box[2] - detection.box[0]),
+                embedding=vector,
+                chip=chip,
             )
+            for detection, pts, chip, vector in zip(detections, points, chips, vectors, strict=True)
+        ]
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces
 
     def embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
-        """Embeddings (n×128 float32) of aligned 150×150 RGB chips, computed in one batch."""
-        if not chips:
-            return np.zeros((0, 128), dtype=np.float32)
-        descriptors = self._embedder.compute_face_descriptor(chips)
-        return np.asarray([np.asarray(d) for d in descriptors], dtype=np.float32)
+        """Embeddings (n×d float32) of chips aligned for this engine's embedder, in one batch."""
+        return self.embedder.embed(chips)
 
     @staticmethod
     def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Scores between embeddings a (n×d) and b (m×d): n×m, higher is more similar."""
         return cosine_similarity(a, b)
+
+
+def _open_detector(name: str) -> Detector:
+    if name == "hog":
+        return HogDetector()
+    if name == "cnn":
+        return CnnDetector()
+    if name.endswith(".onnx"):
+        from facesift.vision.plugins import open_onnx_model
+
+        model = open_onnx_model(name)
+        if isinstance(model, OnnxEmbedder):
+            raise ModelError(f"{name}: this is an embedder, not a detector")
+        return model
+    raise ModelError(f"unknown detector {name!r}: choose 'hog', 'cnn' or an ONNX file")
+
+
+def _open_embedder(name: str, runtime: str) -> Embedder:
+    if name == "dlib":
+        return DlibEmbedder(runtime)
+    if name.endswith(".onnx"):
+        from facesift.vision.plugins import open_onnx_model
+
+        model = open_onnx_model(name)
+        if not isinstance(model, OnnxEmbedder):
+            raise ModelError(f"{name}: this is a detector, not an embedder")
+        return model
+    raise ModelError(f"unknown embedder {name!r}: choose 'dlib' or an ONNX file")

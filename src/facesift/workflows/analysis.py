@@ -69,9 +69,10 @@ def default_workers() -> int:
 _worker_engine: FaceEngine | None = None
 
 
-def _init_worker(settings: dict[str, Any]) -> None:
+def _init_worker(settings: dict[str, Any], threads: int) -> None:
     global _worker_engine
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops cleanly
+    os.environ["FACESIFT_THREADS"] = str(threads)  # share the cores, don't oversubscribe them
     _worker_engine = FaceEngine(**settings)
 
 
@@ -94,7 +95,7 @@ class AnalysisPool:
                 self.workers,
                 mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_init_worker,
-                initargs=(self.engine.settings(),),
+                initargs=(self.engine.settings(), max(1, (os.cpu_count() or 1) // self.workers)),
             )
         return self
 

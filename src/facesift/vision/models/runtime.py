@@ -1,0 +1,56 @@
+"""ONNX Runtime sessions: thread counts for small machines, a GPU when one is there."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from facesift.errors import ModelError
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    providers: list[str]
+    threads: int
+
+
+def default_threads() -> int:
+    """Intra-op threads: FACESIFT_THREADS, else one per core."""
+    configured = os.environ.get("FACESIFT_THREADS")
+    return max(1, int(configured)) if configured else max(1, os.cpu_count() or 1)
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return [p for p in (CUDA, CPU) if p in available]
+
+
+def onnx_session(model: str | Path | bytes, threads: int | None = None) -> Any:
+    """An InferenceSession on the GPU when onnxruntime-gpu sees one, else on the CPU."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    source = model if isinstance(model, bytes) else str(model)
+    try:
+        return ort.InferenceSession(source, options, providers=available_providers())
+    except Exception as exc:  # onnxruntime raises its own exception types
+        name = "<in memory>" if isinstance(model, bytes) else str(model)
+        raise ModelError(f"{name}: cannot load as an ONNX model: {exc}") from None
+
+
+def session_info(session: Any) -> RuntimeInfo:
+    options = session.get_session_options()
+    return RuntimeInfo(
+        providers=list(session.get_providers()), threads=options.intra_op_num_threads
+    )
