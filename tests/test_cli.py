@@ -156,3 +156,13 @@ def test_enrol_single_photos_and_failures(tmp_path: Path, demo: DemoCase) -> Non
     assert not_folder.exit_code == 1 and "not a folder" in not_folder.output
     missing = runner.invoke(app, ["-w", ws, "scan", str(tmp_path / "missing")])
     assert missing.exit_code == 1 and "no such file or folder" in missing.output
+
+
+def test_doctor_reports_models_and_runtimes() -> None:
+    data = _json(["doctor", "--json"])
+    names = {m["name"]: m["sha256"] for m in data["bundled_models"]}
+    assert len(names["dlib_face_recognition_resnet_model_v1"]) == 64
+    assert data["engine"]["embedder_sha256"] == names["dlib_face_recognition_resnet_model_v1"]
+    assert data["engine"]["embedder_runtime"]["runtime"] == "onnxruntime"
+    assert "CPUExecutionProvider" in data["runtimes"]["onnxruntime_providers"]
+    assert data["threads"]["onnxruntime_intra_op"] >= 1

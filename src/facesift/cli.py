@@ -374,6 +374,39 @@ def faces(
     console.print(table)
 
 
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the models (with weights hashes), runtimes, providers and threads in use."""
+    from facesift.vision.engine import FaceEngine
+    from facesift.workflows.doctor import environment_report
+
+    report = environment_report(FaceEngine())
+    if as_json:
+        _print_json(report)
+        return
+    engine = report["engine"]
+    table = Table("model", "sha256", "path", title="Bundled models", title_justify="left")
+    for model in report["bundled_models"]:
+        table.add_row(model["name"], model["sha256"], model["path"])
+    console.print(table)
+    runtime = engine["embedder_runtime"]
+    console.print(
+        f"embedder: {engine['embedder']} on {runtime['runtime']}"
+        + (
+            f" ({', '.join(runtime['providers'])}, {runtime['threads']} threads)"
+            if "providers" in runtime
+            else ""
+        ),
+        highlight=False,
+    )
+    console.print(
+        f"detector: {engine['detector']}; landmarks: {engine['landmarks']}", highlight=False
+    )
+    for key, value in {**report["runtimes"], **report["threads"]}.items():
+        console.print(f"{key}: {value}", highlight=False)
+    console.print(f"cache_dir: {report['cache_dir']}", highlight=False)
+
+
 def main() -> None:
     app()
 

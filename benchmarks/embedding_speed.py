@@ -1,0 +1,82 @@
+"""Embedding speed: facesift's ONNX Runtime embedder (batch 1 and batched) vs dlib's own
+`compute_face_descriptor` as face_recognition's default pipeline calls it, on the same chips
+in one run. Prints faces/s, the ratios, and the largest difference between the vectors.
+
+Run: python benchmarks/embedding_speed.py [--faces N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+
+
+def face_chips(limit: int) -> list[np.ndarray]:
+    from facesift import FaceEngine
+
+    engine = FaceEngine()
+    chips: list[np.ndarray] = []
+    for photo in sorted((DATA / "lfw-view1" / "images").glob("*/*_0001.jpg")):
+        chips += [f.chip for f in engine.analyze(photo)]
+        if len(chips) >= limit:
+            return chips[:limit]
+    return chips
+
+
+def timed(function, repeat: int = 2) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=int, default=128)
+    args = parser.parse_args()
+
+    import dlib
+    import face_recognition_models
+
+    from facesift.vision.embed import DlibEmbedder
+
+    chips = face_chips(args.faces)
+    print(f"{len(chips)} LFW face chips (150×150), {os.cpu_count()} cores")
+    reference = dlib.face_recognition_model_v1(
+        face_recognition_models.face_recognition_model_location()
+    )
+    onnx = DlibEmbedder("onnx")
+    onnx.embed(chips[:2])  # load and warm up the session
+
+    # face_recognition calls compute_face_descriptor once per face (num_jitters=1).
+    t_dlib, dlib_vectors = timed(
+        lambda: np.array([reference.compute_face_descriptor(c) for c in chips])
+    )
+    t_one, _ = timed(lambda: np.concatenate([onnx.embed([c]) for c in chips]))
+    t_batch, onnx_vectors = timed(lambda: onnx.embed(chips))
+    cosine = np.sum(dlib_vectors * onnx_vectors, 1) / (
+        np.linalg.norm(dlib_vectors, axis=1) * np.linalg.norm(onnx_vectors, axis=1)
+    )
+    print(f"{'embedder':<44}{'faces/s':>9}{'speed':>8}")
+    for name, seconds in (
+        ("dlib compute_face_descriptor (face_recognition)", t_dlib),
+        ("facesift ONNX Runtime, batch 1", t_one),
+        (f"facesift ONNX Runtime, batch {onnx.batch_size}", t_batch),
+    ):
+        print(f"{name:<44}{len(chips) / seconds:>9.1f}{t_dlib / seconds:>7.1f}×")
+    print(
+        f"min cosine similarity to dlib: {cosine.min():.9f}; "
+        f"max abs difference: {np.abs(dlib_vectors - onnx_vectors).max():.2e}"
+    )
+
+
+if __name__ == "__main__":
+    main()
