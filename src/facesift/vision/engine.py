@@ -24,6 +24,7 @@ from facesift.vision.detect import (
 )
 from facesift.vision.embed import DlibEmbedder, Embedder, OnnxEmbedder
 from facesift.vision.face import Face
+from facesift.vision.mmod import MmodOnnxDetector
 from facesift.vision.models import LANDMARKS_5, LANDMARKS_68, ModelFile, bundled_model
 from facesift.vision.quality import assess_quality
 
@@ -36,12 +37,12 @@ class FaceEngine:
     """Finds faces in an image and turns each into a comparable embedding.
 
     Args:
-        detector: "hog" (dlib HOG: fast, frontal faces), "cnn" (dlib's MMOD network: turned
-            faces too, about 30× slower on a CPU), or the path of an SCRFD or YuNet ONNX file.
+        detector: "hog" (dlib HOG: frontal faces), "cnn" (dlib's MMOD network: turned faces
+            too), or the path of an SCRFD or YuNet ONNX file.
         embedder: "dlib" (dlib's ResNet, bundled) or the path of an ArcFace or SFace ONNX file.
-        runtime: "onnx" runs the bundled dlib networks as converted ONNX graphs on ONNX
-            Runtime (same results, several times faster, GPU when present); "dlib" runs them
-            on dlib itself.
+        runtime: "onnx" runs the bundled dlib networks (ResNet embedder, MMOD detector) as
+            converted ONNX graphs on ONNX Runtime: the same results, many times faster, on a
+            GPU when present; "dlib" runs them on dlib itself.
         min_face_px: smallest face width to look for; the image is upsampled as needed.
         max_detect_pixels: cap on the upsampled image size, which bounds time and memory on
             large photos (a 1080p frame is upsampled once; a 12 MP photo is not).
@@ -61,13 +62,15 @@ class FaceEngine:
         self.runtime = runtime
         self.min_face_px = float(min_face_px)
         self.max_detect_pixels = float(max_detect_pixels)
-        self.detector: Detector = _open_detector(detector)
+        self.detector: Detector = _open_detector(detector, runtime)
         self.embedder: Embedder = _open_embedder(embedder, runtime)
 
     # dlib models load lazily: the CLI's listing commands should not pay for them.
     @functools.cached_property
-    def _cnn(self) -> CnnDetector:
-        return self.detector if isinstance(self.detector, CnnDetector) else CnnDetector()
+    def _cnn(self) -> Detector:
+        if self.detector_name == "cnn":
+            return self.detector
+        return MmodOnnxDetector() if self.runtime == "onnx" else CnnDetector()
 
     @functools.cached_property
     def landmarks_model(self) -> ModelFile:
@@ -188,11 +191,11 @@ class FaceEngine:
         return cosine_similarity(a, b)
 
 
-def _open_detector(name: str) -> Detector:
+def _open_detector(name: str, runtime: str) -> Detector:
     if name == "hog":
         return HogDetector()
     if name == "cnn":
-        return CnnDetector()
+        return MmodOnnxDetector() if runtime == "onnx" else CnnDetector()
     if name.endswith(".onnx"):
         from facesift.vision.plugins import open_onnx_model
 

@@ -1,0 +1,132 @@
+"""Detection speed and recall: facesift's detectors vs face_recognition's default
+(`face_locations`: dlib HOG, upsample 1), side by side in one run.
+
+Speed: ms per photo at 640×480, 1280×720 and 1920×1080 (frames of the shared street video).
+Recall by face size: LFW View 1 photos shrunk so that their face is 30…100 px wide, pasted on a
+grey 640×480 canvas (a hit is a box whose centre lies within the true face box), and the six
+faces of the shared group photo.
+
+Run: python benchmarks/detection.py [--lfw N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+Boxes = list[tuple[float, float, float, float]]
+
+
+def detectors() -> dict[str, Callable[[np.ndarray], Boxes]]:
+    import face_recognition
+
+    from facesift import FaceEngine
+
+    def baseline(rgb: np.ndarray) -> Boxes:
+        return [
+            (left, top, right, bottom)
+            for top, right, bottom, left in face_recognition.face_locations(rgb)
+        ]
+
+    out: dict[str, Callable[[np.ndarray], Boxes]] = {"face_recognition HOG up 1": baseline}
+    for label, engine in (
+        ("facesift hog (default)", FaceEngine()),
+        ("facesift cnn (MMOD on ONNX Runtime)", FaceEngine(detector="cnn")),
+    ):
+        out[label] = lambda rgb, e=engine: [d.box for d in e.detect(rgb)]
+    return out
+
+
+def frames() -> dict[str, np.ndarray]:
+    import av
+
+    with av.open(str(DATA / "media" / "street_1080p.mp4")) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index == 50:
+                image = frame.to_image()
+                break
+    return {
+        f"{w}×{h}": np.asarray(image.resize((w, h), Image.BILINEAR))
+        for w, h in ((640, 480), (1280, 720), (1920, 1080))
+    }
+
+
+def speed(detect: Callable[[np.ndarray], Boxes], image: np.ndarray) -> float:
+    detect(image)  # warm up
+    runs = []
+    for _ in range(2):
+        start = time.perf_counter()
+        detect(image)
+        runs.append(time.perf_counter() - start)
+    return 1000 * min(runs)
+
+
+def lfw_canvases(count: int, width: int) -> list[tuple[np.ndarray, tuple[float, ...]]]:
+    """LFW photos scaled so the face (~100 px in the original's centre) is `width` px wide."""
+    photos = sorted((DATA / "lfw-view1" / "images").glob("*/*_0001.jpg"))[:count]
+    scale = width / 100.0
+    out = []
+    for photo in photos:
+        image = Image.open(photo).convert("RGB")
+        size = round(250 * scale)
+        small = image.resize((size, size), Image.BILINEAR)
+        canvas = Image.new("RGB", (640, 480), (128, 128, 128))
+        left, top = (640 - size) // 2, (480 - size) // 2
+        canvas.paste(small, (left, top))
+        half = 50 * scale
+        centre_x, centre_y = left + size / 2, top + size / 2
+        out.append(
+            (
+                np.asarray(canvas),
+                (centre_x - half, centre_y - half, centre_x + half, centre_y + half),
+            )
+        )
+    return out
+
+
+def hit(boxes: Boxes, truth: tuple[float, ...]) -> bool:
+    return any(
+        truth[0] <= (b[0] + b[2]) / 2 <= truth[2] and truth[1] <= (b[1] + b[3]) / 2 <= truth[3]
+        for b in boxes
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lfw", type=int, default=60, help="LFW photos per face size")
+    args = parser.parse_args()
+    found = detectors()
+    images = frames()
+    print("ms per photo (street video frame 50, best of 2)")
+    print(f"{'detector':<40}" + "".join(f"{k:>12}" for k in images))
+    base: dict[str, float] = {}
+    for name, detect in found.items():
+        cells = []
+        for size, image in images.items():
+            ms = speed(detect, image)
+            base.setdefault(size, ms)
+            cells.append(f"{ms:>7.0f} {base[size] / ms:>3.1f}×")
+        print(f"{name:<40}" + "".join(f"{c:>12}" for c in cells))
+
+    widths = (30, 40, 50, 60, 80, 100)
+    print(f"\nrecall by face width on rescaled LFW ({args.lfw} photos per width)")
+    print(f"{'detector':<40}" + "".join(f"{w:>7} px" for w in widths))
+    sets = {w: lfw_canvases(args.lfw, w) for w in widths}
+    for name, detect in found.items():
+        cells = [np.mean([hit(detect(img), truth) for img, truth in sets[w]]) for w in widths]
+        print(f"{name:<40}" + "".join(f"{c:>10.2f}" for c in cells))
+
+    group = np.asarray(Image.open(DATA / "media" / "group_photo.jpg").convert("RGB"))
+    print("\nfaces found in the shared group photo (6 people)")
+    for name, detect in found.items():
+        print(f"{name:<40}{len(detect(group)):>4}")
+
+
+if __name__ == "__main__":
+    main()
