@@ -65,7 +65,14 @@ def test_search_json_contract(workspace: Path, demo: DemoCase, tmp_path: Path) -
         f["candidates"][0]["person"] for f in data["faces"] if f["candidates"][0]["above_threshold"]
     }
     assert people == {"Grace Hopper", "Eileen Collins"}
-    assert data["decision"]["calibrated"] is False and "uncalibrated" in data["decision"]["note"]
+    # Calibrated evidence: the two matches are strong, the stranger's best candidate is weak.
+    assert data["decision"]["calibrated"] is True
+    assert data["decision"]["calibration"]["impostor_pairs"] > 1_000_000
+    bands = sorted(f["candidates"][0]["band"] for f in data["faces"])
+    assert bands == ["strong", "strong", "weak"]
+    for face in data["faces"]:
+        best = face["candidates"][0]
+        assert 0 < best["fmr"] <= 1 and (best["fmr"] <= 1e-3) == (best["band"] == "strong")
     annotated = Image.open(out)
     assert annotated.size == (1400, 800)
 

@@ -199,12 +199,18 @@ def scan(
         raise typer.Exit(130)
 
 
+def _fmr_text(fmr: float | None) -> str:
+    return "fmr ?" if fmr is None else f"fmr {fmr:.1e}"
+
+
 def _faces_table(title: str, faces: list[FaceMatches], decision: Decision) -> Table:
     table = Table(title=title, title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("where", overflow="fold")
     table.add_column("quality")
-    table.add_column("candidates (score; * = above threshold)", overflow="fold")
+    table.add_column(
+        "candidates: score, estimated FMR, band (* = above threshold)", overflow="fold"
+    )
     for k, face in enumerate(faces, start=1):
         where = ", ".join(f"{v:.0f}" for v in face.bbox)
         if face.source:
@@ -212,7 +218,9 @@ def _faces_table(title: str, faces: list[FaceMatches], decision: Decision) -> Ta
         flags = ", ".join(face.quality.flags)
         quality = f"{face.quality.score:.2f}" + (f" ({flags})" if flags else "")
         cands = "\n".join(
-            f"{c.person}  {c.score:.3f}{' *' if c.above_threshold else ''}" for c in face.candidates
+            f"{c.person}  {c.score:.3f}  {_fmr_text(c.fmr)} {c.band}"
+            + (" *" if c.above_threshold else "")
+            for c in face.candidates
         )
         table.add_row(str(k), where, quality, cands or "(gallery empty)")
     table.caption = f"threshold {decision.threshold:.3f}; {decision.note}"
@@ -279,7 +287,7 @@ def identify(
         writer = csv.writer(out)
         writer.writerow(
             ["face_id", "path", "sha256", "x1", "y1", "x2", "y2", "quality", "rank", "person",
-             "score", "above_threshold"]
+             "score", "fmr", "band", "above_threshold"]
         )  # fmt: skip
         for face in result.faces:
             rows = face.candidates or [None]
@@ -288,7 +296,8 @@ def identify(
                     [face.face_id, face.source["path"], face.source["sha256"],
                      *(round(v, 1) for v in face.bbox), round(face.quality.score, 3),
                      rank if c else "", c.person if c else "", round(c.score, 4) if c else "",
-                     c.above_threshold if c else ""]
+                     (f"{c.fmr:.3g}" if c.fmr is not None else "") if c else "",
+                     c.band if c else "", c.above_threshold if c else ""]
                 )  # fmt: skip
         sys.stdout.write(out.getvalue())
     else:
@@ -313,7 +322,8 @@ def verify(
         return
     verdict = "likely the same person" if result.same_person else "likely different people"
     console.print(
-        f"score {result.score:.3f} (threshold {result.decision.threshold:.3f}): {verdict}",
+        f"score {result.score:.3f}, {_fmr_text(result.fmr)} ({result.band}); "
+        f"threshold {result.decision.threshold:.3f}: {verdict}",
         highlight=False,
     )
     for note in result.notes:
@@ -405,6 +415,139 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for key, value in {**report["runtimes"], **report["threads"]}.items():
         console.print(f"{key}: {value}", highlight=False)
     console.print(f"cache_dir: {report['cache_dir']}", highlight=False)
+
+
+def _count_progress(label: str, enabled: bool) -> tuple[Progress, Any]:
+    bar = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+        disable=not enabled or not errors.is_terminal,
+    )
+    task = bar.add_task("", total=None)
+    return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@app.command()
+def calibrate(
+    root: Annotated[Path, typer.Argument(help="Folder of per-identity subfolders of photos")],
+    pairs: Annotated[
+        Path | None,
+        typer.Option("--pairs", help="Only the photos this pair file mentions (e.g. LFW DevTrain)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the calibration here, not in the workspace")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Fit score -> estimated false-match rate on the different-person pairs of your own data."""
+    from facesift.workflows.evaluate import calibrate as fit
+
+    ws = None if out else State.workspace()
+    engine = ws.engine if ws else _engine()
+    bar, progress = _count_progress("calibrate", not as_json)
+    try:
+        with bar:
+            calibration = fit(engine, root, pairs_file=pairs, progress=progress)
+    except (FacesiftError, FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if out:
+        calibration.save(out)
+    else:
+        assert ws is not None
+        ws.save_calibration(calibration)
+    summary = {
+        "impostor_pairs": calibration.impostor_pairs,
+        "threshold_fmr_1e-2": calibration.threshold_for(1e-2),
+        "threshold_fmr_1e-3": calibration.threshold_for(1e-3),
+        "saved_to": str(out or State.workspace_dir),
+        "provenance": calibration.provenance,
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        console.print(
+            f"{calibration.impostor_pairs:,} different-person pairs; FMR 1e-2 at score "
+            f"{summary['threshold_fmr_1e-2']:.4f}, FMR 1e-3 at "
+            f"{summary['threshold_fmr_1e-3']:.4f}; "
+            f"saved to {summary['saved_to']}",
+            highlight=False,
+        )
+
+
+def _engine() -> Any:
+    from facesift.vision.engine import FaceEngine
+
+    return FaceEngine()
+
+
+evaluation = typer.Typer(help="Measure accuracy on labelled datasets.", no_args_is_help=True)
+app.add_typer(evaluation, name="eval")
+
+
+@evaluation.command("verify")
+def eval_verify(
+    pairs: Annotated[Path, typer.Option("--pairs", help="LFW pair file (View 1 or View 2) or CSV")],
+    root: Annotated[Path, typer.Option("--root", help="Folder the pair file's photos are in")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write ROC, DET and histograms (PNG)")
+    ] = None,
+) -> None:
+    """1:1 verification accuracy, ROC AUC and TAR at fixed FAR on a pair file."""
+    from facesift.workflows.evaluate import evaluate_verification, read_pairs
+
+    ws = State.workspace()
+    bar, progress = _count_progress("embed", not as_json)
+    try:
+        with bar:
+            report = evaluate_verification(
+                ws.engine,
+                read_pairs(pairs, root),
+                threshold=ws.threshold,
+                calibration=ws.calibration,
+                progress=progress,
+            )
+    except (FacesiftError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    if plot is not None:
+        from facesift.workflows.plots import verification_plot
+
+        marks = {"default threshold": ws.threshold}
+        if report.calibrated_threshold is not None:
+            marks["FMR 1e-3"] = report.calibrated_threshold
+        verification_plot(
+            report.scores, report.same, marks, f"{pairs.name}: {report.pairs} pairs", plot
+        )
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    data = report.to_dict()
+    accuracy = f"{report.accuracy:.4f}"
+    if report.folds > 1:
+        accuracy += (
+            f" ± {report.accuracy_std:.4f} ({report.folds}-fold, threshold from the other folds)"
+        )
+    else:
+        accuracy += f" (at the default threshold {report.threshold:.3f})"
+    console.print(f"pairs: {report.pairs}; accuracy {accuracy}", highlight=False)
+    console.print(
+        f"ROC AUC {report.roc_auc:.4f}; TAR at FAR 1e-2 {data['tar_at_far']['1e-2']:.4f}, "
+        f"at 1e-3 {data['tar_at_far']['1e-3']:.4f}",
+        highlight=False,
+    )
+    if report.calibrated_threshold is not None:
+        console.print(
+            f"accuracy at the calibrated FMR 1e-3 threshold ({report.calibrated_threshold:.4f}): "
+            f"{report.calibrated_accuracy:.4f}",
+            highlight=False,
+        )
+    console.print(f"photos without a face: {len(report.failures)} ({data['failure_handling']})")
+    for path, reason in list(report.failures.items())[:20]:
+        console.print(f"  {path}: {reason}", highlight=False)
 
 
 def main() -> None:

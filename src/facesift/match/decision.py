@@ -13,6 +13,13 @@ from __future__ import annotations
 # it (7% at N = 10, 50% at N = 100): above-threshold candidates are leads, not identifications.
 DEFAULT_THRESHOLD = 0.910
 
+CALIBRATED_NOTE = (
+    "score: cosine similarity (higher = more alike); fmr: estimated share of different-person "
+    "pairs that score as high (see calibration); band: strong (fmr <= 1e-3), possible "
+    "(<= 1e-2), weak. In a gallery of N people a stranger meets roughly N times the fmr: "
+    "every candidate needs human review"
+)
+
 SCORE_NOTE = (
     "scores are cosine similarities (higher = more alike), uncalibrated; at the default "
     "threshold about 0.7% of different-person pairs score above it (LFW), so in a large "

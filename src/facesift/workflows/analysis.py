@@ -36,11 +36,11 @@ class AnalyzedImage:
     faces: list[Face]
 
 
-def analyze_file(engine: FaceEngine, path: Path) -> AnalyzedImage | str:
+def analyze_file(engine: FaceEngine, path: Path, thorough: bool = False) -> AnalyzedImage | str:
     """The photo's faces, or the reason it could not be analysed (never raises for a file)."""
     try:
         decoded = load_image(path)
-        faces = engine.analyze_pixels(decoded.pixels)
+        faces = engine.analyze_pixels(decoded.pixels, thorough=thorough)
     except MediaError as exc:
         return exc.reason
     except MemoryError:
@@ -76,16 +76,17 @@ def _init_worker(settings: dict[str, Any], threads: int) -> None:
     _worker_engine = FaceEngine(**settings)
 
 
-def _analyze_in_worker(path: Path) -> AnalyzedImage | str:
+def _analyze_in_worker(path: Path, thorough: bool) -> AnalyzedImage | str:
     assert _worker_engine is not None
-    return analyze_file(_worker_engine, path)
+    return analyze_file(_worker_engine, path, thorough)
 
 
 class AnalysisPool:
     """Analyses (item, path) pairs, in parallel when `workers` > 1, yielding in input order."""
 
-    def __init__(self, engine: FaceEngine, workers: int) -> None:
+    def __init__(self, engine: FaceEngine, workers: int, thorough: bool = False) -> None:
         self.engine = engine
+        self.thorough = thorough
         self.workers = max(1, workers)
         self._executor: ProcessPoolExecutor | None = None
 
@@ -107,11 +108,11 @@ class AnalysisPool:
     def imap(self, items: Iterator[tuple[T, Path]]) -> Iterator[tuple[T, AnalyzedImage | str]]:
         if self._executor is None:
             for item, path in items:
-                yield item, analyze_file(self.engine, path)
+                yield item, analyze_file(self.engine, path, self.thorough)
             return
         window: deque[tuple[T, Future[AnalyzedImage | str]]] = deque()
         for item, path in items:
-            window.append((item, self._executor.submit(_analyze_in_worker, path)))
+            window.append((item, self._executor.submit(_analyze_in_worker, path, self.thorough)))
             if len(window) >= 2 * self.workers:
                 first, future = window.popleft()
                 yield first, future.result()

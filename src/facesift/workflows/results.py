@@ -12,6 +12,10 @@ def _box(bbox: tuple[float, float, float, float]) -> list[float]:
     return [round(v, 1) for v in bbox]
 
 
+def _fmr(fmr: float | None) -> float | None:
+    return None if fmr is None else float(f"{fmr:.3g}")
+
+
 def _quality(quality: Quality) -> dict[str, Any]:
     return {
         "score": round(quality.score, 3),
@@ -31,12 +35,16 @@ class Candidate:
     above_threshold: bool
     best_face_id: int
     attributes: dict[str, Any] = field(default_factory=dict)
+    fmr: float | None = None  # estimated false-match rate at this score; None if uncalibrated
+    band: str = "uncalibrated"  # strong (FMR ≤ 1e-3), possible (≤ 1e-2), weak
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "person": self.person,
             "person_id": self.person_id,
             "score": round(self.score, 4),
+            "fmr": _fmr(self.fmr),
+            "band": self.band,
             "above_threshold": self.above_threshold,
             "best_face_id": self.best_face_id,
             "attributes": self.attributes,
@@ -75,11 +83,13 @@ class Decision:
     threshold: float
     model: dict[str, Any]
     note: str
+    calibration: dict[str, Any] | None = None  # where the FMR estimates come from
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "threshold": self.threshold,
-            "calibrated": False,
+            "calibrated": self.calibration is not None,
+            "calibration": self.calibration,
             "note": self.note,
             "model": self.model,
         }
@@ -127,6 +137,8 @@ class IdentifyResult:
 class Verification:
     same_person: bool
     score: float
+    fmr: float | None
+    band: str
     faces_a: int
     faces_b: int
     bbox_a: tuple[float, float, float, float]
@@ -138,6 +150,8 @@ class Verification:
         return {
             "same_person": self.same_person,
             "score": round(self.score, 4),
+            "fmr": _fmr(self.fmr),
+            "band": self.band,
             "faces_a": self.faces_a,
             "faces_b": self.faces_b,
             "bbox_a": _box(self.bbox_a),

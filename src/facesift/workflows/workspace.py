@@ -16,7 +16,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from facesift.errors import MediaError, WorkspaceError
-from facesift.match.decision import DEFAULT_THRESHOLD, SCORE_NOTE
+from facesift.match.calibration import Calibration, band
+from facesift.match.decision import CALIBRATED_NOTE, DEFAULT_THRESHOLD, SCORE_NOTE
 from facesift.match.gallery import GalleryIndex, PersonHit
 from facesift.media.files import iter_media_files, sha256_file
 from facesift.media.image import ImageSource, load_image
@@ -66,6 +67,28 @@ class Workspace:
         self._sessions = make_sessions(self._db)
         self._gallery: GalleryIndex | None = None
         self._gallery_stamp: dict[str, object] | None = None
+        self._calibration: tuple[int | None, Calibration | None] | None = None
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.path / f"calibration-{self.engine.model_name}.json"
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The workspace's own calibration for this model if it has one, else the shipped one."""
+        path = self.calibration_path
+        stamp = path.stat().st_mtime_ns if path.is_file() else None
+        if self._calibration is None or self._calibration[0] != stamp:
+            own = Calibration.load(path) if stamp is not None else None
+            if own is not None and own.model_sha256 != self.engine.model_sha256:
+                own = None
+            self._calibration = (stamp, own or self.engine.calibration)
+        return self._calibration[1]
+
+    def save_calibration(self, calibration: Calibration) -> None:
+        if calibration.model_sha256 != self.engine.model_sha256:
+            raise WorkspaceError("the calibration was fitted for another model")
+        calibration.save(self.calibration_path)
 
     def close(self) -> None:
         self._db.dispose()
@@ -312,7 +335,25 @@ class Workspace:
         return gallery
 
     def decision(self) -> Decision:
-        return Decision(threshold=self.threshold, model=self.engine.describe(), note=SCORE_NOTE)
+        calibration = self.calibration
+        if calibration is None:
+            return Decision(self.threshold, self.engine.describe(), SCORE_NOTE)
+        source = {
+            "impostor_pairs": calibration.impostor_pairs,
+            "model_sha256": calibration.model_sha256,
+            **{k: v for k, v in calibration.provenance.items() if k != "pipeline"},
+            "threshold_fmr_1e-3": round(calibration.threshold_for(1e-3), 4),
+            "threshold_fmr_1e-2": round(calibration.threshold_for(1e-2), 4),
+        }
+        return Decision(self.threshold, self.engine.describe(), CALIBRATED_NOTE, source)
+
+    def _evidence(self, score: float) -> tuple[float | None, str]:
+        """Estimated FMR and band of a score, or (None, "uncalibrated")."""
+        calibration = self.calibration
+        if calibration is None:
+            return None, "uncalibrated"
+        fmr = float(calibration.fmr_for(score))
+        return fmr, band(fmr)
 
     def _candidates(self, vectors: np.ndarray, top: int) -> list[list[Candidate]]:
         gallery = self.gallery()
@@ -323,6 +364,7 @@ class Workspace:
 
     def _candidate(self, hit: PersonHit, people: dict[int, Any]) -> Candidate:
         person = people[hit.person_id]
+        fmr, strength = self._evidence(hit.score)
         return Candidate(
             person=person.name,
             person_id=person.id,
@@ -330,6 +372,8 @@ class Workspace:
             above_threshold=hit.score >= self.threshold,
             best_face_id=hit.face_id,
             attributes=dict(person.attributes or {}),
+            fmr=fmr,
+            band=strength,
         )
 
     def search(self, image: ImageSource, *, top: int = 5) -> SearchResult:
@@ -407,9 +451,12 @@ class Workspace:
         score = float(
             self.engine.similarity(chosen[0].embedding[None], chosen[1].embedding[None])[0, 0]
         )
+        fmr, strength = self._evidence(score)
         return Verification(
             same_person=score >= self.threshold,
             score=score,
+            fmr=fmr,
+            band=strength,
             faces_a=counts[0],
             faces_b=counts[1],
             bbox_a=chosen[0].bbox,

@@ -1,0 +1,280 @@
+"""Evaluation and calibration on labelled datasets: pair files and folder-per-identity sets.
+
+Pair files: LFW's format (View 1 files start with the number of same pairs; View 2's
+`pairs.txt` starts with "10 300": 10 folds of 300 same then 300 different pairs) and CSV
+(`file_x,file_y,Decision` with Yes/No, paths relative to the root).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facesift.errors import FacesiftError
+from facesift.match.calibration import Calibration, fit_calibration, impostor_scores
+from facesift.match.similarity import l2_normalize
+from facesift.media.files import iter_media_files
+from facesift.vision.engine import FaceEngine
+from facesift.vision.face import choose_primary
+from facesift.workflows.analysis import AnalysisPool, default_workers
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: Path
+    b: Path
+    same: bool
+    fold: int = 0
+
+
+def read_pairs(path: Path, root: Path) -> list[Pair]:
+    """Pairs from an LFW-format or CSV pair file; image paths resolved under `root`."""
+    text = Path(path).read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".csv" or text.lstrip().lower().startswith("file_x"):
+        return _read_csv_pairs(text, root, path)
+    return _read_lfw_pairs(text, root, path)
+
+
+def _lfw_image(root: Path, name: str, number: str) -> Path:
+    return root / name / f"{name}_{int(number):04d}.jpg"
+
+
+def _read_lfw_pairs(text: str, root: Path, path: Path) -> list[Pair]:
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    header = [int(v) for v in lines[0]]
+    folds, per_fold = (header[0], header[1]) if len(header) == 2 else (1, header[0])
+    pairs: list[Pair] = []
+    body = lines[1:]
+    if len(body) != folds * per_fold * 2:
+        raise FacesiftError(
+            f"{path}: expected {folds} fold(s) of {per_fold} same + {per_fold} different pairs, "
+            f"found {len(body)} lines"
+        )
+    for index, parts in enumerate(body):
+        fold = index // (2 * per_fold)
+        if len(parts) == 3:
+            name, i, j = parts
+            pairs.append(Pair(_lfw_image(root, name, i), _lfw_image(root, name, j), True, fold))
+        elif len(parts) == 4:
+            a, i, b, j = parts
+            pairs.append(Pair(_lfw_image(root, a, i), _lfw_image(root, b, j), False, fold))
+        else:
+            raise FacesiftError(f"{path}: line {index + 2} is neither a same nor a different pair")
+    return pairs
+
+
+def _read_csv_pairs(text: str, root: Path, path: Path) -> list[Pair]:
+    rows = list(csv.DictReader(text.splitlines()))
+    if not rows or not {"file_x", "file_y", "Decision"} <= set(rows[0]):
+        raise FacesiftError(f"{path}: a CSV pair file needs the columns file_x, file_y, Decision")
+    return [
+        Pair(
+            root / r["file_x"],
+            root / r["file_y"],
+            r["Decision"].strip().lower() in ("yes", "true", "1"),
+        )
+        for r in rows
+    ]
+
+
+@dataclass
+class EmbeddedPhotos:
+    """One embedding per photo (its main face); NaN rows and a reason where none was found."""
+
+    paths: list[Path]
+    vectors: np.ndarray
+    failures: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def index(self) -> dict[Path, int]:
+        return {p: k for k, p in enumerate(self.paths)}
+
+
+def embed_photos(
+    engine: FaceEngine,
+    paths: list[Path],
+    *,
+    prefer: str = "largest",
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EmbeddedPhotos:
+    """The main face of each photo (thorough detection), embedded; failures say why.
+
+    When several faces make the main one ambiguous, the one nearest the centre is taken.
+    """
+    unique = list(dict.fromkeys(paths))
+    vectors = np.full((len(unique), engine.embedder.dim), np.nan, np.float32)
+    result = EmbeddedPhotos(unique, vectors)
+    workers = default_workers() if workers is None else workers
+    with AnalysisPool(engine, min(workers, len(unique)), thorough=True) as pool:
+        for done, (k, analysis) in enumerate(
+            pool.imap(((k, p) for k, p in enumerate(unique))), start=1
+        ):
+            path = str(unique[k])
+            if isinstance(analysis, str):
+                result.failures[path] = analysis
+            else:
+                shape = (analysis.height, analysis.width)
+                face, why = choose_primary(analysis.faces, shape, prefer)
+                if face is None and analysis.faces:
+                    face, why = choose_primary(analysis.faces, shape, "central")
+                if face is None:
+                    result.failures[path] = why
+                else:
+                    vectors[k] = face.embedding
+                    if len(analysis.faces) > 1:
+                        result.notes[path] = why
+            if progress is not None:
+                progress(done, len(unique))
+    return result
+
+
+def identity_folder(root: Path) -> tuple[list[Path], list[str]]:
+    """Every photo under `root`/<identity>/, with its identity."""
+    photos, labels = [], []
+    for folder in sorted(
+        p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith(".")
+    ):
+        for photo in iter_media_files([folder]):
+            photos.append(photo)
+            labels.append(folder.name)
+    if not photos:
+        raise FacesiftError(f"{root}: no photos in per-identity subfolders")
+    return photos, labels
+
+
+def calibrate(
+    engine: FaceEngine,
+    root: Path,
+    *,
+    pairs_file: Path | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Calibration:
+    """Fit score → FMR on all different-identity pairs of a folder-per-identity dataset.
+
+    With `pairs_file`, only the photos that file mentions are used (as for LFW View 1's
+    pairsDevTrain.txt, which leaves the DevTest people out).
+    """
+    if pairs_file is not None:
+        photos = sorted({p for pair in read_pairs(pairs_file, root) for p in (pair.a, pair.b)})
+        labels = [p.parent.name for p in photos]
+    else:
+        photos, labels = identity_folder(root)
+    embedded = embed_photos(engine, photos, prefer="central", workers=workers, progress=progress)
+    found = ~np.isnan(embedded.vectors).any(axis=1)
+    identities = [labels[k] for k in np.flatnonzero(found)]
+    scores = impostor_scores(embedded.vectors[found], identities)
+    provenance: dict[str, Any] = {
+        "root": Path(root).name,
+        "pairs_file": pairs_file.name if pairs_file else None,
+        "pairs": "all different-identity pairs among the photos",
+        "fitted": date.today().isoformat(),
+        "photos": int(found.sum()),
+        "identities": len(set(identities)),
+        "photos_without_face": len(embedded.failures),
+        "pipeline": engine.describe(),
+    }
+    return fit_calibration(scores, engine.model_name, engine.model_sha256, provenance)
+
+
+@dataclass
+class VerificationReport:
+    pairs: int
+    folds: int
+    accuracy: float
+    accuracy_std: float
+    fold_accuracies: list[float]
+    roc_auc: float
+    tar_at_far: dict[str, float]
+    threshold: float
+    threshold_accuracy: float
+    calibrated_threshold: float | None
+    calibrated_accuracy: float | None
+    failures: dict[str, str]
+    scores: np.ndarray
+    same: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pairs": self.pairs,
+            "folds": self.folds,
+            "accuracy": round(self.accuracy, 5),
+            "accuracy_std": round(self.accuracy_std, 5),
+            "fold_accuracies": [round(a, 5) for a in self.fold_accuracies],
+            "roc_auc": round(self.roc_auc, 5),
+            "tar_at_far": {k: round(v, 5) for k, v in self.tar_at_far.items()},
+            "threshold": self.threshold,
+            "threshold_accuracy": round(self.threshold_accuracy, 5),
+            "calibrated_threshold_fmr_1e-3": self.calibrated_threshold,
+            "calibrated_accuracy": None
+            if self.calibrated_accuracy is None
+            else round(self.calibrated_accuracy, 5),
+            "failures": self.failures,
+            "failure_handling": "a pair with a photo without a detected face counts as 'different'",
+        }
+
+
+def evaluate_verification(
+    engine: FaceEngine,
+    pairs: list[Pair],
+    *,
+    threshold: float,
+    calibration: Calibration | None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerificationReport:
+    """Accuracy (cross-validated over folds when the file has several), ROC AUC, TAR at FAR."""
+    from facesift.match import metrics
+
+    photos = [p for pair in pairs for p in (pair.a, pair.b)]
+    embedded = embed_photos(engine, photos, prefer="central", workers=workers, progress=progress)
+    where = embedded.index()
+    unit = l2_normalize(np.nan_to_num(embedded.vectors))
+    missing = np.isnan(embedded.vectors).any(axis=1)
+    scores = np.array(
+        [
+            np.nan
+            if missing[where[p.a]] or missing[where[p.b]]
+            else float(unit[where[p.a]] @ unit[where[p.b]])
+            for p in pairs
+        ]
+    )
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    if len(np.unique(folds)) > 1:
+        mean, std, per_fold = metrics.cross_validated_accuracy(scores, same, folds)
+    else:
+        mean, std, per_fold = metrics.accuracy(scores, same, threshold), 0.0, []
+    found = ~np.isnan(scores)
+    floor = np.nanmin(scores) - 1 if found.any() else -1.0
+    filled = np.where(found, scores, floor)  # missing faces score below everything
+    _, far, tar = metrics.roc(filled[same], filled[~same])
+    calibrated = calibration.threshold_for(1e-3) if calibration is not None else None
+    return VerificationReport(
+        pairs=len(pairs),
+        folds=len(np.unique(folds)),
+        accuracy=mean,
+        accuracy_std=std,
+        fold_accuracies=per_fold,
+        roc_auc=metrics.auc(far, tar),
+        tar_at_far={
+            "1e-2": metrics.tar_at_far(far, tar, 1e-2),
+            "1e-3": metrics.tar_at_far(far, tar, 1e-3),
+        },
+        threshold=threshold,
+        threshold_accuracy=metrics.accuracy(scores, same, threshold),
+        calibrated_threshold=calibrated,
+        calibrated_accuracy=None
+        if calibrated is None
+        else metrics.accuracy(scores, same, calibrated),
+        failures=embedded.failures,
+        scores=scores,
+        same=same,
+    )

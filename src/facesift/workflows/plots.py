@@ -1,0 +1,48 @@
+"""Evaluation plots (PNG): ROC, DET and score histograms for verification; CMC and DET for 1:N."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display needed
+import matplotlib.pyplot as plt
+import numpy as np
+
+from facesift.match import metrics
+
+
+def verification_plot(
+    scores: np.ndarray, same: np.ndarray, thresholds: dict[str, float], title: str, out: Path
+) -> None:
+    found = ~np.isnan(scores)
+    genuine, impostor = scores[found & same], scores[found & ~same]
+    _, far, tar = metrics.roc(genuine, impostor)
+    figure, (roc_axis, det_axis, hist_axis) = plt.subplots(1, 3, figsize=(16, 4.8))
+    # Rates of zero cannot sit on a log axis: plot what the pairs resolve (FAR ≥ 1/impostors).
+    resolved = far > 0
+    roc_axis.semilogx(far[resolved], tar[resolved], drawstyle="steps-post")
+    roc_axis.set(xlabel="false match rate (log)", ylabel="true match rate", title="ROC")
+    roc_axis.set_xlim(1 / max(len(impostor), 1), 1)
+    roc_axis.grid(True, which="both", alpha=0.3)
+    det = resolved & (tar < 1)
+    det_axis.loglog(far[det], 1 - tar[det], drawstyle="steps-post")
+    det_axis.set(xlabel="false match rate", ylabel="false non-match rate", title="DET")
+    det_axis.set_xlim(1 / max(len(impostor), 1), 1)
+    det_axis.grid(True, which="both", alpha=0.3)
+    bins = np.linspace(min(genuine.min(initial=1), impostor.min(initial=1)), 1.0, 80)
+    hist_axis.hist(
+        impostor, bins=bins, alpha=0.6, density=True, label=f"different people ({len(impostor)})"
+    )
+    hist_axis.hist(
+        genuine, bins=bins, alpha=0.6, density=True, label=f"same person ({len(genuine)})"
+    )
+    for k, (name, value) in enumerate(thresholds.items()):
+        hist_axis.axvline(value, color=f"C{k + 2}", linestyle="--", label=f"{name} {value:.3f}")
+    hist_axis.set(xlabel="score (cosine similarity)", ylabel="density", title="Score distributions")
+    hist_axis.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,93 @@
+"""`facesift eval verify` on pair files: LFW View 1 and View 2 formats and CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from facesift.cli import app
+from facesift.samples import build_demo
+from facesift.workflows.evaluate import read_pairs
+
+runner = CliRunner()
+
+
+def _eval(args: list[str]) -> dict:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_csv_pairs_with_a_failure(tmp_path: Path) -> None:
+    demo = build_demo(tmp_path / "demo")
+    (tmp_path / "pairs.csv").write_text(
+        "file_x,file_y,Decision\n"
+        "gallery/Grace Hopper/portrait.png,evidence/hopper_blurred.webp,Yes\n"
+        "gallery/Grace Hopper/portrait.png,gallery/Eileen Collins/portrait.png,No\n"
+        "evidence/hopper_blurred.webp,gallery/Eileen Collins/portrait.png,No\n"
+        "evidence/empty_wall.png,gallery/Eileen Collins/portrait.png,No\n"
+    )
+    plot = tmp_path / "curves.png"
+    data = _eval(
+        ["-w", str(tmp_path / "ws"), "eval", "verify", "--pairs", str(tmp_path / "pairs.csv"),
+         "--root", str(demo.gallery.parent), "--json", "--plot", str(plot)]
+    )  # fmt: skip
+    assert data["pairs"] == 4 and data["folds"] == 1
+    assert data["accuracy"] == 1.0  # the pair without a face counts as "different": right here
+    assert list(data["failures"]) == [str(demo.evidence / "empty_wall.png")]
+    assert Image.open(plot).size[0] > 1000
+
+
+def test_pair_file_formats(tmp_path: Path) -> None:
+    view2 = tmp_path / "pairs.txt"
+    lines = ["2 1", "A\t1\t2", "A\t1\tB\t3", "C\t2\t4", "C\t1\tD\t1"]
+    view2.write_text("\n".join(lines) + "\n")
+    pairs = read_pairs(view2, tmp_path)
+    assert [(p.same, p.fold) for p in pairs] == [(True, 0), (False, 0), (True, 1), (False, 1)]
+    assert pairs[1].b == tmp_path / "B" / "B_0003.jpg"
+    view1 = tmp_path / "dev.txt"
+    view1.write_text("1\nA\t1\t2\nA\t1\tB\t3\n")
+    assert [p.fold for p in read_pairs(view1, tmp_path)] == [0, 0]
+    broken = tmp_path / "broken.txt"
+    broken.write_text("10 300\nA\t1\t2\n")
+    result = runner.invoke(
+        app,
+        [
+            "-w",
+            str(tmp_path / "ws"),
+            "eval",
+            "verify",
+            "--pairs",
+            str(broken),
+            "--root",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 1 and "expected 10 fold(s) of 300" in result.output
+
+
+@pytest.mark.datasets
+def test_ten_fold_protocol_on_lfw(tmp_path: Path, lfw: Path) -> None:
+    """A View 2-format file (10 folds of 30 + 30) made from View 1 DevTest pairs."""
+    lines = (lfw / "pairsDevTest.txt").read_text().splitlines()
+    same, different = lines[1:501], lines[501:1001]
+    body = []
+    for fold in range(10):
+        body += same[fold * 30 : fold * 30 + 30] + different[fold * 30 : fold * 30 + 30]
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("10 30\n" + "\n".join(body) + "\n")
+    plot = tmp_path / "lfw.png"
+    data = _eval(
+        ["-w", str(tmp_path / "ws"), "eval", "verify", "--pairs", str(pairs), "--root",
+         str(lfw / "images"), "--json", "--plot", str(plot)]
+    )  # fmt: skip
+    assert data["pairs"] == 600 and data["folds"] == 10 and len(data["fold_accuracies"]) == 10
+    assert data["accuracy"] >= 0.97 and 0 < data["accuracy_std"] < 0.05
+    assert data["roc_auc"] >= 0.99
+    assert data["tar_at_far"]["1e-2"] >= 0.95
+    assert data["calibrated_accuracy"] >= 0.93
+    assert plot.is_file()
