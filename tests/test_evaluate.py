@@ -91,3 +91,85 @@ def test_ten_fold_protocol_on_lfw(tmp_path: Path, lfw: Path) -> None:
     assert data["tar_at_far"]["1e-2"] >= 0.95
     assert data["calibrated_accuracy"] >= 0.93
     assert plot.is_file()
+
+
+def test_open_set_metrics_by_hand() -> None:
+    import numpy as np
+
+    from facesift.match.metrics import cmc, fnir_at_fpir, mate_ranks
+
+    scores = np.array([[0.9, 0.1, 0.2], [0.3, 0.8, 0.85], [0.5, 0.5, 0.1]])
+    ranks, mates = mate_ranks(scores, np.array([0, 1, 0]))
+    assert ranks.tolist() == [1, 2, 2]  # a tie ranks the mate last
+    assert cmc(ranks, 3).tolist() == pytest.approx([1 / 3, 1.0, 1.0])
+    # FPIR 0.25 of 4 non-mated searches: only the top one (0.95) passes the threshold.
+    fnir, threshold = fnir_at_fpir(ranks, mates, np.array([0.2, 0.4, 0.6, 0.95]), 0.25)
+    assert 0.6 < threshold <= 0.95 and fnir == pytest.approx(2 / 3)
+
+
+def test_identify_protocol_on_sample_photos(tmp_path: Path) -> None:
+    demo = build_demo(tmp_path / "demo")
+    root = tmp_path / "ids"
+    (root / "Grace_Hopper").mkdir(parents=True)
+    (root / "Eileen_Collins").mkdir()
+    (root / "Grace_Hopper" / "a.png").write_bytes(
+        (demo.gallery / "Grace Hopper" / "portrait.png").read_bytes()
+    )
+    (root / "Grace_Hopper" / "b.webp").write_bytes(
+        (demo.evidence / "hopper_blurred.webp").read_bytes()
+    )
+    (root / "Eileen_Collins" / "a.png").write_bytes(
+        (demo.gallery / "Eileen Collins" / "portrait.png").read_bytes()
+    )
+    data = _eval(["-w", str(tmp_path / "ws"), "eval", "identify", "--root", str(root), "--json"])
+    assert (data["gallery"], data["mated_probes"], data["non_mated_probes"]) == (1, 1, 1)
+    assert data["rank1"] == 1.0
+
+
+@pytest.mark.datasets
+def test_identify_on_lfw(tmp_path: Path, lfw: Path) -> None:
+    root, probes = tmp_path / "root", tmp_path / "probes"
+    root.mkdir()
+    probes.mkdir()
+    people = sorted((lfw / "images").iterdir())[:300]
+    for person in people:
+        (root / person.name).symlink_to(person)
+    for person in people[:100]:  # probes: the same people's photos again, in another folder
+        (probes / person.name).symlink_to(person)
+    plot = tmp_path / "ident.png"
+    data = _eval(
+        [
+            "-w",
+            str(tmp_path / "ws"),
+            "eval",
+            "identify",
+            "--root",
+            str(root),
+            "--json",
+            "--plot",
+            str(plot),
+        ]
+    )
+    assert (
+        data["gallery"] >= 100 and data["mated_probes"] >= 150 and data["non_mated_probes"] >= 150
+    )
+    assert data["rank1"] >= 0.95 and data["rank5"] >= data["rank1"]
+    assert data["fnir_at_fpir_0.01"] is not None and data["fnir_at_fpir_0.01"] <= 0.4
+    assert plot.is_file()
+    swapped = _eval(
+        [
+            "-w",
+            str(tmp_path / "ws"),
+            "eval",
+            "identify",
+            "--root",
+            str(root),
+            "--probes",
+            str(probes),
+            "--json",
+        ]
+    )
+    assert swapped["gallery"] == data["gallery"]
+    photos = sum(len(list(p.iterdir())) for p in people[:100])
+    assert swapped["mated_probes"] + swapped["non_mated_probes"] == photos
+    assert swapped["rank1"] >= 0.95

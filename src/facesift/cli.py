@@ -550,6 +550,52 @@ def eval_verify(
         console.print(f"  {path}: {reason}", highlight=False)
 
 
+@evaluation.command("identify")
+def eval_identify(
+    root: Annotated[Path, typer.Option("--root", help="Folder of per-identity subfolders")],
+    probes: Annotated[
+        Path | None, typer.Option("--probes", help="Per-identity probe folders replacing --root's")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write CMC and DET curves (PNG)")
+    ] = None,
+) -> None:
+    """Open-set 1:N identification: rank-1/5, CMC, FNIR at FPIR 1% and 0.3%."""
+    from facesift.workflows.evaluate import evaluate_identification
+
+    ws = State.workspace()
+    bar, progress = _count_progress("embed", not as_json)
+    try:
+        with bar:
+            report = evaluate_identification(ws.engine, root, probes_root=probes, progress=progress)
+    except (FacesiftError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    if plot is not None:
+        from facesift.workflows.plots import identification_plot
+
+        title = (
+            f"{root.name}: {report.gallery} enrolled, {report.mated} mated, "
+            f"{report.non_mated} non-mated"
+        )
+        identification_plot(report.cmc, *report.det, title, plot)
+    data = report.to_dict()
+    if as_json:
+        _print_json(data)
+        return
+    console.print(
+        f"gallery {report.gallery}; probes: {report.mated} mated, {report.non_mated} non-mated; "
+        f"{len(report.failures)} photos without a face",
+        highlight=False,
+    )
+    console.print(f"rank-1 {report.rank1:.4f}, rank-5 {report.rank5:.4f}", highlight=False)
+    console.print(
+        f"FNIR at FPIR 0.01: {data['fnir_at_fpir_0.01']}; "
+        f"at FPIR 0.003: {data['fnir_at_fpir_0.003']}",
+        highlight=False,
+    )
+
+
 def main() -> None:
     app()
 

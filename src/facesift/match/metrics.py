@@ -53,3 +53,44 @@ def cross_validated_accuracy(
         threshold = best_threshold(scores[~test], same[~test])
         results.append(accuracy(scores[test], same[test], threshold))
     return float(np.mean(results)), float(np.std(results)), results
+
+
+def mate_ranks(scores: np.ndarray, mates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each probe row of `scores` (probes × gallery), the rank (1 = best) of its mate's
+    column `mates[i]`, and the mate's score. Ties rank the mate last."""
+    mate_scores = scores[np.arange(len(scores)), mates]
+    ranks = np.sum(scores >= mate_scores[:, None], axis=1)  # counts the mate itself
+    return ranks, mate_scores
+
+
+def cmc(ranks: np.ndarray, max_rank: int = 20) -> np.ndarray:
+    """Share of mated searches whose mate is within rank k, for k = 1 … max_rank."""
+    return (
+        np.array([np.mean(ranks <= k) for k in range(1, max_rank + 1)])
+        if len(ranks)
+        else np.zeros(max_rank)
+    )
+
+
+def fnir_at_fpir(
+    ranks: np.ndarray, mate_scores: np.ndarray, non_mated_top: np.ndarray, fpir: float
+) -> tuple[float, float]:
+    """(FNIR, threshold) at the threshold where a share `fpir` of non-mated searches return a
+    candidate; a mated search fails unless its mate is rank 1 and scores at least that much."""
+    if not len(non_mated_top) or not len(ranks):
+        return float("nan"), float("nan")
+    ordered = np.sort(non_mated_top)[::-1]
+    allowed = int(np.floor(fpir * len(ordered)))
+    threshold = float(ordered[allowed]) + 1e-9 if allowed < len(ordered) else float(ordered[-1])
+    hits = (ranks == 1) & (mate_scores >= threshold)
+    return float(1 - np.mean(hits)), threshold
+
+
+def det_open_set(
+    ranks: np.ndarray, mate_scores: np.ndarray, non_mated_top: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(FPIR, FNIR) over all thresholds: the identification DET curve."""
+    thresholds = np.unique(np.concatenate([mate_scores, non_mated_top]))[::-1]
+    fpir = np.array([np.mean(non_mated_top >= t) for t in thresholds])
+    fnir = np.array([1 - np.mean((ranks == 1) & (mate_scores >= t)) for t in thresholds])
+    return fpir, fnir

@@ -278,3 +278,112 @@ def evaluate_verification(
         scores=scores,
         same=same,
     )
+
+
+@dataclass
+class IdentificationReport:
+    gallery: int
+    mated: int
+    non_mated: int
+    rank1: float
+    rank5: float
+    cmc: list[float]
+    fnir: dict[str, float]
+    thresholds: dict[str, float]
+    failures: dict[str, str]
+    det: tuple[np.ndarray, np.ndarray]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gallery": self.gallery,
+            "mated_probes": self.mated,
+            "non_mated_probes": self.non_mated,
+            "rank1": round(self.rank1, 5),
+            "rank5": round(self.rank5, 5),
+            "cmc": [round(v, 5) for v in self.cmc],
+            "fnir_at_fpir_0.01": _round(self.fnir["0.01"]),
+            "fnir_at_fpir_0.003": _round(self.fnir["0.003"]),
+            "thresholds": {k: _round(v) for k, v in self.thresholds.items()},
+            "failures": self.failures,
+            "protocol": "gallery: first photo (by name) of each identity with 2+ photos; "
+            "mated probes: its other photos; non-mated: identities without a gallery photo. "
+            "FNIR counts a mated search as found only at rank 1 with a score at the threshold",
+        }
+
+
+def _round(value: float) -> float | None:
+    return None if np.isnan(value) else round(float(value), 5)
+
+
+def evaluate_identification(
+    engine: FaceEngine,
+    root: Path,
+    *,
+    probes_root: Path | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IdentificationReport:
+    """Open-set 1:N search on a folder-per-identity dataset (NIST FRTE metrics)."""
+    from facesift.match import metrics
+
+    photos, labels = identity_folder(root)
+    by_identity: dict[str, list[Path]] = {}
+    for photo, label in zip(photos, labels, strict=True):
+        by_identity.setdefault(label, []).append(photo)
+    gallery = {name: sorted(items)[0] for name, items in by_identity.items() if len(items) >= 2}
+    if probes_root is None:
+        probes = [
+            (p, name)
+            for name, items in by_identity.items()
+            for p in sorted(items)
+            if p != gallery.get(name)
+        ]
+    else:
+        probe_photos, probe_labels = identity_folder(probes_root)
+        probes = list(zip(probe_photos, probe_labels, strict=True))
+    embedded = embed_photos(
+        engine,
+        list(gallery.values()) + [p for p, _ in probes],
+        prefer="largest",
+        workers=workers,
+        progress=progress,
+    )
+    where = embedded.index()
+    names = [n for n in gallery if not np.isnan(embedded.vectors[where[gallery[n]]]).any()]
+    gallery_vectors = l2_normalize(np.stack([embedded.vectors[where[gallery[n]]] for n in names]))
+    column = {name: k for k, name in enumerate(names)}
+    usable = [(p, n) for p, n in probes if not np.isnan(embedded.vectors[where[p]]).any()]
+    probe_vectors = l2_normalize(np.stack([embedded.vectors[where[p]] for p, _ in usable]))
+    mated_rows = [k for k, (_, n) in enumerate(usable) if n in column]
+    other_rows = [k for k, (_, n) in enumerate(usable) if n not in column]
+    ranks, mate_scores, top = [], [], []
+    for start in range(0, len(usable), 2048):  # bounded memory for large sets
+        block = probe_vectors[start : start + 2048] @ gallery_vectors.T
+        rows = range(start, start + len(block))
+        mated = [k - start for k in rows if usable[k][1] in column]
+        if mated:
+            mates = np.array([column[usable[start + k][1]] for k in mated])
+            r, s = metrics.mate_ranks(block[mated], mates)
+            ranks.append(r)
+            mate_scores.append(s)
+        others = [k - start for k in rows if usable[k][1] not in column]
+        top.append(block[others].max(axis=1) if others else np.zeros(0))
+    rank = np.concatenate(ranks) if ranks else np.zeros(0, int)
+    mate = np.concatenate(mate_scores) if mate_scores else np.zeros(0)
+    non_mated = np.concatenate(top)
+    curve = metrics.cmc(rank)
+    fnir, thresholds = {}, {}
+    for key, fpir in (("0.01", 0.01), ("0.003", 0.003)):
+        fnir[key], thresholds[f"fpir_{key}"] = metrics.fnir_at_fpir(rank, mate, non_mated, fpir)
+    return IdentificationReport(
+        gallery=len(names),
+        mated=len(mated_rows),
+        non_mated=len(other_rows),
+        rank1=float(curve[0]),
+        rank5=float(curve[4]),
+        cmc=[float(v) for v in curve],
+        fnir=fnir,
+        thresholds=thresholds,
+        failures=embedded.failures,
+        det=metrics.det_open_set(rank, mate, non_mated),
+    )

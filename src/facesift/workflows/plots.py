@@ -46,3 +46,24 @@ def verification_plot(
     figure.tight_layout()
     figure.savefig(out, dpi=110)
     plt.close(figure)
+
+
+def identification_plot(
+    cmc: list[float], fpir: np.ndarray, fnir: np.ndarray, title: str, out: Path
+) -> None:
+    figure, (cmc_axis, det_axis) = plt.subplots(1, 2, figsize=(11, 4.8))
+    ranks = np.arange(1, len(cmc) + 1)
+    cmc_axis.plot(ranks, cmc, marker="o")
+    cmc_axis.set(xlabel="rank", ylabel="identification rate", title="CMC", xticks=ranks[::2])
+    cmc_axis.grid(True, alpha=0.3)
+    shown = (fpir > 0) & (fnir > 0)
+    det_axis.loglog(fpir[shown], fnir[shown], drawstyle="steps-post")
+    det_axis.set(
+        xlabel="false positive identification rate", ylabel="false negative identification rate"
+    )
+    det_axis.set_title("DET (open-set, rank 1)")
+    det_axis.grid(True, which="both", alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
