@@ -87,3 +87,23 @@ def test_fmr_holds_on_people_the_calibration_never_saw(engine: FaceEngine, lfw: 
     for target in (1e-3, 1e-2):
         measured = float(np.mean(impostors >= engine.threshold_for(target)))
         assert target / 3 <= measured <= target * 3, (target, measured)
+
+
+def test_workspace_calibration_replaces_the_shipped_one(
+    tmp_path: Path, engine: FaceEngine, hopper_path: Path
+) -> None:
+    from facesift import Workspace, WorkspaceError
+
+    ws = Workspace(tmp_path / "ws", engine=engine)
+    ws.enroll("Grace Hopper", [hopper_path])
+    shipped = ws.search(hopper_path).faces[0].candidates[0]
+    assert ws.decision().calibration["pairs_file"] == "pairsDevTrain.txt"
+    # A (deliberately odd) calibration of the user's own: every score up to 1.0 is common.
+    scores = np.random.default_rng(0).uniform(0.9, 1.0, 10_000)
+    own = fit_calibration(scores, engine.model_name, engine.model_sha256, {"root": "my-people"})
+    ws.save_calibration(own)
+    mine = ws.search(hopper_path).faces[0].candidates[0]
+    assert ws.decision().calibration["root"] == "my-people"
+    assert mine.score == shipped.score and mine.fmr > shipped.fmr
+    with pytest.raises(WorkspaceError, match="another model"):
+        ws.save_calibration(fit_calibration(scores, "other", "other-sha"))

@@ -1,7 +1,8 @@
-"""Decision thresholds on similarity scores.
+"""The default decision threshold, and the notes that tell a reader what scores mean.
 
-Until a calibration maps scores to false-match rates, one documented default threshold
-separates "likely the same person" from "likely different"; results say it is uncalibrated.
+Scores are evidence for a reviewer: results carry the estimated false-match rate where a
+calibration exists (see calibration.py) and this one documented threshold for the 1:1
+"likely the same person" call. A model without calibration (a plug-in) says so.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ CALIBRATED_NOTE = (
     "every candidate needs human review"
 )
 
+# For models without a calibration.
 SCORE_NOTE = (
-    "scores are cosine similarities (higher = more alike), uncalibrated; at the default "
-    "threshold about 0.7% of different-person pairs score above it (LFW), so in a large "
-    "gallery some strangers will too: every candidate needs human review"
+    "scores are cosine similarities (higher = more alike), not calibrated for this model: fit "
+    "a calibration with `facesift calibrate` before relying on the threshold; every candidate "
+    "needs human review"
 )
