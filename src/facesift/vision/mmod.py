@@ -236,6 +236,21 @@ def _rows(in_rows: int, out_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return top, np.minimum(top + 1, in_rows - 1), y - top
 
 
+def _blend_simd(
+    source: np.ndarray, top: np.ndarray, bottom: np.ndarray, frac: np.ndarray, cols: _Sampling
+) -> np.ndarray:
+    """The SIMD columns of dlib's bilinear resize: float32 weights, summed in dlib's order."""
+    below = frac.astype(np.float32)[:, None]
+    above = (1 - frac).astype(np.float32)[:, None]
+    keep = (np.float32(1) - cols.frac).astype(np.float32)[None, :]
+    right = cols.frac[None, :]
+    upper, lower = source[:, top], source[:, bottom]
+    value = (above * keep) * upper[:, :, cols.left]
+    value = value + (above * right) * upper[:, :, cols.right]
+    value = value + (below * keep) * lower[:, :, cols.left]
+    return value + (below * right) * lower[:, :, cols.right]
+
+
 def resize_float(channels: np.ndarray, out_rows: int, out_cols: int) -> np.ndarray:
     """dlib's bilinear resize_image of float images (C×H×W), bit for bit."""
     _, in_rows, in_cols = channels.shape
@@ -246,16 +261,7 @@ def resize_float(channels: np.ndarray, out_rows: int, out_cols: int) -> np.ndarr
     top, bottom, frac = _rows(in_rows, out_rows)
     simd = len(cols.left)
     if simd:
-        below = frac.astype(np.float32)[:, None]
-        above = (1 - frac).astype(np.float32)[:, None]
-        keep = (np.float32(1) - cols.frac).astype(np.float32)[None, :]
-        lr = cols.frac[None, :]
-        rows_t, rows_b = channels[:, top], channels[:, bottom]
-        value = (above * keep) * rows_t[:, :, cols.left]
-        value = value + (above * lr) * rows_t[:, :, cols.right]
-        value = value + (below * keep) * rows_b[:, :, cols.left]
-        value = value + (below * lr) * rows_b[:, :, cols.right]
-        out[:, :, :simd] = value
+        out[:, :, :simd] = _blend_simd(channels, top, bottom, frac, cols)
     if len(cols.tail_left):
         keep, lr = (np.float32(1) - cols.tail_frac).astype(np.float32), cols.tail_frac
         upper = (
@@ -283,15 +289,8 @@ def upsample_twice(rgb: np.ndarray) -> np.ndarray:
     top, bottom, frac = _rows(rows, out_rows)
     simd = len(cols_.left)
     if simd:
-        below = frac.astype(np.float32)[:, None]
-        above = (1 - frac).astype(np.float32)[:, None]
-        keep = (np.float32(1) - cols_.frac).astype(np.float32)[None, :]
-        lr = cols_.frac[None, :]
-        value = (above * keep) * source[:, top][:, :, cols_.left]
-        value = value + (above * lr) * source[:, top][:, :, cols_.right]
-        value = value + (below * keep) * source[:, bottom][:, :, cols_.left]
-        value = value + (below * lr) * source[:, bottom][:, :, cols_.right]
-        out[:, :, :simd] = value.astype(np.int32).astype(np.uint8)
+        blended = _blend_simd(source, top, bottom, frac, cols_)
+        out[:, :, :simd] = blended.astype(np.int32).astype(np.uint8)
     if len(cols_.tail_left):
         wide = rgb.astype(np.float64).transpose(2, 0, 1)
         lr = cols_.tail_frac64
