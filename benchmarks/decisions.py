@@ -47,7 +47,7 @@ def main() -> None:
     photos = sorted({p for pair in train + test for p in (pair.a, pair.b)})
     chips = chips_for(photos)
     ok = [c is not None for c in chips]
-    embedder = DlibEmbedder()
+    embedder = DlibEmbedder(flip=False)  # the variants below add the mirror themselves
     present = [c for c in chips if c is not None]
     plain = np.full((len(photos), 128), np.nan, np.float32)
     flipped = plain.copy()

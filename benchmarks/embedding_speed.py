@@ -53,7 +53,7 @@ def main() -> None:
     reference = dlib.face_recognition_model_v1(
         face_recognition_models.face_recognition_model_location()
     )
-    onnx = DlibEmbedder("onnx")
+    onnx = DlibEmbedder("onnx", flip=False)  # the network itself, as dlib runs it
     onnx.embed(chips[:2])  # load and warm up the session
 
     # face_recognition calls compute_face_descriptor once per face (num_jitters=1).

@@ -100,7 +100,7 @@ def test_scan_stores_faces_with_provenance_and_reports_bad_files(
         sorted(boxes["scene.jpg"]), sorted(boxes["scene_camera_rotated.jpg"]), strict=True
     ):
         assert np.allclose(a, b, atol=3)
-    assert {f["model"] for f in faces} == {"dlib_face_recognition_resnet_model_v1"}
+    assert {f["model"] for f in faces} == {"dlib_face_recognition_resnet_model_v1+flip"}
 
 
 def test_rescan_is_idempotent(scanned: Workspace, demo: DemoCase) -> None:

@@ -7,12 +7,12 @@ calibration exists (see calibration.py) and this one documented threshold for th
 
 from __future__ import annotations
 
-# Cosine similarity of dlib ResNet embeddings at or above which two faces are taken as the same
-# person: the strict end of the accuracy-maximising plateau (0.907–0.910, 99.05%) on LFW View 1
-# pairsDevTrain.txt. There about 0.7% of different-person pairs score this high, so in a
-# search against N people a stranger has roughly a 1 - 0.993^N chance of one candidate above
-# it (7% at N = 10, 50% at N = 100): above-threshold candidates are leads, not identifications.
-DEFAULT_THRESHOLD = 0.910
+# Cosine similarity of dlib ResNet embeddings (with the mirror-image vector added) at or above
+# which two faces are taken as the same person: the accuracy-maximising threshold on LFW View 1
+# pairsDevTrain.txt (99.36%; benchmarks/decisions.py). About 0.65% of different-person pairs
+# score this high, so in a search against N people a stranger has roughly a 1 - 0.9935^N
+# chance of one candidate above it: above-threshold candidates are leads, not identifications.
+DEFAULT_THRESHOLD = 0.914
 
 CALIBRATED_NOTE = (
     "score: cosine similarity (higher = more alike); fmr: estimated share of different-person "

@@ -41,6 +41,7 @@ class FaceEngine:
         detector: "hog" (dlib HOG: frontal faces), "cnn" (dlib's MMOD network: turned faces
             too), or the path of an SCRFD or YuNet ONNX file.
         embedder: "dlib" (dlib's ResNet, bundled) or the path of an ArcFace or SFace ONNX file.
+        flip: add the vector of each face's mirror image (dlib embedder; measured to help).
         runtime: "onnx" runs the bundled dlib networks (ResNet embedder, MMOD detector) as
             converted ONNX graphs on ONNX Runtime: the same results, many times faster, on a
             GPU when present; "dlib" runs them on dlib itself.
@@ -55,16 +56,18 @@ class FaceEngine:
         detector: str = "hog",
         embedder: str = "dlib",
         runtime: str = "onnx",
+        flip: bool = True,
         min_face_px: float = 40.0,
         max_detect_pixels: float = 9_000_000,
     ) -> None:
         self.detector_name = detector
         self.embedder_name = embedder
         self.runtime = runtime
+        self.flip = flip
         self.min_face_px = float(min_face_px)
         self.max_detect_pixels = float(max_detect_pixels)
         self.detector: Detector = _open_detector(detector, runtime)
-        self.embedder: Embedder = _open_embedder(embedder, runtime)
+        self.embedder: Embedder = _open_embedder(embedder, runtime, flip)
 
     # dlib models load lazily: the CLI's listing commands should not pay for them.
     @functools.cached_property
@@ -117,6 +120,7 @@ class FaceEngine:
             "detector": self.detector_name,
             "embedder": self.embedder_name,
             "runtime": self.runtime,
+            "flip": self.flip,
             "min_face_px": self.min_face_px,
             "max_detect_pixels": self.max_detect_pixels,
         }
@@ -227,9 +231,9 @@ def _open_detector(name: str, runtime: str) -> Detector:
     raise ModelError(f"unknown detector {name!r}: choose 'hog', 'cnn' or an ONNX file")
 
 
-def _open_embedder(name: str, runtime: str) -> Embedder:
+def _open_embedder(name: str, runtime: str, flip: bool) -> Embedder:
     if name == "dlib":
-        return DlibEmbedder(runtime)
+        return DlibEmbedder(runtime, flip)
     if name.endswith(".onnx"):
         from facesift.vision.plugins import open_onnx_model
 
