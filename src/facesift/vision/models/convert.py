@@ -230,15 +230,7 @@ def build_resnet(
     # loss_metric_::to_label copies the output tensor as is.
     g.nodes.append(helper.make_node("Identity", [x], ["embeddings"], name="embeddings"))
     out_vi = helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["N", C])
-    graph = helper.make_graph(
-        g.nodes, "dlib_face_recognition_resnet_model_v1", [in_vi], [out_vi], initializer=g.inits
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facesift"
-    )
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return _model(g, "dlib_face_recognition_resnet_model_v1", in_vi, out_vi)
 
 
 def build_mmod(net: dlib_format.Network) -> onnx.ModelProto:
@@ -248,9 +240,13 @@ def build_mmod(net: dlib_format.Network) -> onnx.ModelProto:
     x, (C, _, _) = build_body(g, net.body(), "pyramid", (3, None, None), fold_affine=True)
     g.nodes.append(helper.make_node("Identity", [x], ["scores"], name="scores"))
     out_vi = helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", C, "Ho", "Wo"])
-    graph = helper.make_graph(
-        g.nodes, "mmod_human_face_detector", [in_vi], [out_vi], initializer=g.inits
-    )
+    return _model(g, "mmod_human_face_detector", in_vi, out_vi)
+
+
+def _model(
+    g: _G, name: str, source: onnx.ValueInfoProto, result: onnx.ValueInfoProto
+) -> onnx.ModelProto:
+    graph = helper.make_graph(g.nodes, name, [source], [result], initializer=g.inits)
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facesift"
     )
