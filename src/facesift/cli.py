@@ -50,7 +50,7 @@ def _global(
         typer.Option(
             "--workspace",
             "-w",
-            help="Workspace folder [default: $FACESIFT_WORKSPACE or ./facesift-workspace]",
+            help="Workspace folder (default: $FACESIFT_WORKSPACE, else ./facesift-workspace)",
             show_default=False,
         ),
     ] = None,
@@ -156,7 +156,7 @@ def scan(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", min=1, help="Parallel analysis processes [default: one per core]"
+            "--workers", min=1, help="Parallel analysis processes (default: one per core)"
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
