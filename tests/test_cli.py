@@ -173,3 +173,13 @@ def test_doctor_reports_models_and_runtimes() -> None:
     assert data["engine"]["embedder_runtime"]["runtime"] == "onnxruntime"
     assert "CPUExecutionProvider" in data["runtimes"]["onnxruntime_providers"]
     assert data["threads"]["onnxruntime_intra_op"] >= 1
+
+
+def test_engine_options(workspace: Path, demo: DemoCase, tmp_path: Path) -> None:
+    # The same three faces with dlib's CNN detector; the provenance names the detector.
+    data = _json(["-w", str(workspace), "--detector", "cnn", "search", str(demo.scene), "--json"])
+    assert len(data["faces"]) == 3 and data["decision"]["model"]["detector"] == "dlib_mmod_cnn"
+    missing = runner.invoke(app, ["-w", str(tmp_path / "ws"), "--embedder", "nope.onnx", "people"])
+    assert missing.exit_code == 1 and "nope.onnx: no such model file" in missing.output
+    unknown = runner.invoke(app, ["-w", str(tmp_path / "ws"), "--detector", "sift", "people"])
+    assert unknown.exit_code == 1 and "unknown detector 'sift'" in unknown.output

@@ -18,6 +18,7 @@ from rich.table import Table
 from facesift.errors import FacesiftError
 from facesift.media.draw import draw_boxes
 from facesift.media.image import load_image
+from facesift.vision.engine import FaceEngine
 from facesift.workflows.results import Decision, FaceMatches
 from facesift.workflows.workspace import Workspace
 
@@ -34,12 +35,23 @@ errors = Console(stderr=True, soft_wrap=True)
 class State:
     workspace_dir: Path = Path("facesift-workspace")
     database_url: str | None = None
+    detector: str = "hog"
+    embedder: str = "dlib"
     _workspace: Workspace | None = None
+
+    @classmethod
+    def engine(cls) -> FaceEngine:
+        try:
+            return FaceEngine(detector=cls.detector, embedder=cls.embedder)
+        except FacesiftError as exc:
+            raise _fail(str(exc)) from None
 
     @classmethod
     def workspace(cls) -> Workspace:
         if cls._workspace is None:
-            cls._workspace = Workspace(cls.workspace_dir, database_url=cls.database_url)
+            cls._workspace = Workspace(
+                cls.workspace_dir, engine=cls.engine(), database_url=cls.database_url
+            )
         return cls._workspace
 
 
@@ -63,7 +75,20 @@ def _global(
             "workspace's SQLite file.",
         ),
     ] = None,
+    detector: Annotated[
+        str,
+        typer.Option(
+            "--detector",
+            help="hog (frontal faces, fastest on a CPU), cnn (dlib's MMOD network: turned faces "
+            "too), or an SCRFD/YuNet .onnx file",
+        ),
+    ] = "hog",
+    embedder: Annotated[
+        str,
+        typer.Option("--embedder", help="dlib (bundled ResNet) or an ArcFace/SFace .onnx file"),
+    ] = "dlib",
 ) -> None:
+    State.detector, State.embedder = detector, embedder
     State.workspace_dir = workspace or Path(
         os.environ.get("FACESIFT_WORKSPACE") or "facesift-workspace"
     )
@@ -387,10 +412,9 @@ def faces(
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the models (with weights hashes), runtimes, providers and threads in use."""
-    from facesift.vision.engine import FaceEngine
     from facesift.workflows.doctor import environment_report
 
-    report = environment_report(FaceEngine())
+    report = environment_report(State.engine())
     if as_json:
         _print_json(report)
         return
@@ -447,7 +471,7 @@ def calibrate(
     from facesift.workflows.evaluate import calibrate as fit
 
     ws = None if out else State.workspace()
-    engine = ws.engine if ws else _engine()
+    engine = ws.engine if ws else State.engine()
     bar, progress = _count_progress("calibrate", not as_json)
     try:
         with bar:
@@ -476,12 +500,6 @@ def calibrate(
             f"saved to {summary['saved_to']}",
             highlight=False,
         )
-
-
-def _engine() -> Any:
-    from facesift.vision.engine import FaceEngine
-
-    return FaceEngine()
 
 
 evaluation = typer.Typer(help="Measure accuracy on labelled datasets.", no_args_is_help=True)
