@@ -7,8 +7,9 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +22,8 @@ from facesift.media.image import load_image
 from facesift.vision.engine import FaceEngine
 from facesift.workflows.results import Decision, FaceMatches
 from facesift.workflows.workspace import Workspace
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Find and identify faces in photo collections, offline. Scores are evidence for a "
@@ -506,6 +509,16 @@ evaluation = typer.Typer(help="Measure accuracy on labelled datasets.", no_args_
 app.add_typer(evaluation, name="eval")
 
 
+def _embedding_run(as_json: bool, work: Callable[[Callable[[int, int], None]], T]) -> T:
+    """Run an evaluation with a progress bar over the photos it embeds; errors end the command."""
+    bar, progress = _count_progress("embed", not as_json)
+    try:
+        with bar:
+            return work(progress)
+    except (FacesiftError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+
+
 @evaluation.command("verify")
 def eval_verify(
     pairs: Annotated[Path, typer.Option("--pairs", help="LFW pair file (View 1 or View 2) or CSV")],
@@ -519,18 +532,16 @@ def eval_verify(
     from facesift.workflows.evaluate import evaluate_verification, read_pairs
 
     ws = State.workspace()
-    bar, progress = _count_progress("embed", not as_json)
-    try:
-        with bar:
-            report = evaluate_verification(
-                ws.engine,
-                read_pairs(pairs, root),
-                threshold=ws.threshold,
-                calibration=ws.calibration,
-                progress=progress,
-            )
-    except (FacesiftError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
+    report = _embedding_run(
+        as_json,
+        lambda progress: evaluate_verification(
+            ws.engine,
+            read_pairs(pairs, root),
+            threshold=ws.threshold,
+            calibration=ws.calibration,
+            progress=progress,
+        ),
+    )
     if plot is not None:
         from facesift.workflows.plots import verification_plot
 
@@ -583,12 +594,12 @@ def eval_identify(
     from facesift.workflows.evaluate import evaluate_identification
 
     ws = State.workspace()
-    bar, progress = _count_progress("embed", not as_json)
-    try:
-        with bar:
-            report = evaluate_identification(ws.engine, root, probes_root=probes, progress=progress)
-    except (FacesiftError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
+    report = _embedding_run(
+        as_json,
+        lambda progress: evaluate_identification(
+            ws.engine, root, probes_root=probes, progress=progress
+        ),
+    )
     if plot is not None:
         from facesift.workflows.plots import identification_plot
 

@@ -278,6 +278,12 @@ def _read_input_layer(r: Reader) -> Layer:
     raise DlibFormatError(f"unsupported input layer '{name}' at offset {off}")
 
 
+def _read_multipliers(r: Reader) -> dict[str, float]:
+    """The four training-time multipliers con_, fc_ and bn_ store (unused for inference)."""
+    names = ("learning_rate", "weight_decay", "bias_learning_rate", "bias_weight_decay")
+    return {f"{name}_multiplier": r.float_() for name in names}
+
+
 def _read_con(r: Reader, version: str, off: int) -> Layer:
     # dlib/dnn/layers.h con_::deserialize (con_4 / con_5 / con_6)
     if version not in ("con_4", "con_5", "con_6"):
@@ -292,10 +298,7 @@ def _read_con(r: Reader, version: str, off: int) -> Layer:
     padding_x = r.int32()
     filters_shape = r.alias_tensor()
     biases_shape = r.alias_tensor()
-    lr_mult = r.float_()
-    wd_mult = r.float_()
-    bias_lr_mult = r.float_()
-    bias_wd_mult = r.float_()
+    multipliers = _read_multipliers(r)
     use_bias = True
     use_relu = False
     if version in ("con_5", "con_6"):
@@ -330,10 +333,7 @@ def _read_con(r: Reader, version: str, off: int) -> Layer:
             "in_channels": filters_shape[1],
             "use_bias": use_bias,
             "use_relu": use_relu,
-            "learning_rate_multiplier": lr_mult,
-            "weight_decay_multiplier": wd_mult,
-            "bias_learning_rate_multiplier": bias_lr_mult,
-            "bias_weight_decay_multiplier": bias_wd_mult,
+            **multipliers,
         },
         p,
         version=version,
@@ -351,7 +351,7 @@ def _read_fc(r: Reader, version: str, off: int) -> Layer:
     w_shape = r.alias_tensor()
     r.alias_tensor()
     bias_mode = r.int32()  # 0 = FC_HAS_BIAS, 1 = FC_NO_BIAS
-    mults = [r.float_() for _ in range(4)]
+    multipliers = _read_multipliers(r)
     use_bias = True
     if version == "fc_3":
         use_bias = r.bool_()
@@ -375,10 +375,7 @@ def _read_fc(r: Reader, version: str, off: int) -> Layer:
             "bias_mode": bias_mode,
             "use_bias": use_bias,
             "has_bias": has_bias,
-            "learning_rate_multiplier": mults[0],
-            "weight_decay_multiplier": mults[1],
-            "bias_learning_rate_multiplier": mults[2],
-            "bias_weight_decay_multiplier": mults[3],
+            **multipliers,
         },
         p,
         version=version,
@@ -426,7 +423,7 @@ def _read_bn(r: Reader, version: str, off: int) -> Layer:
     running_variances = r.tensor()
     num_updates = r.uint()
     window = r.uint()
-    mults = [r.float_() for _ in range(4)]
+    multipliers = _read_multipliers(r)
     eps = r.float_()
     flat = params.reshape(-1)
     ng = int(np.prod(g_shape))
@@ -446,10 +443,7 @@ def _read_bn(r: Reader, version: str, off: int) -> Layer:
             "num_updates": num_updates,
             "running_stats_window_size": window,
             "gamma_shape": g_shape,
-            "learning_rate_multiplier": mults[0],
-            "weight_decay_multiplier": mults[1],
-            "bias_learning_rate_multiplier": mults[2],
-            "bias_weight_decay_multiplier": mults[3],
+            **multipliers,
         },
         p,
         version=version,
