@@ -1,4 +1,4 @@
-"""facesift: find and identify faces in photo collections, offline, with provenance.
+"""facesift: find and identify faces in photo and video collections, offline, with provenance.
 
 The public API is small:
 
@@ -10,28 +10,64 @@ The public API is small:
 
     ws = Workspace("case-folder")
     ws.enroll("Jane Doe", ["jane1.jpg", "jane2.jpg"], {"unit": "…"})
-    ws.scan(["evidence/"], case="op-1")
+    ws.scan(["evidence/"], case="op-1")            # photos and videos (faces linked into tracks)
     ws.search("probe.jpg").faces[0].candidates     # ranked people with scores
+    ws.search("clip.mp4").tracks                   # a video: one entry per appearance
     ws.identify(case="op-1")
     ws.verify("a.jpg", "b.jpg").same_person
 """
 
+from typing import TYPE_CHECKING, Any
+
 from facesift.errors import FacesiftError, MediaError, ModelError, WorkspaceError
-from facesift.match.decision import DEFAULT_THRESHOLD
-from facesift.media.image import load_image
-from facesift.vision.engine import FaceEngine
-from facesift.vision.face import Face
-from facesift.vision.quality import Quality
-from facesift.workflows.results import (
-    Candidate,
-    EnrollOutcome,
-    FaceMatches,
-    IdentifyResult,
-    ScanReport,
-    SearchResult,
-    Verification,
-)
-from facesift.workflows.workspace import Workspace
+
+# Imported on first use: a worker process that only analyses pixels never loads the
+# database layer.
+_LAZY = {
+    "DEFAULT_THRESHOLD": "facesift.match.decision",
+    "load_image": "facesift.media.image",
+    "FaceEngine": "facesift.vision.engine",
+    "Face": "facesift.vision.face",
+    "Quality": "facesift.vision.quality",
+    "Candidate": "facesift.workflows.results",
+    "EnrollOutcome": "facesift.workflows.results",
+    "FaceMatches": "facesift.workflows.results",
+    "IdentifyResult": "facesift.workflows.results",
+    "ScanReport": "facesift.workflows.results",
+    "SearchResult": "facesift.workflows.results",
+    "TrackMatches": "facesift.workflows.results",
+    "Verification": "facesift.workflows.results",
+    "Workspace": "facesift.workflows.workspace",
+}
+
+if TYPE_CHECKING:
+    from facesift.match.decision import DEFAULT_THRESHOLD
+    from facesift.media.image import load_image
+    from facesift.vision.engine import FaceEngine
+    from facesift.vision.face import Face
+    from facesift.vision.quality import Quality
+    from facesift.workflows.results import (
+        Candidate,
+        EnrollOutcome,
+        FaceMatches,
+        IdentifyResult,
+        ScanReport,
+        SearchResult,
+        TrackMatches,
+        Verification,
+    )
+    from facesift.workflows.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'facesift' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
@@ -49,6 +85,7 @@ __all__ = [
     "Quality",
     "ScanReport",
     "SearchResult",
+    "TrackMatches",
     "Verification",
     "Workspace",
     "WorkspaceError",

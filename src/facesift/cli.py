@@ -12,22 +12,26 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from facesift.errors import FacesiftError
 from facesift.media.draw import draw_boxes
+from facesift.media.files import is_video, sha256_file
 from facesift.media.image import load_image
+from facesift.media.video import DEFAULT_SAMPLE_FPS
 from facesift.vision.engine import FaceEngine
-from facesift.workflows.results import Decision, FaceMatches
+from facesift.workflows.results import Candidate, Decision, FaceMatches, TrackMatches
+from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY
 from facesift.workflows.workspace import Workspace
 
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="Find and identify faces in photo collections, offline. Scores are evidence for a "
-    "human reviewer, not verdicts.",
+    help="Find and identify faces in photo and video collections, offline. Scores are evidence "
+    "for a human reviewer, not verdicts.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -175,9 +179,29 @@ def enroll(
         raise typer.Exit(1)
 
 
+SampleFps = Annotated[
+    float,
+    typer.Option("--fps", min=0.01, help="Video frames analysed per second of video"),
+]
+EveryFrame = Annotated[
+    bool, typer.Option("--every-frame", help="Analyse every video frame (overrides --fps)")
+]
+FullScanEvery = Annotated[
+    float,
+    typer.Option(
+        "--full-scan-every",
+        min=0.0,
+        help="Seconds between full searches of a video frame for small faces; frames between "
+        "are searched near the small faces already seen (0: every sampled frame in full)",
+    ),
+]
+
+
 @app.command()
 def scan(
-    paths: Annotated[list[Path], typer.Argument(help="Photos or folders (searched recursively)")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Photos, videos or folders (searched recursively)")
+    ],
     case: Annotated[
         str | None, typer.Option("--case", "-c", help="Case to file them under")
     ] = None,
@@ -187,27 +211,51 @@ def scan(
             "--workers", min=1, help="Parallel analysis processes (default: one per core)"
         ),
     ] = None,
+    fps: SampleFps = DEFAULT_SAMPLE_FPS,
+    every_frame: EveryFrame = False,
+    full_scan_every: FullScanEvery = DEFAULT_FULL_SCAN_EVERY,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
-    """Find and store every face in photos. Reruns skip stored files: Ctrl-C, then rerun."""
+    """Find and store every face in photos and videos (video faces linked into tracks).
+    Reruns skip stored files and resume videos: Ctrl-C, then rerun."""
     ws = State.workspace()
     with Progress(
-        TextColumn("[bold]scan"),
+        TextColumn("[bold]{task.fields[label]}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[count]}"),
         TimeRemainingColumn(),
         TextColumn("{task.description}"),
         console=errors,
         transient=True,
         disable=as_json or not errors.is_terminal,
     ) as bar:
-        task = bar.add_task("", total=None)
+        files = bar.add_task("", total=None, label="files", count="")
+        video = bar.add_task("", total=None, label="video", count="", visible=False)
 
         def progress(path: Path, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=path.name[:40])
+            bar.update(
+                files, completed=done, total=total, description=path.name[:40],
+                count=f"{done}/{total}",
+            )  # fmt: skip
+            bar.update(video, visible=False)
+
+        def video_progress(path: Path, seconds: float, duration: float | None) -> None:
+            shown = f"{seconds:.0f}/{duration:.0f} s" if duration else f"{seconds:.0f} s"
+            bar.update(
+                video, completed=seconds, total=duration, description=path.name[:40],
+                count=shown, visible=True,
+            )  # fmt: skip
 
         try:
-            report = ws.scan(paths, case=case, progress=progress, workers=workers)
+            report = ws.scan(
+                paths,
+                case=case,
+                progress=progress,
+                workers=workers,
+                fps=None if every_frame else fps,
+                full_scan_every=full_scan_every,
+                video_progress=video_progress,
+            )
         except (FacesiftError, FileNotFoundError) as exc:
             raise _fail(str(exc)) from None
     if as_json:
@@ -215,10 +263,17 @@ def scan(
     else:
         for path, reason in report.errors:
             errors.print(f"[red]skipped[/red] {path}: {reason}", highlight=False)
+        for path, reason in report.partial:
+            errors.print(f"[yellow]partly read[/yellow] {path}: {reason}", highlight=False)
         rate = report.faces / report.seconds if report.seconds else 0.0
+        videos = (
+            f" {report.video_seconds:.1f} s of video, {report.tracks} tracks;"
+            if report.video_seconds
+            else ""
+        )
         console.print(
             f"{report.files} files: {report.processed} analysed, {report.already_stored} already "
-            f"stored, {len(report.errors)} failed; {report.faces} faces found "
+            f"stored, {len(report.errors)} failed;{videos} {report.faces} faces found "
             f"in {report.seconds:.1f} s ({rate:.1f} faces/s).",
             highlight=False,
         )
@@ -245,29 +300,70 @@ def _faces_table(title: str, faces: list[FaceMatches], decision: Decision) -> Ta
             where = f"{face.source['path']}\n[{where}]"
         flags = ", ".join(face.quality.flags)
         quality = f"{face.quality.score:.2f}" + (f" ({flags})" if flags else "")
-        cands = "\n".join(
-            f"{c.person}  {c.score:.3f}  {_fmr_text(c.fmr)} {c.band}"
-            + (" *" if c.above_threshold else "")
-            for c in face.candidates
+        table.add_row(
+            str(k), where, quality, _candidates_text(face.candidates) or "(gallery empty)"
         )
-        table.add_row(str(k), where, quality, cands or "(gallery empty)")
+    table.caption = f"threshold {decision.threshold:.3f}; {decision.note}"
+    return table
+
+
+def _candidates_text(candidates: list[Candidate]) -> str:
+    return "\n".join(
+        f"{c.person}  {c.score:.3f}  {_fmr_text(c.fmr)} {c.band}"
+        + (" *" if c.above_threshold else "")
+        for c in candidates
+    )
+
+
+def _tracks_table(title: str, tracks: list[TrackMatches], decision: Decision) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=True)
+    table.add_column("track", justify="right")
+    table.add_column("when (s)", overflow="fold")
+    table.add_column("faces", justify="right")
+    table.add_column("best shot", overflow="fold")
+    table.add_column(
+        "candidates: score, estimated FMR, band (* = above threshold)", overflow="fold"
+    )
+    for track in tracks:
+        shot = track.best_shot
+        where = f"frame {shot.get('frame_index')} at {shot.get('timestamp')} s\n" + ", ".join(
+            f"{v:.0f}" for v in shot.get("bbox", [])
+        )
+        when = f"{track.start:.2f}–{track.end:.2f}"
+        if track.source:
+            when = f"{Path(track.source['path']).name}\n{when}"
+        table.add_row(
+            str(track.number),
+            when,
+            str(track.faces),
+            where,
+            _candidates_text(track.candidates) or "(gallery empty)",
+        )
     table.caption = f"threshold {decision.threshold:.3f}; {decision.note}"
     return table
 
 
 @app.command()
 def search(
-    image: Annotated[Path, typer.Argument(help="Photo to search")],
+    image: Annotated[Path, typer.Argument(help="Photo or video to search")],
     top: Annotated[int, typer.Option("--top", "-k", min=1, help="Candidates per face")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     annotate: Annotated[
-        Path | None, typer.Option("--annotate", help="Write a copy with boxes and names")
+        Path | None, typer.Option("--annotate", help="Photo: write a copy with boxes and names")
     ] = None,
+    fps: SampleFps = DEFAULT_SAMPLE_FPS,
+    every_frame: EveryFrame = False,
+    full_scan_every: FullScanEvery = DEFAULT_FULL_SCAN_EVERY,
 ) -> None:
-    """Every face in a photo with its ranked gallery candidates."""
+    """Every face in a photo or video with its ranked gallery candidates; for a video also
+    every track (one person's continuous appearance). Nothing is stored."""
     ws = State.workspace()
+    if annotate is not None and is_video(image):
+        raise _fail("--annotate is for photos; for a video frame use: facesift frame VIDEO --at S")
     try:
-        result = ws.search(image, top=top)
+        result = ws.search(
+            image, top=top, fps=None if every_frame else fps, full_scan_every=full_scan_every
+        )
     except FacesiftError as exc:
         raise _fail(str(exc)) from None
     if annotate is not None:
@@ -288,6 +384,12 @@ def search(
     if not result.faces:
         console.print(f"No face found in {image}.")
         return
+    if result.tracks is not None:
+        if result.video and result.video.get("error"):
+            errors.print(f"[yellow]partly read[/yellow] {image}: {result.video['error']}")
+        title = f"{image}: {len(result.tracks)} track(s), {len(result.faces)} face(s)"
+        console.print(_tracks_table(title, result.tracks, result.decision))
+        return
     console.print(
         _faces_table(f"{image}: {len(result.faces)} face(s)", result.faces, result.decision)
     )
@@ -302,7 +404,7 @@ def identify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per candidate")] = False,
 ) -> None:
-    """Every scanned face against the gallery."""
+    """Every scanned face against the gallery: photo faces one by one, video faces by track."""
     ws = State.workspace()
     try:
         result = ws.identify(case=case, top=top)
@@ -315,22 +417,99 @@ def identify(
         writer = csv.writer(out)
         writer.writerow(
             ["face_id", "path", "sha256", "x1", "y1", "x2", "y2", "quality", "rank", "person",
-             "score", "fmr", "band", "above_threshold"]
+             "score", "fmr", "band", "above_threshold", "track_id", "start", "end", "frame_index"]
         )  # fmt: skip
-        for face in result.faces:
-            rows = face.candidates or [None]
-            for rank, c in enumerate(rows, start=1):
+
+        def rows(head: list[Any], candidates: list[Candidate], tail: list[Any]) -> None:
+            for rank, c in enumerate(candidates or [None], start=1):
                 writer.writerow(
-                    [face.face_id, face.source["path"], face.source["sha256"],
-                     *(round(v, 1) for v in face.bbox), round(face.quality.score, 3),
-                     rank if c else "", c.person if c else "", round(c.score, 4) if c else "",
+                    [*head, rank if c else "", c.person if c else "",
+                     round(c.score, 4) if c else "",
                      (f"{c.fmr:.3g}" if c.fmr is not None else "") if c else "",
-                     c.band if c else "", c.above_threshold if c else ""]
+                     c.band if c else "", c.above_threshold if c else "", *tail]
                 )  # fmt: skip
+
+        for face in result.faces:
+            head = [face.face_id, face.source["path"], face.source["sha256"],
+                    *(round(v, 1) for v in face.bbox), round(face.quality.score, 3)]  # fmt: skip
+            rows(head, face.candidates, ["", "", "", ""])
+        for track in result.tracks:
+            shot = track.best_shot
+            head = [shot.get("face_id", ""), track.source["path"], track.source["sha256"],
+                    *shot.get("bbox", ["", "", "", ""]), shot.get("quality", "")]  # fmt: skip
+            tail = [track.track_id, round(track.start, 3), round(track.end, 3),
+                    shot.get("frame_index", "")]  # fmt: skip
+            rows(head, track.candidates, tail)
         sys.stdout.write(out.getvalue())
     else:
-        title = f"{len(result.faces)} face(s)" + (f" in case {case}" if case else "")
-        console.print(_faces_table(title, result.faces, result.decision))
+        where = f" in case {case}" if case else ""
+        if result.faces or not result.tracks:
+            title = f"{len(result.faces)} photo face(s){where}"
+            console.print(_faces_table(title, result.faces, result.decision))
+        if result.tracks:
+            title = f"{len(result.tracks)} video track(s){where}"
+            console.print(_tracks_table(title, result.tracks, result.decision))
+
+
+@app.command()
+def frame(
+    video: Annotated[Path, typer.Argument(help="Video file")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Image file to write (PNG, JPEG)")],
+    at: Annotated[
+        float | None, typer.Option("--at", min=0.0, help="Time in seconds from the start")
+    ] = None,
+    index: Annotated[
+        int | None, typer.Option("--index", min=0, help="Frame number (0 is the first)")
+    ] = None,
+    boxes: Annotated[bool, typer.Option("--boxes", help="Draw the faces in the frame")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Extract the evidence frame of a video (by time or frame number), with its faces.
+
+    The faces are the ones stored by a scan of this video (same SHA-256), else detected now."""
+    if (at is None) == (index is None):
+        raise _fail("give --at SECONDS or --index N")
+    ws = State.workspace()
+    try:
+        shot, faces = ws.evidence_frame(video, seconds=at, index=index)
+    except (FacesiftError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    if boxes:
+        labels = [
+            " ".join(
+                part
+                for part in (
+                    f"face {f['face_id']}" if f["face_id"] else "",
+                    f"track {f['track']}" if f["track"] is not None else "",
+                    f["person"] or "",
+                )
+                if part
+            )
+            for f in faces
+        ]
+        image = draw_boxes(shot.pixels, [tuple(f["bbox"]) for f in faces], labels)
+    else:
+        image = Image.fromarray(shot.pixels)
+    try:
+        image.save(out)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"{out}: cannot write the image: {exc}") from None
+    info = {
+        "video": str(video),
+        "sha256": sha256_file(video),
+        "frame_index": shot.index,
+        "timestamp": round(shot.timestamp, 6),
+        "out": str(out),
+        "faces": faces,
+    }
+    if as_json:
+        _print_json(info)
+    else:
+        console.print(
+            f"Frame {shot.index} at {shot.timestamp:.3f} s of {video} ({len(faces)} face(s)) "
+            f"written to {out}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -384,11 +563,13 @@ def media(
     if as_json:
         _print_json(rows)
         return
-    table = Table("path", "sha256", "size", "W×H", "faces", "status")
+    table = Table("path", "kind", "sha256", "size", "W×H", "faces", "status")
     for r in rows:
         dims = f"{r['width']}×{r['height']}" if r["width"] else ""
-        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}"
-        table.add_row(r["path"], r["sha256"][:12], str(r["size"]), dims, str(r["faces"]), status)
+        status = f"{r['status']}: {r['error']}" if r["error"] else r["status"]
+        table.add_row(
+            r["path"], r["kind"], r["sha256"][:12], str(r["size"]), dims, str(r["faces"]), status
+        )
     console.print(table)
 
 
@@ -403,10 +584,11 @@ def faces(
     if as_json:
         _print_json(rows)
         return
-    table = Table("id", "path", "box", "quality", "px", "person")
+    table = Table("id", "path", "frame @ s", "box", "quality", "px", "person")
     for r in rows:
+        at = "" if r["timestamp"] is None else f"{r['frame_index']} @ {r['timestamp']:.2f}"
         table.add_row(
-            str(r["id"]), r["path"], ", ".join(f"{v:.0f}" for v in r["bbox"]),
+            str(r["id"]), r["path"], at, ", ".join(f"{v:.0f}" for v in r["bbox"]),
             f"{r['quality']:.2f}", f"{r['face_px']:.0f}", r["person"] or "",
         )  # fmt: skip
     console.print(table)

@@ -212,3 +212,10 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, int | float | bool):
         return value
     return None
+
+
+def encode_jpeg(pixels: np.ndarray, quality: int = 90) -> bytes:
+    """RGB pixels as JPEG bytes (for face crops kept as evidence thumbnails)."""
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(out, "JPEG", quality=quality)
+    return out.getvalue()

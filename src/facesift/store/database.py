@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, LargeBinary, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from facesift.errors import WorkspaceError
@@ -31,7 +31,27 @@ def open_engine(url: str) -> Engine:
                 f"the database at {engine.url!r} has schema version {row.value}, newer than this "
                 f"facesift ({SCHEMA_VERSION}); upgrade facesift"
             )
+        elif int(row.value) < SCHEMA_VERSION:
+            _upgrade(session, int(row.value))
+            row.value = str(SCHEMA_VERSION)
     return engine
+
+
+def _upgrade(session: Session, version: int) -> None:
+    """Bring an older store up to this schema in place; nothing stored is lost."""
+    if version < 2:  # video tracks: new table (made by create_all), two columns on faces
+        dialect = session.get_bind().dialect
+        columns = {c["name"] for c in inspect(session.connection()).get_columns("faces")}
+        if "track_id" not in columns:
+            session.execute(
+                text(
+                    "ALTER TABLE faces ADD COLUMN track_id INTEGER"
+                    " REFERENCES tracks(id) ON DELETE SET NULL"
+                )
+            )
+        if "crop" not in columns:
+            blob = LargeBinary().compile(dialect=dialect)
+            session.execute(text(f"ALTER TABLE faces ADD COLUMN crop {blob}"))
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

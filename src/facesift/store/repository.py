@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from facesift.store.database import read_setting, write_setting
-from facesift.store.schema import Case, Face, Media, Person, case_media
+from facesift.store.schema import Case, Face, Media, Person, Track, case_media
 
 GALLERY_VERSION_KEY = "gallery_version"
 
@@ -163,3 +163,54 @@ def list_faces(
     if case_name is not None:
         query = _in_case(query, case_name)
     return list(session.scalars(query))
+
+
+def count_video(session: Session, media_id: int) -> tuple[int, int]:
+    """(faces, tracks) stored for one video."""
+    faces = session.scalar(select(func.count(Face.id)).where(Face.media_id == media_id))
+    tracks = session.scalar(select(func.count(Track.id)).where(Track.media_id == media_id))
+    return int(faces or 0), int(tracks or 0)
+
+
+def video_tracks(session: Session, case_name: str | None = None) -> list[Track]:
+    """Tracks of scanned videos (optionally of one case), by video and time."""
+    query = (
+        select(Track)
+        .join(Media, Track.media_id == Media.id)
+        .options(selectinload(Track.media), selectinload(Track.best_face))
+        .order_by(Media.path, Track.start, Track.number)
+    )
+    if case_name is not None:
+        query = _in_case(query, case_name)
+    return list(session.scalars(query))
+
+
+def frame_faces(session: Session, media_id: int, frame_index: int) -> list[Face]:
+    """The faces stored for one frame of a video, with their tracks and people."""
+    return list(
+        session.scalars(
+            select(Face)
+            .where(Face.media_id == media_id, Face.frame_index == frame_index)
+            .options(selectinload(Face.track), selectinload(Face.person))
+            .order_by(Face.id)
+        )
+    )
+
+
+def best_shot_ids(session: Session, track_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Track id → ids of its faces whose crops are kept (its best shots), best first."""
+    if not track_ids:
+        return {}
+    rows = session.execute(
+        select(Face.track_id, Face.id)
+        .where(Face.track_id.in_(list(track_ids)), Face.crop.is_not(None))
+        .order_by(Face.quality.desc(), Face.id)
+    )
+    out: dict[int, list[int]] = {}
+    for track_id, face_id in rows:
+        out.setdefault(track_id, []).append(face_id)
+    return out
+
+
+def face_crop(session: Session, face_id: int) -> bytes | None:
+    return session.scalar(select(Face.crop).where(Face.id == face_id))

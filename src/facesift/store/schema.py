@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: video tracks
 
 
 def utcnow() -> datetime:
@@ -79,7 +79,10 @@ class Media(Base):
     """A file, identified by its SHA-256: stored once however often it is met.
 
     `status` is "ok" once all its faces are stored, "error" (with `error`) when it could not be
-    decoded; an errored file is tried again by the next scan.
+    decoded; an errored file is tried again by the next scan. A video is "scanning" while its
+    faces are being stored (a rerun resumes it), and "partial" when its stream broke off:
+    what could be decoded is stored and `error` says what went wrong. For a video `exif`
+    holds the container's description and metadata.
     """
 
     __tablename__ = "media"
@@ -99,6 +102,9 @@ class Media(Base):
     faces: Mapped[list[Face]] = relationship(
         back_populates="media", cascade="all, delete-orphan", order_by="Face.id"
     )
+    tracks: Mapped[list[Track]] = relationship(
+        back_populates="media", cascade="all, delete-orphan", order_by="Track.number"
+    )
     cases: Mapped[list[Case]] = relationship(secondary=case_media, back_populates="media")
 
 
@@ -114,6 +120,7 @@ class Face(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id", ondelete="SET NULL"))
     frame_index: Mapped[int] = mapped_column(Integer, default=0)
     timestamp: Mapped[float | None] = mapped_column(Float)
     x1: Mapped[float] = mapped_column(Float)
@@ -129,10 +136,43 @@ class Face(Base):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     model_name: Mapped[str] = mapped_column(String(128))
     model_sha256: Mapped[str] = mapped_column(String(64))
+    # JPEG of the aligned face chip, kept for the best shots of each video track.
+    crop: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     media: Mapped[Media] = relationship(back_populates="faces")
     person: Mapped[Person | None] = relationship(back_populates="faces")
+    track: Mapped[Track | None] = relationship(back_populates="faces", foreign_keys=[track_id])
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
         return (self.x1, self.y1, self.x2, self.y2)
+
+
+class Track(Base):
+    """One person's continuous appearance in a video: its faces, span and template.
+
+    `number` counts tracks within the video; `template` is the embedding the track is matched
+    by (the mean of its best faces'), made by `model_name`; `best_face_id` is its best shot.
+    """
+
+    __tablename__ = "tracks"
+    __table_args__ = (UniqueConstraint("media_id", "number", name="uq_track_number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    start_frame: Mapped[int] = mapped_column(Integer)
+    end_frame: Mapped[int] = mapped_column(Integer)
+    face_count: Mapped[int] = mapped_column(Integer)
+    best_face_id: Mapped[int | None] = mapped_column(
+        ForeignKey("faces.id", ondelete="SET NULL", use_alter=True)
+    )
+    template: Mapped[bytes] = mapped_column(LargeBinary)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    media: Mapped[Media] = relationship(back_populates="tracks")
+    faces: Mapped[list[Face]] = relationship(
+        back_populates="track", foreign_keys="Face.track_id", order_by="Face.frame_index"
+    )
+    best_face: Mapped[Face | None] = relationship(foreign_keys=[best_face_id], post_update=True)

@@ -20,11 +20,12 @@ from facesift.vision.detect import (
     HogDetector,
     clip_box,
     detect_downscaled,
+    detect_focused,
     to_rectangle,
     upsample_for,
 )
 from facesift.vision.embed import DlibEmbedder, Embedder, OnnxEmbedder
-from facesift.vision.face import Face
+from facesift.vision.face import Box, Face
 from facesift.vision.mmod import MmodOnnxDetector
 from facesift.vision.models import LANDMARKS_5, LANDMARKS_68, ModelFile, bundled_model
 from facesift.vision.quality import assess_quality
@@ -151,11 +152,22 @@ class FaceEngine:
         """
         return self.analyze_pixels(load_image(image).pixels, thorough=thorough)
 
-    def analyze_pixels(self, rgb: np.ndarray, *, thorough: bool = False) -> list[Face]:
-        return self.describe_faces(rgb, self.detect(rgb, thorough=thorough))
+    def analyze_pixels(
+        self, rgb: np.ndarray, *, thorough: bool = False, focus: list[Box] | None = None
+    ) -> list[Face]:
+        return self.describe_faces(rgb, self.detect(rgb, thorough=thorough, focus=focus))
 
-    def detect(self, rgb: np.ndarray, *, thorough: bool = False) -> list[Detection]:
+    def detect(
+        self, rgb: np.ndarray, *, thorough: bool = False, focus: list[Box] | None = None
+    ) -> list[Detection]:
+        """Faces down to `min_face_px` wide. With `focus`, faces smaller than twice that are
+        looked for only inside those regions (see detect_focused): how video frames between
+        full scans are searched."""
         upsample = upsample_for(rgb.shape, self.min_face_px, self.max_detect_pixels)
+        if focus is not None:
+            coarse = upsample_for(rgb.shape, 2 * self.min_face_px, self.max_detect_pixels)
+            if coarse < upsample:
+                return detect_focused(self.detector, rgb, coarse, upsample, focus)
         detections = self.detector(rgb, upsample)
         if detections or not thorough:
             return detections

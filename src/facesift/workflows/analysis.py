@@ -1,4 +1,5 @@
-"""Analysing many files at once: one FaceEngine per worker process, results in order.
+"""Analysing many files or video frames at once: one FaceEngine per worker process, results
+in order.
 
 dlib runs one image on one core, so a scan keeps every core busy by sending files to worker
 processes; the calling process hashes files and writes the database meanwhile.
@@ -10,18 +11,21 @@ import multiprocessing
 import os
 import signal
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from facesift.errors import MediaError
 from facesift.media.image import DecodedImage, load_image
 from facesift.vision.engine import FaceEngine
-from facesift.vision.face import Face
+from facesift.vision.face import Box, Face
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,26 @@ def _analyze_in_worker(path: Path, thorough: bool) -> AnalyzedImage | str:
     return analyze_file(_worker_engine, path, thorough)
 
 
+def analyze_pixels(
+    engine: FaceEngine, pixels: np.ndarray, focus: list[Box] | None = None
+) -> list[Face] | str:
+    """The faces of one video frame (with their chips: a track keeps its best), or why they
+    could not be found."""
+    try:
+        return engine.analyze_pixels(pixels, focus=focus)
+    except MemoryError:
+        return "not enough memory to analyse this frame"
+    except Exception as exc:  # reported with the video, which keeps what was found before
+        return f"analysis failed: {type(exc).__name__}: {exc}"
+
+
+def _analyze_pixels_in_worker(pixels: np.ndarray, focus: list[Box] | None) -> list[Face] | str:
+    assert _worker_engine is not None
+    return analyze_pixels(_worker_engine, pixels, focus)
+
+
 class AnalysisPool:
-    """Analyses (item, path) pairs, in parallel when `workers` > 1, yielding in input order."""
+    """Analyses photos (by path) or video frames (by pixels), in parallel when `workers` > 1."""
 
     def __init__(self, engine: FaceEngine, workers: int, thorough: bool = False) -> None:
         self.engine = engine
@@ -92,12 +114,16 @@ class AnalysisPool:
 
     def __enter__(self) -> AnalysisPool:
         if self.workers > 1:
+            context = multiprocessing.get_context("forkserver")
+            # Workers fork from a server that has imported the analysis code once.
+            context.set_forkserver_preload([__name__])
             self._executor = ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context("forkserver"),
+                mp_context=context,
                 initializer=_init_worker,
                 initargs=(self.engine.settings(), max(1, (os.cpu_count() or 1) // self.workers)),
             )
+            self._executor.submit(int)  # start the workers now, while the caller reads files
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -106,13 +132,31 @@ class AnalysisPool:
             self._executor = None
 
     def imap(self, items: Iterator[tuple[T, Path]]) -> Iterator[tuple[T, AnalyzedImage | str]]:
+        """Photos: (item, path) → (item, analysis or the reason it failed), in input order."""
         if self._executor is None:
             for item, path in items:
                 yield item, analyze_file(self.engine, path, self.thorough)
             return
-        window: deque[tuple[T, Future[AnalyzedImage | str]]] = deque()
-        for item, path in items:
-            window.append((item, self._executor.submit(_analyze_in_worker, path, self.thorough)))
+        yield from self._ordered(_analyze_in_worker, ((i, (p, self.thorough)) for i, p in items))
+
+    def submit_pixels(
+        self, pixels: np.ndarray, focus: list[Box] | None = None
+    ) -> Future[list[Face] | str]:
+        """A video frame's faces, as a future (computed at once without worker processes)."""
+        if self._executor is None:
+            done: Future[list[Face] | str] = Future()
+            done.set_result(analyze_pixels(self.engine, pixels, focus))
+            return done
+        return self._executor.submit(_analyze_pixels_in_worker, pixels, focus)
+
+    def _ordered(
+        self, task: Callable[..., R], items: Iterator[tuple[T, tuple[Any, ...]]]
+    ) -> Iterator[tuple[T, R]]:
+        """Run `task` on the workers with a bounded number in flight; results in input order."""
+        assert self._executor is not None
+        window: deque[tuple[T, Future[R]]] = deque()
+        for item, args in items:
+            window.append((item, self._executor.submit(task, *args)))
             if len(window) >= 2 * self.workers:
                 first, future = window.popleft()
                 yield first, future.result()

@@ -77,6 +77,45 @@ class FaceMatches:
 
 
 @dataclass(frozen=True)
+class TrackMatches:
+    """One person's continuous appearance in a video, its best shot and ranked candidates.
+
+    `start`/`end` are seconds from the start of the video; `best_shot` says where to find the
+    best face (frame index, timestamp, box) for citing or extracting it.
+    """
+
+    number: int
+    start: float
+    end: float
+    start_frame: int
+    end_frame: int
+    faces: int
+    best_shot: dict[str, Any]
+    candidates: list[Candidate]
+    track_id: int | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    best_faces: list[int] = field(default_factory=list)  # stored faces with kept crops
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "track": self.number,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "faces": self.faces,
+            "best_shot": self.best_shot,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+        if self.track_id is not None:
+            out["track_id"] = self.track_id
+            out["best_faces"] = self.best_faces
+        if self.source:
+            out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True)
 class Decision:
     """How scores were produced and judged: travels with every result as provenance."""
 
@@ -104,9 +143,11 @@ class SearchResult:
     faces: list[FaceMatches]
     decision: Decision
     gallery_people: int
+    tracks: list[TrackMatches] | None = None  # videos only
+    video: dict[str, Any] | None = None  # videos only: the file's description, sampling
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "image": self.image,
             "sha256": self.sha256,
             "width": self.width,
@@ -115,20 +156,28 @@ class SearchResult:
             "faces": [f.to_dict() for f in self.faces],
             "decision": self.decision.to_dict(),
         }
+        if self.tracks is not None:
+            out["tracks"] = [t.to_dict() for t in self.tracks]
+            out["video"] = self.video
+        return out
 
 
 @dataclass(frozen=True)
 class IdentifyResult:
+    """Photo faces one by one; video faces by track (each face of a track is in its track)."""
+
     case: str | None
     faces: list[FaceMatches]
     decision: Decision
     gallery_people: int
+    tracks: list[TrackMatches] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "case": self.case,
             "gallery_people": self.gallery_people,
             "faces": [f.to_dict() for f in self.faces],
+            "tracks": [t.to_dict() for t in self.tracks],
             "decision": self.decision.to_dict(),
         }
 
@@ -197,6 +246,9 @@ class ScanReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    tracks: int = 0
+    video_seconds: float = 0.0  # seconds of video read
+    partial: list[tuple[str, str]] = field(default_factory=list)  # videos read in part, why
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -204,7 +256,10 @@ class ScanReport:
             "processed": self.processed,
             "already_stored": self.already_stored,
             "faces": self.faces,
+            "tracks": self.tracks,
+            "video_seconds": round(self.video_seconds, 2),
             "errors": [{"path": p, "reason": r} for p, r in self.errors],
+            "partial": [{"path": p, "reason": r} for p, r in self.partial],
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 2),
         }

@@ -13,21 +13,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from facesift.errors import MediaError, WorkspaceError
 from facesift.match.calibration import Calibration, band
 from facesift.match.decision import CALIBRATED_NOTE, DEFAULT_THRESHOLD, SCORE_NOTE
 from facesift.match.gallery import GalleryIndex, PersonHit
-from facesift.media.files import iter_media_files, sha256_file
-from facesift.media.image import ImageSource, load_image
+from facesift.media.files import MEDIA_EXTENSIONS, is_video, iter_media_files, sha256_file
+from facesift.media.image import ImageSource, encode_jpeg, load_image
+from facesift.media.video import (
+    DEFAULT_SAMPLE_FPS,
+    DecodeStatus,
+    VideoFrame,
+    probe_video,
+    read_frame_at,
+    read_frame_index,
+)
 from facesift.store import repository as repo
 from facesift.store.database import make_sessions, open_engine, sqlite_url
 from facesift.store.schema import Face as FaceRow
 from facesift.store.schema import Media
+from facesift.store.schema import Track as TrackRow
 from facesift.vision.engine import FaceEngine
 from facesift.vision.face import Face, choose_primary
 from facesift.vision.quality import Quality
+from facesift.vision.track import BEST_SHOTS, Sighting, Track, Tracker, TrackerSettings
 from facesift.workflows.analysis import AnalysisPool, AnalyzedImage, analyzed_image, default_workers
 from facesift.workflows.results import (
     Candidate,
@@ -37,14 +48,22 @@ from facesift.workflows.results import (
     IdentifyResult,
     ScanReport,
     SearchResult,
+    TrackMatches,
     Verification,
 )
+from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY, FrameFaces, track_video
 
 DATABASE_FILE = "facesift.db"
 INDEX_DIR = "index"
 
 # Called after each file of a scan: (path, files done, files in all).
 ScanProgress = Callable[[Path, int, int], None]
+# Called after each sampled frame of a video: (path, seconds done, duration or None).
+VideoProgress = Callable[[Path, float, float | None], None]
+
+# A video scan commits its faces and tracks at least this often (seconds of video), so an
+# interruption loses little and a rerun resumes from the last commit.
+CHECKPOINT_SECONDS = 10.0
 
 
 class Workspace:
@@ -181,17 +200,26 @@ class Workspace:
         case: str | None = None,
         progress: ScanProgress | None = None,
         workers: int | None = None,
+        fps: float | None = DEFAULT_SAMPLE_FPS,
+        full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
+        video_progress: VideoProgress | None = None,
     ) -> ScanReport:
-        """Store every face of every supported photo under `paths`, with provenance.
+        """Store every face of every supported photo and video under `paths`, with provenance.
 
         Files already stored (same SHA-256) are not analysed again, so a rerun after an
-        interruption resumes where it stopped. Each file is committed on its own: Ctrl-C loses
-        at most the files in progress. Bad files are reported and the scan goes on. `workers`
-        processes analyse files in parallel (default: one per core).
+        interruption resumes where it stopped; a video resumes from its last commit (every
+        CHECKPOINT_SECONDS of video). Each photo is committed on its own: Ctrl-C loses at most
+        the files in progress. Bad files are reported and the scan goes on. `workers` processes
+        analyse photos or video frames in parallel (default: one per core). Videos are sampled
+        at `fps` frames per second (None: every frame) and their faces linked into tracks;
+        small faces are searched for in the whole frame every `full_scan_every` seconds and
+        near known small faces in between (0: every sampled frame in full; see
+        facesift.workflows.video).
         """
         started = time.perf_counter()
-        files = list(iter_media_files(paths))
+        files = list(iter_media_files(paths, MEDIA_EXTENSIONS))
         report = ScanReport(files=len(files))
+        videos: list[tuple[Path, str]] = []
         done = 0
 
         def advance(path: Path) -> None:
@@ -204,6 +232,9 @@ class Workspace:
             for path in files:
                 sha = self._hash_or_report(path, report)
                 if sha is not None and not self._already_stored(sha, case):
+                    if is_video(path):
+                        videos.append((path, sha))  # after the photos, frame by frame
+                        continue
                     yield (path, sha), path
                     continue
                 if sha is not None:
@@ -211,10 +242,17 @@ class Workspace:
                 advance(path)
 
         workers = default_workers() if workers is None else workers
+        if not any(is_video(f) for f in files):  # a video's frames keep every worker busy
+            workers = min(workers, len(files))
         try:
-            with AnalysisPool(self.engine, min(workers, len(files))) as pool:
+            with AnalysisPool(self.engine, max(1, workers)) as pool:
                 for (path, sha), analysis in pool.imap(pending()):
                     self._store_analysis(path, sha, analysis, case, report)
+                    advance(path)
+                for path, sha in videos:
+                    self._scan_video(
+                        pool, path, sha, case, (fps, full_scan_every), report, video_progress
+                    )
                     advance(path)
         except KeyboardInterrupt:
             report.interrupted = True
@@ -232,7 +270,7 @@ class Workspace:
         """True (and the file filed under the case) when the file was analysed before."""
         with self._sessions.begin() as session:
             media = repo.find_media(session, sha)
-            if media is None or media.status != "ok":
+            if media is None or media.status not in ("ok", "partial"):
                 return False
             if case_name:
                 repo.link_case(session, repo.get_or_create_case(session, case_name), media)
@@ -290,6 +328,186 @@ class Workspace:
         media.status, media.error = "error", reason
         session.flush()
         return media
+
+    # ------------------------------------------------------------------------------ videos
+    def _video_settings(self, fps: float | None, full_scan_every: float) -> dict[str, Any]:
+        return {
+            "sample_fps": fps,
+            "full_scan_every": full_scan_every,
+            "tracker": TrackerSettings().to_dict(),
+        }
+
+    def _scan_video(
+        self,
+        pool: AnalysisPool,
+        path: Path,
+        sha: str,
+        case_name: str | None,
+        sampling: tuple[float | None, float],
+        report: ScanReport,
+        progress: VideoProgress | None,
+    ) -> None:
+        """Store a video's faces and tracks, committing every CHECKPOINT_SECONDS of video.
+
+        An interrupted scan left the media row "scanning" with the frame it got to; with the
+        same settings it resumes there, with its open tracks restored from the store.
+        """
+        try:
+            info = probe_video(path)
+        except MediaError as exc:
+            with self._sessions.begin() as session:
+                media = self._store_error(session, path, sha, exc.reason)
+                if case_name:
+                    repo.link_case(session, repo.get_or_create_case(session, case_name), media)
+            report.errors.append((str(path), exc.reason))
+            return
+        fps, full_scan_every = sampling
+        settings = self._video_settings(fps, full_scan_every)
+        tracker = Tracker(TrackerSettings(**settings["tracker"]))
+        media_id, resume_after = self._start_video(path, sha, info.to_dict(), settings, tracker)
+        with self._sessions.begin() as session:
+            media = session.get(Media, media_id)
+            if case_name and media is not None:
+                repo.link_case(session, repo.get_or_create_case(session, case_name), media)
+        status = DecodeStatus()
+        pending: list[FrameFaces] = []
+        committed_at = 0.0
+        for frame in track_video(
+            pool,
+            path,
+            tracker,
+            fps=fps,
+            status=status,
+            skip_until=resume_after,
+            full_scan_every=full_scan_every,
+            min_face_px=self.engine.min_face_px,
+        ):
+            pending.append(frame)
+            if frame.timestamp - committed_at >= CHECKPOINT_SECONDS:
+                self._commit_video(media_id, pending, tracker, frame.index)
+                pending, committed_at = [], frame.timestamp
+            if progress is not None:
+                progress(path, frame.timestamp, info.duration)
+        self._commit_video(media_id, pending, tracker, status.frames_decoded - 1, status)
+        with self._sessions() as session:
+            faces, tracks = repo.count_video(session, media_id)
+        report.processed += 1
+        report.faces += faces
+        report.tracks += tracks
+        report.video_seconds += status.last_timestamp or 0.0
+        if status.error:
+            report.partial.append((str(path), status.error))
+
+    def _start_video(
+        self,
+        path: Path,
+        sha: str,
+        info: dict[str, Any],
+        settings: dict[str, Any],
+        tracker: Tracker,
+    ) -> tuple[int, int]:
+        """The media row to fill and the last frame already stored (-1 for a fresh start)."""
+        with self._sessions.begin() as session:
+            media = repo.find_media(session, sha)
+            if (
+                media is not None
+                and media.status == "scanning"
+                and media.analysis.get("video") == settings
+                and media.analysis.get("embedder_sha256") == self.engine.model_sha256
+                and media.analysis.get("detector") == self.engine.describe()["detector"]
+            ):
+                resume_after = int(media.analysis.get("resume_after_frame", -1))
+                last_time = float(media.analysis.get("resume_after_time", 0.0))
+                open_tracks = [
+                    _track_from_rows(row)
+                    for row in media.tracks
+                    if last_time - row.end <= tracker.settings.max_gap
+                ]
+                next_number = max((t.number for t in media.tracks), default=0) + 1
+                tracker.resume(open_tracks, next_number)
+                return media.id, resume_after
+            if media is not None:
+                session.delete(media)
+                session.flush()
+            media = Media(
+                sha256=sha,
+                path=str(path.resolve()),
+                size=path.stat().st_size,
+                kind="video",
+                format=info["format"],
+                width=info["width"],
+                height=info["height"],
+                exif=info,
+                status="scanning",
+                analysis={**self.engine.describe(), "video": settings, "resume_after_frame": -1},
+            )
+            session.add(media)
+            session.flush()
+            return media.id, -1
+
+    def _commit_video(
+        self,
+        media_id: int,
+        frames: list[FrameFaces],
+        tracker: Tracker,
+        last_frame: int,
+        final: DecodeStatus | None = None,
+    ) -> None:
+        """Store `frames`' faces, update their tracks, and move the resume point forward."""
+        with self._sessions.begin() as session:
+            media = session.get(Media, media_id)
+            assert media is not None
+            rows = {t.number: t for t in media.tracks}
+            touched: set[int] = set()
+            for frame in frames:
+                for sighting, number in zip(frame.sightings, frame.track_ids, strict=True):
+                    row = self._face_row(sighting.face, frame.index, frame.timestamp)
+                    row.media_id = media_id
+                    track = rows.get(number)
+                    if track is None:
+                        track = rows[number] = TrackRow(media_id=media_id, number=number)
+                        session.add(track)
+                    row.track = track
+                    session.add(row)
+                    sighting.key = row
+                    touched.add(number)
+            for track in tracker.tracks:
+                if track.id in touched:
+                    self._summarise_track(rows[track.id], track)
+            session.flush()
+            for frame in frames:  # keep ids, not rows that outlive this session
+                for sighting in frame.sightings:
+                    sighting.key = sighting.key.id
+            for track in tracker.tracks:
+                if track.id in touched:
+                    _keep_best_crops(session, rows[track.id], track)
+            time_reached = frames[-1].timestamp if frames else None
+            analysis = dict(media.analysis)
+            analysis["resume_after_frame"] = last_frame
+            if time_reached is not None:
+                analysis["resume_after_time"] = time_reached
+            if final is not None:
+                media.status = "partial" if final.error else "ok"
+                media.error = final.error
+                analysis["frames_decoded"] = final.frames_decoded
+                analysis["seconds_decoded"] = final.last_timestamp
+            media.analysis = analysis
+        if time_reached is not None:
+            tracker.forget_closed(time_reached)
+
+    def _summarise_track(self, row: TrackRow, track: Track) -> None:
+        best = track.best(1)[0]
+        row.start, row.end = track.start, track.end
+        row.start_frame = track.sightings[0].frame_index
+        row.end_frame = track.last.frame_index
+        row.face_count = len(track.sightings)
+        if isinstance(best.key, FaceRow):  # stored in this commit: linked once it has an id
+            row.best_face = best.key
+        else:
+            row.best_face_id = best.key
+        row.template = repo.encode_vector(track.template())
+        row.model_name = self.engine.model_name
+        row.model_sha256 = self.engine.model_sha256
 
     def _face_row(
         self, face: Face, frame_index: int = 0, timestamp: float | None = None
@@ -376,8 +594,22 @@ class Workspace:
             band=strength,
         )
 
-    def search(self, image: ImageSource, *, top: int = 5) -> SearchResult:
-        """Every face in `image` with its `top` ranked gallery candidates."""
+    def search(
+        self,
+        image: ImageSource,
+        *,
+        top: int = 5,
+        fps: float | None = DEFAULT_SAMPLE_FPS,
+        full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
+        workers: int | None = None,
+    ) -> SearchResult:
+        """Every face in `image` with its `top` ranked gallery candidates.
+
+        For a video (a path with a video extension) also every track, matched by its template;
+        frames are sampled at `fps` and analysed by `workers` processes. Nothing is stored.
+        """
+        if isinstance(image, str | Path) and is_video(image):
+            return self._search_video(Path(image), top, (fps, full_scan_every), workers)
         decoded = load_image(image)
         faces = self.engine.analyze_pixels(decoded.pixels, thorough=True)
         candidates = self._candidates(np.array([f.embedding for f in faces]), top)
@@ -395,16 +627,83 @@ class Workspace:
             gallery_people=self.gallery().people,
         )
 
+    def _search_video(
+        self, path: Path, top: int, sampling: tuple[float | None, float], workers: int | None
+    ) -> SearchResult:
+        fps, full_scan_every = sampling
+        info = probe_video(path)
+        status = DecodeStatus()
+        tracker = Tracker()
+        frames: list[FrameFaces] = []
+        with AnalysisPool(self.engine, workers or default_workers()) as pool:
+            frames = list(
+                track_video(
+                    pool,
+                    path,
+                    tracker,
+                    fps=fps,
+                    status=status,
+                    full_scan_every=full_scan_every,
+                    min_face_px=self.engine.min_face_px,
+                )
+            )
+        sightings = [s for f in frames for s in f.sightings]
+        face_candidates = self._candidates(
+            np.array([s.face.embedding for s in sightings], dtype=np.float32), top
+        )
+        track_candidates = self._candidates(
+            np.array([t.template() for t in tracker.tracks], dtype=np.float32), top
+        )
+        faces = [
+            FaceMatches(
+                s.face.bbox,
+                s.face.det_score,
+                s.face.quality,
+                c,
+                source={"frame_index": s.frame_index, "timestamp": round(s.timestamp, 3)},
+            )
+            for s, c in zip(sightings, face_candidates, strict=True)
+        ]
+        tracks = [
+            _track_matches(t.id, t, c)
+            for t, c in zip(tracker.tracks, track_candidates, strict=True)
+        ]
+        return SearchResult(
+            image=str(path),
+            sha256=sha256_file(path),
+            width=info.width,
+            height=info.height,
+            faces=faces,
+            decision=self.decision(),
+            gallery_people=self.gallery().people,
+            tracks=tracks,
+            video={
+                **info.to_dict(),
+                "sample_fps": fps,
+                "full_scan_every": full_scan_every,
+                "frames_decoded": status.frames_decoded,
+                "seconds_decoded": status.last_timestamp,
+                "error": status.error,
+            },
+        )
+
     def identify(self, *, case: str | None = None, top: int = 5) -> IdentifyResult:
-        """Every stored, not enrolled face (of one case, or all) against the gallery."""
+        """Every stored, not enrolled face (of one case, or all) against the gallery: photo
+        faces one by one, video faces by track (matched by the track's template)."""
         with self._sessions() as session:
             if case is not None and not repo.case_exists(session, case):
                 raise WorkspaceError(f"no case named {case!r} in this workspace")
             rows = [
                 r
                 for r in repo.unenrolled_faces(session, case)
-                if r.model_sha256 == self.engine.model_sha256
+                if r.model_sha256 == self.engine.model_sha256 and r.track_id is None
             ]
+            track_rows = [
+                t
+                for t in repo.video_tracks(session, case)
+                if t.model_sha256 == self.engine.model_sha256
+            ]
+            best_faces = repo.best_shot_ids(session, [t.id for t in track_rows])
         vectors = np.array([repo.decode_vector(r.embedding) for r in rows], dtype=np.float32)
         candidates = self._candidates(vectors, top)
         faces = [
@@ -423,7 +722,68 @@ class Workspace:
             )
             for r, c in zip(rows, candidates, strict=True)
         ]
-        return IdentifyResult(case, faces, self.decision(), self.gallery().people)
+        templates = np.array([repo.decode_vector(t.template) for t in track_rows], np.float32)
+        tracks = [
+            TrackMatches(
+                number=t.number,
+                start=t.start,
+                end=t.end,
+                start_frame=t.start_frame,
+                end_frame=t.end_frame,
+                faces=t.face_count,
+                best_shot=_best_shot(t.best_face),
+                candidates=c,
+                track_id=t.id,
+                source={"path": t.media.path, "sha256": t.media.sha256},
+                best_faces=best_faces.get(t.id, []),
+            )
+            for t, c in zip(track_rows, self._candidates(templates, top), strict=True)
+        ]
+        return IdentifyResult(case, faces, self.decision(), self.gallery().people, tracks)
+
+    def face_crop(self, face_id: int) -> bytes | None:
+        """The JPEG crop (aligned face chip) kept for a video track's best shot, if any."""
+        with self._sessions() as session:
+            return repo.face_crop(session, face_id)
+
+    def evidence_frame(
+        self, path: str | Path, *, seconds: float | None = None, index: int | None = None
+    ) -> tuple[VideoFrame, list[dict[str, Any]]]:
+        """The video frame shown at `seconds` (or number `index`) and the faces in it.
+
+        When the video was scanned into this workspace the faces are the stored ones (with
+        their ids, tracks and people) for that exact frame; otherwise they are detected now.
+        """
+        path = Path(path)
+        if (seconds is None) == (index is None):
+            raise WorkspaceError("give either a time in seconds or a frame index")
+        frame = (
+            read_frame_at(path, seconds) if seconds is not None else read_frame_index(path, index)
+        )  # type: ignore[arg-type]
+        with self._sessions() as session:
+            media = repo.find_media(session, sha256_file(path))
+            if media is not None and media.kind == "video":
+                return frame, [
+                    {
+                        "face_id": f.id,
+                        "bbox": [round(v, 1) for v in f.bbox],
+                        "track": f.track.number if f.track else None,
+                        "person": f.person.name if f.person else None,
+                        "stored": True,
+                    }
+                    for f in repo.frame_faces(session, media.id, frame.index)
+                ]
+        faces = self.engine.analyze_pixels(frame.pixels)
+        return frame, [
+            {
+                "face_id": None,
+                "bbox": [round(v, 1) for v in f.bbox],
+                "track": None,
+                "person": None,
+                "stored": False,
+            }
+            for f in faces
+        ]
 
     def verify(self, image_a: ImageSource, image_b: ImageSource) -> Verification:
         """Whether the main faces of two photos are the same person, with the score."""
@@ -481,6 +841,7 @@ class Workspace:
                     "path": m.path,
                     "sha256": m.sha256,
                     "size": m.size,
+                    "kind": m.kind,
                     "format": m.format,
                     "width": m.width,
                     "height": m.height,
@@ -499,6 +860,9 @@ class Workspace:
                     "id": f.id,
                     "path": f.media.path,
                     "sha256": f.media.sha256,
+                    "frame_index": f.frame_index,
+                    "timestamp": f.timestamp,
+                    "track_id": f.track_id,
                     "bbox": [round(v, 1) for v in f.bbox],
                     "det_score": round(f.det_score, 3),
                     "quality": round(f.quality, 3),
@@ -508,3 +872,69 @@ class Workspace:
                 }
                 for f in repo.list_faces(session, person, case)
             ]
+
+
+def _keep_best_crops(session: Session, row: TrackRow, track: Track) -> None:
+    """Store the crops of the track's best shots and drop those of faces no longer among them."""
+    best = track.best(BEST_SHOTS)
+    best_ids = [s.key for s in best]
+    for sighting in best:
+        if sighting.face.chip is not None:
+            face = session.get(FaceRow, sighting.key)
+            if face is not None and face.crop is None:
+                face.crop = encode_jpeg(sighting.face.chip)
+    session.execute(
+        update(FaceRow)
+        .where(FaceRow.track_id == row.id, FaceRow.id.not_in(best_ids), FaceRow.crop.is_not(None))
+        .values(crop=None)
+    )
+
+
+def _face_from_row(row: FaceRow) -> Face:
+    return Face(
+        bbox=row.bbox,
+        landmarks=np.asarray(row.landmarks, dtype=np.float32),
+        det_score=row.det_score,
+        detector=row.detector,
+        quality=Quality(row.face_px, row.sharpness, row.quality),
+        embedding=repo.decode_vector(row.embedding),
+    )
+
+
+def _track_from_rows(row: TrackRow) -> Track:
+    """A stored track rebuilt for the tracker, so that a resumed scan links to it."""
+    return Track(
+        row.number,
+        [Sighting(f.frame_index, f.timestamp or 0.0, _face_from_row(f), f.id) for f in row.faces],
+    )
+
+
+def _best_shot(face: FaceRow | None) -> dict[str, Any]:
+    if face is None:
+        return {}
+    return {
+        "face_id": face.id,
+        "frame_index": face.frame_index,
+        "timestamp": None if face.timestamp is None else round(face.timestamp, 3),
+        "bbox": [round(v, 1) for v in face.bbox],
+        "quality": round(face.quality, 3),
+    }
+
+
+def _track_matches(number: int, track: Track, candidates: list[Candidate]) -> TrackMatches:
+    best = track.best(1)[0]
+    return TrackMatches(
+        number=number,
+        start=track.start,
+        end=track.end,
+        start_frame=track.sightings[0].frame_index,
+        end_frame=track.last.frame_index,
+        faces=len(track.sightings),
+        best_shot={
+            "frame_index": best.frame_index,
+            "timestamp": round(best.timestamp, 3),
+            "bbox": [round(v, 1) for v in best.face.bbox],
+            "quality": round(best.face.quality.score, 3),
+        },
+        candidates=candidates,
+    )

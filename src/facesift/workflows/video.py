@@ -1,0 +1,143 @@
+"""A video's faces, frame by frame, linked into tracks: the engine's work on one video.
+
+Frames are decoded here while worker processes detect and describe faces in the frames sent
+before them; results come back in order and go through the tracker in this process.
+
+Searching a whole 1080p frame for faces down to 40 px is the dominant cost, so it is done on
+a "full scan" frame at least every `full_scan_every` seconds. The sampled frames in between
+are searched whole for faces twice that size, and for small faces only near the small faces
+of the last full scan (detect_focused). A small face that appears between full scans is
+found at the next one; `full_scan_every=0` scans every sampled frame in full.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facesift.media.video import DecodeStatus, VideoFrame, read_frames
+from facesift.vision.face import Box, Face
+from facesift.vision.track import Sighting, Tracker
+from facesift.workflows.analysis import AnalysisPool
+
+# Seconds between full scans of a sampled frame (see the module's docstring).
+DEFAULT_FULL_SCAN_EVERY = 2.0
+
+# Small faces of a full scan are looked for again within this many face widths, plus this
+# many per second since the full scan (a face crossing the frame at walking pace).
+FOCUS_MARGIN = 1.0
+FOCUS_SPEED = 2.0
+
+# Faces up to this many times the smallest wanted width are "small": a coarse scan over the
+# whole frame may miss them.
+SMALL_FACE_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    """The faces of one sampled frame, each with the track it joined."""
+
+    index: int
+    timestamp: float
+    sightings: list[Sighting]
+    track_ids: list[int]
+    full_scan: bool
+
+
+@dataclass(eq=False)
+class _Pending:
+    index: int
+    timestamp: float
+    full_scan: bool
+    pixels: object | None = None  # kept until submitted
+    anchor: _Pending | None = None  # the full scan whose small faces set the focus
+    future: Future[list[Face] | str] | None = field(default=None)
+
+
+def track_video(
+    pool: AnalysisPool,
+    path: Path,
+    tracker: Tracker,
+    *,
+    fps: float | None,
+    status: DecodeStatus,
+    skip_until: int = -1,
+    full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
+    min_face_px: float = 40.0,
+) -> Iterator[FrameFaces]:
+    """Sampled frames of `path` with their faces and track ids, in order.
+
+    Decoding problems end the iteration with `status.error` set; a frame whose analysis fails
+    ends it too (the error is recorded the same way), keeping what came before.
+    """
+    frames = read_frames(path, fps=fps, skip_until=skip_until, status=status)
+    for pending, faces in _analysed(pool, frames, full_scan_every, min_face_px):
+        if isinstance(faces, str):
+            status.error = f"frame {pending.index} ({pending.timestamp:.2f} s): {faces}"
+            return
+        sightings = [Sighting(pending.index, pending.timestamp, face) for face in faces]
+        ids = tracker.update(pending.index, pending.timestamp, sightings)
+        yield FrameFaces(pending.index, pending.timestamp, sightings, ids, pending.full_scan)
+
+
+def _analysed(
+    pool: AnalysisPool, frames: Iterator[VideoFrame], full_scan_every: float, min_face_px: float
+) -> Iterator[tuple[_Pending, list[Face] | str]]:
+    """Frames sent to the workers as soon as what they depend on is known; results in order."""
+    window: deque[_Pending] = deque()
+    anchor: _Pending | None = None
+    look_ahead = 2 * pool.workers + 2
+
+    def submit(item: _Pending) -> None:
+        focus = None
+        if item.anchor is not None:
+            found = item.anchor.future.result() if item.anchor.future else "not analysed"
+            if isinstance(found, str):  # the full scan failed: scan this one in full
+                item.full_scan = True
+            else:
+                focus = _focus(found, item.timestamp - item.anchor.timestamp, min_face_px)
+        item.future = pool.submit_pixels(item.pixels, focus)  # type: ignore[arg-type]
+        item.pixels = None
+
+    def ready() -> None:
+        for item in window:
+            waiting = item.future is None and item.anchor is not None
+            if waiting and item.anchor.future is not None and item.anchor.future.done():  # type: ignore[union-attr]
+                submit(item)
+
+    def result(item: _Pending) -> tuple[_Pending, list[Face] | str]:
+        if item.future is None:
+            submit(item)  # waits for its full scan
+        assert item.future is not None
+        return item, item.future.result()
+
+    for frame in frames:
+        full = anchor is None or frame.timestamp - anchor.timestamp >= full_scan_every - 1e-6
+        item = _Pending(frame.index, frame.timestamp, full, frame.pixels, None if full else anchor)
+        if full:
+            anchor = item
+            submit(item)
+        window.append(item)
+        ready()
+        while len(window) > look_ahead:
+            yield result(window.popleft())
+            ready()
+    while window:
+        yield result(window.popleft())
+        ready()
+
+
+def _focus(faces: list[Face], elapsed: float, min_face_px: float) -> list[Box]:
+    """Regions where the small faces of a full scan can be `elapsed` seconds later."""
+    regions = []
+    for face in faces:
+        width = face.width
+        if width > SMALL_FACE_FACTOR * min_face_px:
+            continue
+        grow = width * (FOCUS_MARGIN + FOCUS_SPEED * elapsed)
+        x1, y1, x2, y2 = face.bbox
+        regions.append((x1 - grow, y1 - grow, x2 + grow, y2 + grow))
+    return regions

@@ -1,0 +1,218 @@
+"""Video end to end on real faces: scan, tracks, identification, resume, evidence frames."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from facesift import FaceEngine, Workspace
+from facesift.cli import app
+from facesift.workflows import workspace as workspace_module
+from tests.videos import moving_photos_video
+
+pytestmark = pytest.mark.datasets
+
+ROOT = Path(__file__).resolve().parent
+ENROLLED = ["Colin_Powell", "Tony_Blair", "Jennifer_Aniston", "Vladimir_Putin"]
+# (person, visible from, until): the photo moves and grows or shrinks meanwhile.
+SHOWN = [("Colin_Powell", 0.5, 3.5), ("Tony_Blair", 2.5, 6.0), ("Serena_Williams", 6.5, 8.5)]
+MOTION = [((20, 120, 180), (220, 100, 230)), ((420, 140, 210), (300, 120, 180)),
+          ((200, 100, 200), (240, 110, 200))]  # fmt: skip
+
+
+def photos(lfw: Path, person: str) -> list[Path]:
+    return sorted((lfw / "images" / person).glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def lfw_video(lfw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """9 s at 10 fps: each person's second photo shown while the first is enrolled."""
+    shows = [
+        (photos(lfw, person)[1], start, end, a, b)
+        for (person, start, end), (a, b) in zip(SHOWN, MOTION, strict=True)
+    ]
+    path = tmp_path_factory.mktemp("video") / "lfw_people.mp4"
+    return moving_photos_video(path, shows, duration=9.0)
+
+
+@pytest.fixture(scope="module")
+def gallery(lfw: Path, tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine) -> Path:
+    path = tmp_path_factory.mktemp("gallery-ws")
+    with Workspace(path, engine=engine) as ws:
+        for person in ENROLLED:
+            assert all(o.ok for o in ws.enroll(person, photos(lfw, person)[:1]))
+    return path
+
+
+def copy_workspace(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def test_lfw_video_is_identified_with_people_and_time_spans(
+    lfw_video: Path, gallery: Path, tmp_path: Path, engine: FaceEngine
+) -> None:
+    with Workspace(copy_workspace(gallery, tmp_path / "ws"), engine=engine) as ws:
+        report = ws.scan([lfw_video], case="clip", workers=1)
+        assert report.processed == 1 and not report.errors and not report.partial
+        assert report.video_seconds == pytest.approx(8.9, abs=0.05)
+        result = ws.identify(case="clip")
+        for track in result.tracks:  # the best shots' crops are kept, and only theirs
+            assert 1 <= len(track.best_faces) <= min(3, track.faces)
+            assert track.best_shot["face_id"] == track.best_faces[0]
+            crop = Image.open(io.BytesIO(ws.face_crop(track.best_faces[0]) or b""))
+            assert crop.format == "JPEG" and crop.size == (150, 150)
+        kept = sum(ws.face_crop(f["id"]) is not None for f in ws.faces())
+        assert kept == sum(len(t.best_faces) for t in result.tracks)
+    assert result.faces == []  # every video face is reported in its track
+    named = [t for t in result.tracks if t.candidates and t.candidates[0].above_threshold]
+    by_person = {}
+    for track in named:
+        by_person.setdefault(track.candidates[0].person, []).append(track)
+    assert set(by_person) == {"Colin_Powell", "Tony_Blair"}
+    for person, start, end in SHOWN[:2]:
+        (track,) = by_person[person]  # one track for the whole appearance
+        # sampled at 2 frames/s: the span is known to within one sampling step
+        assert start <= track.start < start + 0.5 and end - 0.5 - 1e-6 <= track.end < end
+        assert track.faces >= 5 and track.candidates[0].band in ("strong", "possible")
+        shot = track.best_shot
+        assert start <= shot["timestamp"] <= end and len(shot["bbox"]) == 4
+    # the person nobody enrolled is a track of their own, matched to no one
+    unknown = [t for t in result.tracks if t.start <= 7.5 <= t.end]
+    assert len(unknown) == 1 and not unknown[0].candidates[0].above_threshold
+    assert unknown[0].start >= 6.5 - 1e-6
+
+
+def test_interrupted_video_scan_resumes_to_the_same_result(
+    lfw_video: Path, tmp_path: Path, engine: FaceEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workspace_module, "CHECKPOINT_SECONDS", 1.0)
+
+    def summary(ws: Workspace) -> list[tuple[float, float, int]]:
+        return sorted((t.start, t.end, t.faces) for t in ws.identify().tracks)
+
+    with Workspace(tmp_path / "whole", engine=engine) as ws:
+        ws.scan([lfw_video], workers=1)
+        expected = summary(ws)
+
+    def stop_at_five(path: Path, seconds: float, duration: float | None) -> None:
+        if seconds >= 5.0:
+            raise KeyboardInterrupt
+
+    with Workspace(tmp_path / "resumed", engine=engine) as ws:
+        first = ws.scan([lfw_video], workers=1, video_progress=stop_at_five)
+        assert first.interrupted
+        (media,) = ws.media()
+        assert media["status"] == "scanning" and media["faces"] > 0
+        kept = media["faces"]
+        second = ws.scan([lfw_video], workers=1)
+        assert not second.interrupted and second.processed == 1
+        (media,) = ws.media()
+        assert media["status"] == "ok" and media["faces"] > kept
+        assert summary(ws) == expected
+        assert ws.scan([lfw_video]).already_stored == 1
+
+
+def test_truncated_video_keeps_its_faces_and_reports_the_damage(
+    lfw_video: Path, tmp_path: Path, engine: FaceEngine
+) -> None:
+    import av
+
+    # Remux to Matroska (whose index is not at the end), then cut it at 60%.
+    whole = tmp_path / "whole.mkv"
+    with av.open(str(lfw_video)) as source, av.open(str(whole), "w") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                target.mux(packet)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        report = ws.scan([cut], workers=1)
+        ((path, reason),) = report.partial
+        assert path.endswith("cut.mkv") and "truncated" in reason
+        (media,) = ws.media()
+        assert media["status"] == "partial" and media["faces"] > 0
+        assert "truncated" in media["error"]
+        assert ws.scan([cut]).already_stored == 1  # not retried: the file is what it is
+
+
+def appearances(video: str) -> dict[str, list[list[float]]]:
+    data = json.loads((ROOT / "data" / "video_appearances.json").read_text())
+    return data["videos"][video]
+
+
+@pytest.mark.parametrize("video", ["street_1080p.mp4", "hamilton_clip_640x360.mp4"])
+def test_tracks_follow_people_in_real_footage(
+    video: str, datasets: Path, tmp_path: Path, engine: FaceEngine
+) -> None:
+    """Checked against appearances annotated by eye: one track per appearance, never shared."""
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        ws.scan([datasets / "media" / video])
+        with ws._sessions() as session:
+            from facesift.store.schema import Face as FaceRow
+
+            rows = [(r.timestamp, r.bbox, r.track.number) for r in session.query(FaceRow)]
+    found: dict[str, list[int]] = {}
+    points = 0
+    for person, marks in appearances(video).items():
+        for t, x, y in marks:
+            points += 1
+            hits = [
+                track
+                for ts, (x1, y1, x2, y2), track in rows
+                if abs(ts - t) < 0.02 and x1 <= x <= x2 and y1 <= y <= y2
+            ]
+            assert len(hits) <= 1
+            found.setdefault(person, []).extend(hits)
+    assert sum(len(v) for v in found.values()) >= 0.9 * points  # nearly every face is found
+    tracks = {person: set(ids) for person, ids in found.items() if ids}
+    for person, ids in tracks.items():
+        assert len(ids) == 1, f"{person} is split over tracks {sorted(ids)}"
+    owners = [next(iter(ids)) for ids in tracks.values()]
+    assert len(owners) == len(set(owners)), "two appearances share a track"
+
+
+def test_cli_search_video_json_and_evidence_frame(
+    lfw_video: Path, gallery: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    ws = str(copy_workspace(gallery, tmp_path / "ws"))
+    result = runner.invoke(app, ["-w", ws, "search", str(lfw_video), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["video"]["sample_fps"] == 2.0 and data["sha256"]
+    assert len(data["faces"]) >= sum(t["faces"] for t in data["tracks"]) > 0
+    tracks = {t["candidates"][0]["person"]: t for t in data["tracks"] if t["faces"] >= 3}
+    powell = tracks["Colin_Powell"]
+    assert set(powell) >= {"start", "end", "faces", "candidates", "best_shot"}
+    assert 0.5 <= powell["start"] < 1.0 and 3.0 <= powell["end"] < 3.5
+
+    # Scan it, then extract the evidence frame of Powell's best shot with the stored boxes.
+    assert runner.invoke(app, ["-w", ws, "scan", str(lfw_video)]).exit_code == 0
+    shot = powell["best_shot"]
+    out = tmp_path / "evidence.png"
+    args = ["-w", ws, "frame", str(lfw_video), "--at", str(shot["timestamp"]), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--boxes", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["frame_index"] == shot["frame_index"] and out.is_file()
+    assert any(f["stored"] and f["track"] is not None for f in info["faces"])
+    by_index = runner.invoke(
+        app,
+        ["-w", ws, "frame", str(lfw_video), "--index", str(shot["frame_index"]),
+         "--out", str(tmp_path / "same.png"), "--json"],
+    )  # fmt: skip
+    assert json.loads(by_index.stdout)["timestamp"] == pytest.approx(shot["timestamp"], abs=1e-3)
+    identify = runner.invoke(app, ["-w", ws, "identify", "--csv"])
+    assert identify.exit_code == 0 and "Colin_Powell" in identify.stdout
+    bad = runner.invoke(app, ["-w", ws, "frame", str(lfw_video), "--at", "60", "--out", str(out)])
+    assert bad.exit_code != 0 and "ends at" in bad.output
