@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from facesift import FaceEngine
+from facesift.vision.detect import HogDetector
 from facesift.vision.face import choose_primary
 from facesift.vision.quality import assess_quality, laplacian_variance
 
@@ -145,3 +146,18 @@ def test_primary_face_choice_is_explicit() -> None:
     central = _Box((120, 120, 180, 180))
     face, _ = choose_primary([big, central], (300, 300), prefer="central")
     assert face is central
+
+
+def test_hog_detector_is_read_from_its_cached_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hopper_rgb: np.ndarray
+) -> None:
+    monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path))
+    built = HogDetector()  # builds dlib's detector and saves a copy
+    (saved,) = tmp_path.glob("dlib_frontal_face_detector-*.svm")
+    loaded = HogDetector()  # reads the copy
+    expected = [(d.box, d.score) for d in built(hopper_rgb, 1)]
+    assert expected and [(d.box, d.score) for d in loaded(hopper_rgb, 1)] == expected
+    saved.write_bytes(b"damaged")
+    repaired = HogDetector()
+    assert [(d.box, d.score) for d in repaired(hopper_rgb, 1)] == expected
+    assert saved.stat().st_size > 1000

@@ -89,7 +89,7 @@ def _analysed(
     """Frames sent to the workers as soon as what they depend on is known; results in order."""
     window: deque[_Pending] = deque()
     anchor: _Pending | None = None
-    look_ahead = 2 * pool.workers + 2
+    look_ahead = 4 * pool.workers + 4  # frames decoded ahead: full scans start early
 
     def submit(item: _Pending) -> None:
         focus = None

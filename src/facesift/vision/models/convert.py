@@ -19,8 +19,6 @@ changed source file is converted again and nothing converted is committed or dow
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from facesift.vision.models import dlib_format
 from facesift.vision.models.bundled import ModelFile
+from facesift.vision.models.cache import cache_dir, write_atomic
 
 OPSET = 17
 # Bump when the graph a conversion writes changes, so caches are rebuilt.
@@ -255,15 +254,6 @@ def _model(
     return model
 
 
-def cache_dir() -> Path:
-    """FACESIFT_CACHE_DIR, else $XDG_CACHE_HOME/facesift, else ~/.cache/facesift."""
-    configured = os.environ.get("FACESIFT_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "facesift"
-
-
 def converted(source: ModelFile, kind: str) -> Path:
     """The ONNX graph of a bundled dlib network ("resnet" or "mmod"), converting if needed."""
     builders = {"resnet": _convert_resnet, "mmod": _convert_mmod}
@@ -271,12 +261,7 @@ def converted(source: ModelFile, kind: str) -> Path:
     path = folder / f"{source.name}-{source.sha256[:16]}-c{CONVERTER_VERSION}.onnx"
     if path.is_file():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    model = builders[kind](source.path)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as handle:
-        handle.write(model.SerializeToString())
-    os.chmod(handle.name, 0o644)
-    Path(handle.name).replace(path)  # atomic: readers never see half a file
+    write_atomic(path, builders[kind](source.path).SerializeToString())
     for old in folder.glob(f"{source.name}-*.onnx"):
         if old != path:
             old.unlink(missing_ok=True)
