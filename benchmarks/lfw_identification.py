@@ -7,8 +7,9 @@ with one photo are non-mated probes. Degraded probes: scaled to 0.4× (faces ~40
 Gaussian blur σ 0.8, JPEG quality 35 — the kind of imagery investigators get.
 
 face_recognition: `face_locations` (HOG, upsample 1) + `face_encodings`, face nearest the
-centre; Euclidean distance turned into a score (higher = closer). A probe or gallery photo
-where a pipeline finds no face counts as a miss for that pipeline.
+centre; Euclidean distance turned into a score (higher = closer). facesift: its own path, with
+low-resolution templates for probes narrower than 56 px (facesift.vision.lowres). A probe or
+gallery photo where a pipeline finds no face counts as a miss for that pipeline.
 
 Run: python benchmarks/lfw_identification.py [--people N]
 """
@@ -20,6 +21,7 @@ import io
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,33 +69,55 @@ def baseline_vectors(paths: list[Path]) -> np.ndarray:
     return vectors
 
 
-def facesift_vectors(paths: list[Path]) -> np.ndarray:
+def facesift_vectors(paths: list[Path], gallery: bool = False) -> Embedded:
+    """facesift's path: gallery photos get low-resolution templates, and probes narrower than
+    LOW_RES_PROBE_PX are matched against those (as `Workspace` and `eval identify` do)."""
     from facesift import FaceEngine
     from facesift.workflows.evaluate import embed_photos
 
-    return embed_photos(FaceEngine(), paths, prefer="central").vectors
+    embedded = embed_photos(FaceEngine(), paths, prefer="central", templates=gallery)
+    return Embedded(embedded.vectors, embedded.low_res, embedded.face_px)
 
 
-def metrics_for(
-    gallery: np.ndarray, probes: np.ndarray, mates: np.ndarray, euclid: bool
-) -> dict[str, float]:
+def baseline_embedded(paths: list[Path], gallery: bool = False) -> Embedded:
+    return Embedded(baseline_vectors(paths), None, None)
+
+
+@dataclass
+class Embedded:
+    vectors: np.ndarray
+    low_res: np.ndarray | None  # gallery: low-resolution templates
+    face_px: np.ndarray | None  # probes: face widths
+
+
+def scores_for(gallery: Embedded, probes: Embedded, euclid: bool) -> np.ndarray:
+    """Probe × gallery scores, higher = more alike; -inf where a face is missing."""
+    from facesift.match.similarity import l2_normalize
+    from facesift.vision.lowres import uses_low_res_templates
+
+    g, p = gallery.vectors, probes.vectors
+    if euclid:
+        diff = p[:, None, :] - g[None, :, :]
+        scores = -np.sqrt(np.nansum(diff**2, axis=2))
+    else:
+        scores = l2_normalize(np.nan_to_num(p)) @ l2_normalize(np.nan_to_num(g)).T
+        if gallery.low_res is not None and probes.face_px is not None:
+            low = l2_normalize(np.nan_to_num(p)) @ l2_normalize(np.nan_to_num(gallery.low_res)).T
+            small = np.array([uses_low_res_templates(px) for px in probes.face_px])
+            scores = np.where(small[:, None], low, scores)
+    scores[np.isnan(p).any(1)] = -np.inf
+    scores[:, np.isnan(g).any(1)] = -np.inf
+    return scores
+
+
+def metrics_for(scores: np.ndarray, probes: np.ndarray, mates: np.ndarray) -> dict[str, float]:
     """rank-1 over mated probes (misses count as wrong) and FNIR at FPIR 0.01."""
     from facesift.match.metrics import fnir_at_fpir, mate_ranks
-    from facesift.match.similarity import l2_normalize
 
-    if euclid:
-        diff = probes[:, None, :] - gallery[None, :, :]
-        scores = -np.sqrt(np.nansum(diff**2, axis=2))
-        scores[np.isnan(probes).any(1)] = -np.inf
-        scores[:, np.isnan(gallery).any(1)] = -np.inf
-    else:
-        scores = l2_normalize(np.nan_to_num(probes)) @ l2_normalize(np.nan_to_num(gallery)).T
-        scores[np.isnan(probes).any(1)] = -np.inf
-        scores[:, np.isnan(gallery).any(1)] = -np.inf
     mated = mates >= 0
     ranks, mate_scores = mate_ranks(scores[mated], mates[mated])
-    missing = np.isnan(probes[mated]).any(1) | np.isnan(gallery[mates[mated]]).any(1)
-    ranks[missing] = len(gallery) + 1
+    missing = ~np.isfinite(scores[mated]).any(1) | ~np.isfinite(mate_scores)
+    ranks[missing] = scores.shape[1] + 1
     top = np.max(scores[~mated], axis=1)
     fnir, _ = fnir_at_fpir(ranks, mate_scores, top, 0.01)
     return {
@@ -128,17 +152,17 @@ def main() -> None:
         degraded = [degrade(p, Path(folder) / f"{k}.jpg") for k, p in enumerate(probes)]
         rows = []
         for name, embed, euclid in (
-            ("face_recognition", baseline_vectors, True),
+            ("face_recognition", baseline_embedded, True),
             ("facesift", facesift_vectors, False),
         ):
             start = time.perf_counter()
-            g, clean, bad = embed(gallery), embed(probes), embed(degraded)
+            g, clean, bad = embed(gallery, True), embed(probes), embed(degraded)
             seconds = time.perf_counter() - start
             rows.append(
                 (
                     name,
-                    metrics_for(g, clean, mates, euclid),
-                    metrics_for(g, bad, mates, euclid),
+                    metrics_for(scores_for(g, clean, euclid), clean.vectors, mates),
+                    metrics_for(scores_for(g, bad, euclid), bad.vectors, mates),
                     seconds,
                 )
             )

@@ -173,3 +173,20 @@ def test_identify_on_lfw(tmp_path: Path, lfw: Path) -> None:
     photos = sum(len(list(p.iterdir())) for p in people[:100])
     assert swapped["mated_probes"] + swapped["non_mated_probes"] == photos
     assert swapped["rank1"] >= 0.95
+
+
+@pytest.mark.datasets
+def test_calibrate_fits_standard_and_low_resolution_maps(tmp_path: Path, lfw: Path) -> None:
+    root = tmp_path / "people"
+    root.mkdir()
+    for person in sorted((lfw / "images").iterdir())[:40]:
+        (root / person.name).symlink_to(person)
+    ws = tmp_path / "ws"
+    data = _eval(["-w", str(ws), "calibrate", str(root), "--json"])
+    standard, low_res = data["standard"], data["low_res"]
+    assert standard["impostor_pairs"] >= 40 * 39 / 2 * 0.9
+    assert low_res["impostor_pairs"] >= 40 * 39 * 2 * 0.8  # two shrunk copies per photo
+    # Small faces against low-resolution templates: different people score higher.
+    assert low_res["threshold_fmr_1e-2"] > standard["threshold_fmr_1e-2"]
+    assert Path(standard["saved_to"]).is_file() and Path(low_res["saved_to"]).is_file()
+    assert low_res["saved_to"].endswith(".low-res.json")

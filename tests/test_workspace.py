@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -291,3 +292,37 @@ def test_older_store_is_upgraded_in_place(
         "2",
     )
     db.close()
+
+
+def test_small_probe_faces_are_matched_against_low_resolution_templates(
+    scanned: Workspace, demo: DemoCase, hopper_rgb: np.ndarray
+) -> None:
+    from facesift.vision.lowres import LOW_RES_PROBE_PX, degrade
+
+    enrolled = [f for f in scanned.faces() if f["person"]]
+    with scanned._sessions() as session:
+        templates = [repo.find_media(session, f["sha256"]).faces for f in enrolled]
+        assert all(
+            face.low_res_embedding is not None for faces in templates for face in faces
+            if face.person_id is not None
+        )  # fmt: skip
+    standard, low_res = scanned.gallery(), scanned.gallery(low_res=True)
+    assert (low_res.people, len(low_res)) == (standard.people, len(standard)) == (2, 2)
+    pairs = standard.index.reconstruct_n(0, 2) @ low_res.index.reconstruct_n(0, 2).T
+    assert 0.9 < pairs[0, 0] < 0.9999 and 0.9 < pairs[1, 1] < 0.9999  # related, not equal
+    big = scanned.search(
+        demo.gallery / "Grace Hopper" / os.listdir(demo.gallery / "Grace Hopper")[0]
+    )
+    assert big.to_dict()["faces"][0]["templates"] == "standard"
+    face_px = big.faces[0].quality.face_px
+    small = degrade(hopper_rgb, 40 / face_px)  # the portrait with its face 40 px wide
+    result = scanned.search(small)
+    (face,) = result.faces
+    assert face.quality.face_px < LOW_RES_PROBE_PX
+    assert result.to_dict()["faces"][0]["templates"] == "low_resolution"
+    assert face.candidates[0].person == "Grace Hopper"
+    # the template scores the small face higher than the sharp original does
+    plain = scanned.gallery().search(
+        np.array([scanned.engine.analyze_pixels(small)[0].embedding]), 1
+    )
+    assert face.candidates[0].score > plain[0][0].score

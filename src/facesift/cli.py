@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from facesift.errors import FacesiftError
+from facesift.match.calibration import LOW_RES
 from facesift.media.draw import draw_boxes
 from facesift.media.files import is_video, sha256_file
 from facesift.media.image import load_image
@@ -652,37 +653,46 @@ def calibrate(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Fit score -> estimated false-match rate on the different-person pairs of your own data."""
+    """Fit score -> estimated false-match rate on the different-person pairs of your own data:
+    one map for standard comparisons, one for small probe faces against low-resolution
+    templates (written beside the first with a .low-res suffix)."""
     from facesift.workflows.evaluate import calibrate as fit
+    from facesift.workflows.evaluate import calibrate_low_res as fit_low_res
 
     ws = None if out else State.workspace()
     engine = ws.engine if ws else State.engine()
-    bar, progress = _count_progress("calibrate", not as_json)
+    fitted = {}
     try:
-        with bar:
-            calibration = fit(engine, root, pairs_file=pairs, progress=progress)
+        for low_res, label, fitter in ((False, "calibrate", fit), (True, "low-res", fit_low_res)):
+            bar, progress = _count_progress(label, not as_json)
+            with bar:
+                fitted[low_res] = fitter(engine, root, pairs_file=pairs, progress=progress)
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    if out:
-        calibration.save(out)
-    else:
-        assert ws is not None
-        ws.save_calibration(calibration)
-    summary = {
-        "impostor_pairs": calibration.impostor_pairs,
-        "threshold_fmr_1e-2": calibration.threshold_for(1e-2),
-        "threshold_fmr_1e-3": calibration.threshold_for(1e-3),
-        "saved_to": str(out or State.workspace_dir),
-        "provenance": calibration.provenance,
-    }
+    summary: dict[str, Any] = {}
+    for low_res, calibration in fitted.items():
+        if out:
+            target = out.with_name(out.stem + LOW_RES + out.suffix) if low_res else out
+            calibration.save(target)
+        else:
+            assert ws is not None
+            ws.save_calibration(calibration, low_res=low_res)
+            target = ws.calibration_file(low_res)
+        summary["low_res" if low_res else "standard"] = {
+            "impostor_pairs": calibration.impostor_pairs,
+            "threshold_fmr_1e-2": calibration.threshold_for(1e-2),
+            "threshold_fmr_1e-3": calibration.threshold_for(1e-3),
+            "saved_to": str(target),
+            "provenance": calibration.provenance,
+        }
     if as_json:
         _print_json(summary)
-    else:
+        return
+    for kind, fit_summary in summary.items():
         console.print(
-            f"{calibration.impostor_pairs:,} different-person pairs; FMR 1e-2 at score "
-            f"{summary['threshold_fmr_1e-2']:.4f}, FMR 1e-3 at "
-            f"{summary['threshold_fmr_1e-3']:.4f}; "
-            f"saved to {summary['saved_to']}",
+            f"{kind}: {fit_summary['impostor_pairs']:,} different-person pairs; FMR 1e-2 at "
+            f"score {fit_summary['threshold_fmr_1e-2']:.4f}, FMR 1e-3 at "
+            f"{fit_summary['threshold_fmr_1e-3']:.4f}; saved to {fit_summary['saved_to']}",
             highlight=False,
         )
 

@@ -99,9 +99,17 @@ class Calibration:
         return cls.from_json(json.loads(path.read_text()))
 
 
-def bundled_calibration(model_name: str, model_sha256: str) -> Calibration | None:
-    """The calibration shipped with facesift for this exact model file, if there is one."""
-    resource = resources.files("facesift.match") / "data" / f"{model_name}.calibration.json"
+# File name suffix of calibrations for small probe faces against low-resolution templates.
+LOW_RES = ".low-res"
+
+
+def bundled_calibration(
+    model_name: str, model_sha256: str, low_res: bool = False
+) -> Calibration | None:
+    """The calibration shipped with facesift for this exact model file, if there is one;
+    `low_res`: the one for small probe faces against low-resolution templates."""
+    name = f"{model_name}{LOW_RES if low_res else ''}.calibration.json"
+    resource = resources.files("facesift.match") / "data" / name
     if not resource.is_file():
         return None
     calibration = Calibration.from_json(json.loads(resource.read_text()))
@@ -131,6 +139,20 @@ def fit_calibration(
 def impostor_scores(embeddings: np.ndarray, labels: list[str], chunk: int = 1024) -> np.ndarray:
     """Cosine scores of every pair of embeddings with different labels (i < j)."""
     return np.concatenate(list(_pair_scores(embeddings, np.asarray(labels), chunk, same=False)))
+
+
+def cross_impostor_scores(
+    probes: np.ndarray, probe_labels: list[str], gallery: np.ndarray, gallery_labels: list[str]
+) -> np.ndarray:
+    """Cosine scores of every probe against every gallery vector of another label."""
+    p, g = l2_normalize(probes), l2_normalize(gallery)
+    gallery_ids = np.asarray(gallery_labels)
+    out = []
+    for start in range(0, len(p), 1024):
+        block = p[start : start + 1024] @ g.T
+        other = np.asarray(probe_labels[start : start + 1024])[:, None] != gallery_ids[None, :]
+        out.append(block[other])
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 def genuine_scores(embeddings: np.ndarray, labels: list[str], chunk: int = 1024) -> np.ndarray:

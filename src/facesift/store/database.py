@@ -39,7 +39,7 @@ def open_engine(url: str) -> Engine:
 
 def _upgrade(session: Session, version: int) -> None:
     """Bring an older store up to this schema in place; nothing stored is lost."""
-    if version < 2:  # video tracks: new table (made by create_all), two columns on faces
+    if version < 2:  # video tracks: new table (made by create_all), columns on faces
         dialect = session.get_bind().dialect
         columns = {c["name"] for c in inspect(session.connection()).get_columns("faces")}
         if "track_id" not in columns:
@@ -49,9 +49,10 @@ def _upgrade(session: Session, version: int) -> None:
                     " REFERENCES tracks(id) ON DELETE SET NULL"
                 )
             )
-        if "crop" not in columns:
-            blob = LargeBinary().compile(dialect=dialect)
-            session.execute(text(f"ALTER TABLE faces ADD COLUMN crop {blob}"))
+        blob = LargeBinary().compile(dialect=dialect)
+        for name in ("crop", "low_res_embedding"):
+            if name not in columns:
+                session.execute(text(f"ALTER TABLE faces ADD COLUMN {name} {blob}"))
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

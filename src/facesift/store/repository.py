@@ -73,11 +73,15 @@ def bump_gallery_version(session: Session) -> int:
 
 
 def gallery_vectors(
-    session: Session, model_name: str, model_sha256: str
+    session: Session, model_name: str, model_sha256: str, low_res: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(face ids, person ids, n×d embeddings) of all enrolled faces made by one model."""
+    """(face ids, person ids, n×d embeddings) of all enrolled faces made by one model.
+
+    With `low_res`, their low-resolution templates (the embedding where a face has none).
+    """
+    column = func.coalesce(Face.low_res_embedding, Face.embedding) if low_res else Face.embedding
     rows = session.execute(
-        select(Face.id, Face.person_id, Face.embedding)
+        select(Face.id, Face.person_id, column)
         .where(
             Face.person_id.is_not(None),
             Face.model_name == model_name,

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2  # 2: video tracks
+SCHEMA_VERSION = 2  # 2: video tracks, face crops, low-resolution templates
 
 
 def utcnow() -> datetime:
@@ -138,6 +138,8 @@ class Face(Base):
     model_sha256: Mapped[str] = mapped_column(String(64))
     # JPEG of the aligned face chip, kept for the best shots of each video track.
     crop: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # Enrolled faces: the low-resolution template that small probe faces are matched against.
+    low_res_embedding: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     media: Mapped[Media] = relationship(back_populates="faces")
     person: Mapped[Person | None] = relationship(back_populates="faces")

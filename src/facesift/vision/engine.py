@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any
 
 import dlib
@@ -25,7 +26,8 @@ from facesift.vision.detect import (
     upsample_for,
 )
 from facesift.vision.embed import DlibEmbedder, Embedder, OnnxEmbedder
-from facesift.vision.face import Box, Face
+from facesift.vision.face import Box, Face, choose_primary
+from facesift.vision.lowres import TEMPLATE_FACE_PX, context_crop, degrade
 from facesift.vision.mmod import MmodOnnxDetector
 from facesift.vision.models import LANDMARKS_5, LANDMARKS_68, ModelFile, bundled_model
 from facesift.vision.quality import assess_quality
@@ -92,6 +94,11 @@ class FaceEngine:
         """The shipped score → false-match-rate map of this engine's model, if any."""
         return bundled_calibration(self.model_name, self.model_sha256)
 
+    @functools.cached_property
+    def low_res_calibration(self) -> Calibration | None:
+        """The same for small probe faces against low-resolution templates."""
+        return bundled_calibration(self.model_name, self.model_sha256, low_res=True)
+
     def fmr_for(self, score: float) -> float:
         """Estimated false-match rate at `score`: how often different people score this high."""
         return self._calibrated().fmr_for(score)  # type: ignore[return-value]
@@ -153,9 +160,28 @@ class FaceEngine:
         return self.analyze_pixels(load_image(image).pixels, thorough=thorough)
 
     def analyze_pixels(
-        self, rgb: np.ndarray, *, thorough: bool = False, focus: list[Box] | None = None
+        self,
+        rgb: np.ndarray,
+        *,
+        thorough: bool = False,
+        focus: list[Box] | None = None,
+        low_res_templates: bool = False,
     ) -> list[Face]:
-        return self.describe_faces(rgb, self.detect(rgb, thorough=thorough, focus=focus))
+        """As `analyze`, on pixels. `low_res_templates` adds each face's low-resolution
+        template (for gallery faces; see facesift.vision.lowres)."""
+        faces = self.describe_faces(rgb, self.detect(rgb, thorough=thorough, focus=focus))
+        if low_res_templates:
+            faces = [
+                replace(f, low_res_embedding=self.low_resolution_template(rgb, f)) for f in faces
+            ]
+        return faces
+
+    def low_resolution_template(self, rgb: np.ndarray, face: Face) -> np.ndarray:
+        """Unit mean of the face's embedding and of those of degraded copies of it."""
+        vectors = [face.embedding, *self.degraded_embeddings(rgb, face, TEMPLATE_FACE_PX)]
+        units = [np.asarray(v, np.float32) / max(float(np.linalg.norm(v)), 1e-12) for v in vectors]
+        mean = np.mean(units, axis=0)
+        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
     def detect(
         self, rgb: np.ndarray, *, thorough: bool = False, focus: list[Box] | None = None
@@ -193,6 +219,26 @@ class FaceEngine:
         if self.embedder.landmarks == "five_point":
             return five_points_from_68(points).astype(np.float32)
         return points
+
+    def degraded_embeddings(
+        self, rgb: np.ndarray, face: Face, widths: tuple[float, ...]
+    ) -> list[np.ndarray]:
+        """Embeddings of copies of `face` shrunk to each width (blurred, JPEG-compressed:
+        facesift.vision.lowres.degrade), each analysed as a probe would be; widths at or above
+        the face's own, and copies where no face is found, are skipped."""
+        crop = context_crop(rgb, face.bbox)
+        vectors = []
+        for width in widths:
+            scale = width / max(face.width, 1.0)
+            if scale >= 1.0:
+                continue
+            small = degrade(crop, scale)
+            found, _ = choose_primary(
+                self.analyze_pixels(small, thorough=True), small.shape, "central"
+            )
+            if found is not None:
+                vectors.append(found.embedding)
+        return vectors
 
     def describe_faces(self, rgb: np.ndarray, detections: list[Detection]) -> list[Face]:
         """Landmarks, aligned chip, quality and embedding for each detection (one batch)."""

@@ -21,6 +21,8 @@ class Face:
     N×2 array of (x, y) points in the same frame (dlib's 5-point layout: the outer and inner
     corners of each eye, then the base of the nose); `embedding` is the model's float32 vector.
     `chip` is the aligned 150×150 RGB crop the embedding was computed from.
+    `low_res_embedding`, made for gallery faces, is the face's low-resolution template
+    (see facesift.vision.lowres).
     """
 
     bbox: Box
@@ -30,6 +32,7 @@ class Face:
     quality: Quality
     embedding: np.ndarray
     chip: np.ndarray | None = field(default=None, repr=False)
+    low_res_embedding: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def width(self) -> float:

@@ -40,11 +40,16 @@ class AnalyzedImage:
     faces: list[Face]
 
 
-def analyze_file(engine: FaceEngine, path: Path, thorough: bool = False) -> AnalyzedImage | str:
-    """The photo's faces, or the reason it could not be analysed (never raises for a file)."""
+def analyze_file(
+    engine: FaceEngine, path: Path, thorough: bool = False, templates: bool = False
+) -> AnalyzedImage | str:
+    """The photo's faces, or the reason it could not be analysed (never raises for a file).
+    `templates` adds low-resolution templates (for gallery photos)."""
     try:
         decoded = load_image(path)
-        faces = engine.analyze_pixels(decoded.pixels, thorough=thorough)
+        faces = engine.analyze_pixels(
+            decoded.pixels, thorough=thorough, low_res_templates=templates
+        )
     except MediaError as exc:
         return exc.reason
     except MemoryError:
@@ -80,9 +85,9 @@ def _init_worker(settings: dict[str, Any], threads: int) -> None:
     _worker_engine = FaceEngine(**settings)
 
 
-def _analyze_in_worker(path: Path, thorough: bool) -> AnalyzedImage | str:
+def _analyze_in_worker(path: Path, thorough: bool, templates: bool) -> AnalyzedImage | str:
     assert _worker_engine is not None
-    return analyze_file(_worker_engine, path, thorough)
+    return analyze_file(_worker_engine, path, thorough, templates)
 
 
 def analyze_pixels(
@@ -106,9 +111,12 @@ def _analyze_pixels_in_worker(pixels: np.ndarray, focus: list[Box] | None) -> li
 class AnalysisPool:
     """Analyses photos (by path) or video frames (by pixels), in parallel when `workers` > 1."""
 
-    def __init__(self, engine: FaceEngine, workers: int, thorough: bool = False) -> None:
+    def __init__(
+        self, engine: FaceEngine, workers: int, thorough: bool = False, templates: bool = False
+    ) -> None:
         self.engine = engine
         self.thorough = thorough
+        self.templates = templates
         self.workers = max(1, workers)
         self._executor: ProcessPoolExecutor | None = None
 
@@ -135,9 +143,11 @@ class AnalysisPool:
         """Photos: (item, path) → (item, analysis or the reason it failed), in input order."""
         if self._executor is None:
             for item, path in items:
-                yield item, analyze_file(self.engine, path, self.thorough)
+                yield item, analyze_file(self.engine, path, self.thorough, self.templates)
             return
-        yield from self._ordered(_analyze_in_worker, ((i, (p, self.thorough)) for i, p in items))
+        yield from self._ordered(
+            _analyze_in_worker, ((i, (p, self.thorough, self.templates)) for i, p in items)
+        )
 
     def submit_pixels(
         self, pixels: np.ndarray, focus: list[Box] | None = None

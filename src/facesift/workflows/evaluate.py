@@ -8,6 +8,7 @@ Pair files: LFW's format (View 1 files start with the number of same pairs; View
 from __future__ import annotations
 
 import csv
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,13 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from facesift.errors import FacesiftError
-from facesift.match.calibration import Calibration, fit_calibration, impostor_scores
+from facesift.match.calibration import (
+    Calibration,
+    cross_impostor_scores,
+    fit_calibration,
+    impostor_scores,
+)
 from facesift.match.similarity import l2_normalize
 from facesift.media.files import iter_media_files
+from facesift.media.image import load_image
 from facesift.vision.engine import FaceEngine
 from facesift.vision.face import choose_primary
+from facesift.vision.lowres import degrade, uses_low_res_templates
 from facesift.workflows.analysis import AnalysisPool, default_workers
 
 
@@ -91,6 +100,8 @@ class EmbeddedPhotos:
     vectors: np.ndarray
     failures: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    face_px: np.ndarray | None = None  # width of each main face (NaN where none)
+    low_res: np.ndarray | None = None  # their low-resolution templates, when asked for
 
     def index(self) -> dict[Path, int]:
         return {p: k for k, p in enumerate(self.paths)}
@@ -103,16 +114,24 @@ def embed_photos(
     prefer: str = "largest",
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    templates: bool = False,
 ) -> EmbeddedPhotos:
     """The main face of each photo (thorough detection), embedded; failures say why.
 
     When several faces make the main one ambiguous, the one nearest the centre is taken.
+    `templates` also makes their low-resolution templates (for gallery photos).
     """
     unique = list(dict.fromkeys(paths))
     vectors = np.full((len(unique), engine.embedder.dim), np.nan, np.float32)
-    result = EmbeddedPhotos(unique, vectors)
+    result = EmbeddedPhotos(
+        unique,
+        vectors,
+        face_px=np.full(len(unique), np.nan),
+        low_res=np.full_like(vectors, np.nan) if templates else None,
+    )
     workers = default_workers() if workers is None else workers
-    with AnalysisPool(engine, min(workers, len(unique)), thorough=True) as pool:
+    pool_size = min(workers, len(unique))
+    with AnalysisPool(engine, pool_size, thorough=True, templates=templates) as pool:
         for done, (k, analysis) in enumerate(
             pool.imap(((k, p) for k, p in enumerate(unique))), start=1
         ):
@@ -128,6 +147,9 @@ def embed_photos(
                     result.failures[path] = why
                 else:
                     vectors[k] = face.embedding
+                    result.face_px[k] = face.quality.face_px  # type: ignore[index]
+                    if result.low_res is not None and face.low_res_embedding is not None:
+                        result.low_res[k] = face.low_res_embedding
                     if len(analysis.faces) > 1:
                         result.notes[path] = why
             if progress is not None:
@@ -162,11 +184,7 @@ def calibrate(
     With `pairs_file`, only the photos that file mentions are used (as for LFW View 1's
     pairsDevTrain.txt, which leaves the DevTest people out).
     """
-    if pairs_file is not None:
-        photos = sorted({p for pair in read_pairs(pairs_file, root) for p in (pair.a, pair.b)})
-        labels = [p.parent.name for p in photos]
-    else:
-        photos, labels = identity_folder(root)
+    photos, labels = _calibration_photos(root, pairs_file)
     embedded = embed_photos(engine, photos, prefer="central", workers=workers, progress=progress)
     found = ~np.isnan(embedded.vectors).any(axis=1)
     identities = [labels[k] for k in np.flatnonzero(found)]
@@ -182,6 +200,86 @@ def calibrate(
         "pipeline": engine.describe(),
     }
     return fit_calibration(scores, engine.model_name, engine.model_sha256, provenance)
+
+
+# Probe faces of the low-resolution calibration are shrunk to these widths (pixels).
+LOW_RES_CALIBRATION_PX = (36.0, 48.0)
+
+
+def calibrate_low_res(
+    engine: FaceEngine,
+    root: Path,
+    *,
+    pairs_file: Path | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Calibration:
+    """Fit score → FMR for small probe faces against low-resolution templates.
+
+    Every photo's low-resolution template is compared with copies of every photo of another
+    identity shrunk so that the face is 36 and 48 px wide (blurred and JPEG-compressed as
+    facesift.vision.lowres.degrade does), each analysed as a probe.
+    """
+    photos, labels = _calibration_photos(root, pairs_file)
+    total = 2 * len(photos)
+    gallery = embed_photos(
+        engine,
+        photos,
+        prefer="central",
+        workers=workers,
+        progress=None if progress is None else lambda d, _: progress(d, total),
+        templates=True,
+    )
+    assert gallery.low_res is not None and gallery.face_px is not None
+    found = ~np.isnan(gallery.low_res).any(axis=1)
+    with tempfile.TemporaryDirectory() as folder:
+        copies: list[Path] = []
+        copy_labels: list[str] = []
+        for k in np.flatnonzero(found):
+            pixels = load_image(photos[k]).pixels
+            for width in LOW_RES_CALIBRATION_PX:
+                scale = width / gallery.face_px[k]
+                if scale < 1.0:
+                    copies.append(Path(folder) / f"{k}-{width:.0f}.png")
+                    Image.fromarray(degrade(pixels, scale)).save(copies[-1])
+                    copy_labels.append(labels[k])
+        probes = embed_photos(
+            engine,
+            copies,
+            prefer="central",
+            workers=workers,
+            progress=None if progress is None else lambda d, n: progress(len(photos) + d, total),
+        )
+    usable = ~np.isnan(probes.vectors).any(axis=1)
+    scores = cross_impostor_scores(
+        probes.vectors[usable],
+        [copy_labels[k] for k in np.flatnonzero(usable)],
+        gallery.low_res[found],
+        [labels[k] for k in np.flatnonzero(found)],
+    )
+    provenance: dict[str, Any] = {
+        "root": Path(root).name,
+        "pairs_file": pairs_file.name if pairs_file else None,
+        "comparison": "small probe faces against low-resolution templates",
+        "pairs": (
+            "every photo's low-resolution template against copies of every photo of another "
+            f"identity shrunk to faces {', '.join(f'{w:.0f}' for w in LOW_RES_CALIBRATION_PX)}"
+            " px wide, blurred and JPEG-compressed"
+        ),
+        "fitted": date.today().isoformat(),
+        "photos": int(found.sum()),
+        "probe_copies": int(usable.sum()),
+        "identities": len({labels[k] for k in np.flatnonzero(found)}),
+        "pipeline": engine.describe(),
+    }
+    return fit_calibration(scores, engine.model_name, engine.model_sha256, provenance)
+
+
+def _calibration_photos(root: Path, pairs_file: Path | None) -> tuple[list[Path], list[str]]:
+    if pairs_file is not None:
+        photos = sorted({p for pair in read_pairs(pairs_file, root) for p in (pair.a, pair.b)})
+        return photos, [p.parent.name for p in photos]
+    return identity_folder(root)
 
 
 @dataclass
@@ -341,24 +439,43 @@ def evaluate_identification(
     else:
         probe_photos, probe_labels = identity_folder(probes_root)
         probes = list(zip(probe_photos, probe_labels, strict=True))
-    embedded = embed_photos(
+    total = len(gallery) + len(probes)
+    enrolled = embed_photos(
         engine,
-        list(gallery.values()) + [p for p, _ in probes],
+        list(gallery.values()),
         prefer="largest",
         workers=workers,
-        progress=progress,
+        progress=None if progress is None else lambda d, _: progress(d, total),
+        templates=True,
     )
-    where = embedded.index()
-    names = [n for n in gallery if not np.isnan(embedded.vectors[where[gallery[n]]]).any()]
-    gallery_vectors = l2_normalize(np.stack([embedded.vectors[where[gallery[n]]] for n in names]))
+    embedded = embed_photos(
+        engine,
+        [p for p, _ in probes],
+        prefer="largest",
+        workers=workers,
+        progress=None if progress is None else lambda d, _: progress(len(gallery) + d, total),
+    )
+    at = enrolled.index()
+    names = [n for n in gallery if not np.isnan(enrolled.vectors[at[gallery[n]]]).any()]
+    gallery_vectors = l2_normalize(np.stack([enrolled.vectors[at[gallery[n]]] for n in names]))
+    assert enrolled.low_res is not None
+    low_res_vectors = l2_normalize(np.stack([enrolled.low_res[at[gallery[n]]] for n in names]))
     column = {name: k for k, name in enumerate(names)}
+    where = embedded.index()
     usable = [(p, n) for p, n in probes if not np.isnan(embedded.vectors[where[p]]).any()]
     probe_vectors = l2_normalize(np.stack([embedded.vectors[where[p]] for p, _ in usable]))
+    assert embedded.face_px is not None
+    small = np.array([uses_low_res_templates(embedded.face_px[where[p]]) for p, _ in usable])
     mated_rows = [k for k, (_, n) in enumerate(usable) if n in column]
     other_rows = [k for k, (_, n) in enumerate(usable) if n not in column]
     ranks, mate_scores, top = [], [], []
     for start in range(0, len(usable), 2048):  # bounded memory for large sets
-        block = probe_vectors[start : start + 2048] @ gallery_vectors.T
+        queries = probe_vectors[start : start + 2048]
+        block = np.where(  # small probe faces are matched against low-resolution templates
+            small[start : start + 2048, None],
+            queries @ low_res_vectors.T,
+            queries @ gallery_vectors.T,
+        )
         rows = range(start, start + len(block))
         mated = [k - start for k in rows if usable[k][1] in column]
         if mated:
@@ -384,6 +501,6 @@ def evaluate_identification(
         cmc=[float(v) for v in curve],
         fnir=fnir,
         thresholds=thresholds,
-        failures=embedded.failures,
+        failures={**enrolled.failures, **embedded.failures},
         det=metrics.det_open_set(rank, mate, non_mated),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from facesift.vision.lowres import uses_low_res_templates
 from facesift.vision.quality import Quality
 
 
@@ -14,6 +15,11 @@ def _box(bbox: tuple[float, float, float, float]) -> list[float]:
 
 def _fmr(fmr: float | None) -> float | None:
     return None if fmr is None else float(f"{fmr:.3g}")
+
+
+def _templates(face_px: float) -> str:
+    """Which gallery templates a probe of this size was matched against."""
+    return "low_resolution" if uses_low_res_templates(face_px) else "standard"
 
 
 def _quality(quality: Quality) -> dict[str, Any]:
@@ -53,7 +59,11 @@ class Candidate:
 
 @dataclass(frozen=True)
 class FaceMatches:
-    """One face of a probe and its ranked candidates; `source` says where it was found."""
+    """One face of a probe and its ranked candidates; `source` says where it was found.
+
+    Its JSON says which gallery templates it was matched against: "low_resolution" for faces
+    narrower than LOW_RES_PROBE_PX (see facesift.vision.lowres), else "standard".
+    """
 
     bbox: tuple[float, float, float, float]
     det_score: float
@@ -67,6 +77,7 @@ class FaceMatches:
             "bbox": _box(self.bbox),
             "det_score": round(self.det_score, 3),
             "quality": _quality(self.quality),
+            "templates": _templates(self.quality.face_px),
             "candidates": [c.to_dict() for c in self.candidates],
         }
         if self.face_id is not None:
@@ -105,6 +116,7 @@ class TrackMatches:
             "end_frame": self.end_frame,
             "faces": self.faces,
             "best_shot": self.best_shot,
+            "templates": _templates(self.best_shot.get("face_px", float("inf"))),
             "candidates": [c.to_dict() for c in self.candidates],
         }
         if self.track_id is not None:

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from facesift.errors import MediaError, WorkspaceError
-from facesift.match.calibration import Calibration, band
+from facesift.match.calibration import LOW_RES, Calibration, band
 from facesift.match.decision import CALIBRATED_NOTE, DEFAULT_THRESHOLD, SCORE_NOTE
 from facesift.match.gallery import GalleryIndex, PersonHit
 from facesift.media.files import MEDIA_EXTENSIONS, is_video, iter_media_files, sha256_file
@@ -37,6 +37,7 @@ from facesift.store.schema import Media
 from facesift.store.schema import Track as TrackRow
 from facesift.vision.engine import FaceEngine
 from facesift.vision.face import Face, choose_primary
+from facesift.vision.lowres import LOW_RES_PROBE_PX, uses_low_res_templates
 from facesift.vision.quality import Quality
 from facesift.vision.track import BEST_SHOTS, Sighting, Track, Tracker, TrackerSettings
 from facesift.workflows.analysis import AnalysisPool, AnalyzedImage, analyzed_image, default_workers
@@ -84,30 +85,48 @@ class Workspace:
         self.database_url = database_url or sqlite_url(self.path / DATABASE_FILE)
         self._db = open_engine(self.database_url)
         self._sessions = make_sessions(self._db)
-        self._gallery: GalleryIndex | None = None
-        self._gallery_stamp: dict[str, object] | None = None
-        self._calibration: tuple[int | None, Calibration | None] | None = None
+        self._galleries: dict[bool, tuple[dict[str, object], GalleryIndex]] = {}
+        self._calibrations: dict[bool, tuple[int | None, Calibration | None]] = {}
 
-    @property
-    def calibration_path(self) -> Path:
-        return self.path / f"calibration-{self.engine.model_name}.json"
+    def calibration_file(self, low_res: bool = False) -> Path:
+        suffix = LOW_RES if low_res else ""
+        return self.path / f"calibration-{self.engine.model_name}{suffix}.json"
 
     @property
     def calibration(self) -> Calibration | None:
         """The workspace's own calibration for this model if it has one, else the shipped one."""
-        path = self.calibration_path
+        return self._calibration(low_res=False)
+
+    @property
+    def low_res_calibration(self) -> Calibration | None:
+        """The same for small probe faces matched against low-resolution templates."""
+        return self._calibration(low_res=True)
+
+    def _calibration(self, low_res: bool) -> Calibration | None:
+        path = self.calibration_file(low_res)
         stamp = path.stat().st_mtime_ns if path.is_file() else None
-        if self._calibration is None or self._calibration[0] != stamp:
+        cached = self._calibrations.get(low_res)
+        if cached is None or cached[0] != stamp:
             own = Calibration.load(path) if stamp is not None else None
             if own is not None and own.model_sha256 != self.engine.model_sha256:
                 own = None
-            self._calibration = (stamp, own or self.engine.calibration)
-        return self._calibration[1]
+            shipped = self.engine.low_res_calibration if low_res else self.engine.calibration
+            cached = self._calibrations[low_res] = (stamp, own or shipped)
+        return cached[1]
 
-    def save_calibration(self, calibration: Calibration) -> None:
+    def save_calibration(self, calibration: Calibration, low_res: bool = False) -> None:
         if calibration.model_sha256 != self.engine.model_sha256:
             raise WorkspaceError("the calibration was fitted for another model")
-        calibration.save(self.calibration_path)
+        calibration.save(self.calibration_file(low_res))
+
+    def threshold_for_low_res(self) -> float:
+        """The score at which a low-resolution match is as rare among different people as a
+        standard match at the decision threshold (the threshold itself when uncalibrated)."""
+        standard, low_res = self.calibration, self.low_res_calibration
+        if standard is None or low_res is None:
+            return self.threshold
+        fmr = float(standard.fmr_for(self.threshold))
+        return low_res.threshold_for(max(fmr, low_res.floor))
 
     def close(self) -> None:
         self._db.dispose()
@@ -157,9 +176,11 @@ class Workspace:
             sha = sha256_file(path)
             with self._sessions.begin() as session:
                 media = repo.find_media(session, sha)
+                pixels = None
                 if media is None or media.status != "ok":
                     decoded = load_image(path)
-                    faces = self.engine.analyze_pixels(decoded.pixels, thorough=True)
+                    pixels = decoded.pixels
+                    faces = self.engine.analyze_pixels(pixels, thorough=True)
                     media = self._store_media(session, path, sha, analyzed_image(decoded, faces))
                 shape = (media.height or 0, media.width or 0)
                 face, why = choose_primary(media.faces, shape, "largest")
@@ -184,6 +205,10 @@ class Workspace:
                         f"stored face was made by another model ({face.model_name})",
                         face.id,
                     )
+                if face.low_res_embedding is None:
+                    pixels = load_image(path).pixels if pixels is None else pixels
+                    template = self.engine.low_resolution_template(pixels, _face_from_row(face))
+                    face.low_res_embedding = repo.encode_vector(template)
                 face.person_id = owner.id
                 repo.bump_gallery_version(session)
                 return EnrollOutcome(str(path), person, "enrolled", why, face.id)
@@ -529,65 +554,96 @@ class Workspace:
             embedding=repo.encode_vector(face.embedding),
             model_name=self.engine.model_name,
             model_sha256=self.engine.model_sha256,
+            low_res_embedding=None
+            if face.low_res_embedding is None
+            else repo.encode_vector(face.low_res_embedding),
         )
 
     # --------------------------------------------------------------------------- matching
-    def gallery(self) -> GalleryIndex:
-        """The vector index of enrolled faces, loaded or rebuilt from the database."""
+    def gallery(self, *, low_res: bool = False) -> GalleryIndex:
+        """The vector index of enrolled faces (or of their low-resolution templates), loaded
+        or rebuilt from the database."""
         with self._sessions() as session:
             stamp: dict[str, object] = {
                 "gallery_version": repo.gallery_version(session),
                 "model_name": self.engine.model_name,
                 "model_sha256": self.engine.model_sha256,
+                "low_res_templates": low_res,
             }
-            if self._gallery is not None and self._gallery_stamp == stamp:
-                return self._gallery
-            index_path = self.path / INDEX_DIR / f"{self.engine.model_name}.faiss"
+            cached = self._galleries.get(low_res)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            suffix = ".low-res.faiss" if low_res else ".faiss"
+            index_path = self.path / INDEX_DIR / f"{self.engine.model_name}{suffix}"
             gallery = GalleryIndex.load(index_path, stamp)
             if gallery is None:
                 gallery = GalleryIndex(
-                    *repo.gallery_vectors(session, self.engine.model_name, self.engine.model_sha256)
+                    *repo.gallery_vectors(
+                        session, self.engine.model_name, self.engine.model_sha256, low_res
+                    )
                 )
                 gallery.save(index_path, stamp)
-        self._gallery, self._gallery_stamp = gallery, stamp
+        self._galleries[low_res] = (stamp, gallery)
         return gallery
 
     def decision(self) -> Decision:
         calibration = self.calibration
         if calibration is None:
             return Decision(self.threshold, self.engine.describe(), SCORE_NOTE)
-        source = {
-            "impostor_pairs": calibration.impostor_pairs,
-            "model_sha256": calibration.model_sha256,
-            **{k: v for k, v in calibration.provenance.items() if k != "pipeline"},
-            "threshold_fmr_1e-3": round(calibration.threshold_for(1e-3), 4),
-            "threshold_fmr_1e-2": round(calibration.threshold_for(1e-2), 4),
-        }
+        source = _calibration_summary(calibration)
+        low_res = self.low_res_calibration
+        if low_res is not None:
+            source["low_res"] = {
+                **_calibration_summary(low_res),
+                "probe_face_px_below": LOW_RES_PROBE_PX,
+                "threshold": round(self.threshold_for_low_res(), 4),
+            }
         return Decision(self.threshold, self.engine.describe(), CALIBRATED_NOTE, source)
 
-    def _evidence(self, score: float) -> tuple[float | None, str]:
+    def _evidence(self, score: float, low_res: bool = False) -> tuple[float | None, str]:
         """Estimated FMR and band of a score, or (None, "uncalibrated")."""
-        calibration = self.calibration
+        calibration = self.low_res_calibration if low_res else self.calibration
         if calibration is None:
             return None, "uncalibrated"
         fmr = float(calibration.fmr_for(score))
         return fmr, band(fmr)
 
-    def _candidates(self, vectors: np.ndarray, top: int) -> list[list[Candidate]]:
-        gallery = self.gallery()
-        hits = gallery.search(vectors, top) if len(vectors) else []
+    def _candidates(
+        self, vectors: np.ndarray, top: int, face_px: Iterable[float] | None = None
+    ) -> list[list[Candidate]]:
+        """Ranked people for each probe vector; probes narrower than LOW_RES_PROBE_PX (given
+        `face_px`) are matched against the low-resolution templates."""
+        small = np.array(
+            [uses_low_res_templates(px) for px in face_px] if face_px is not None else [],
+            dtype=bool,
+        )
+        if not small.any():
+            small = np.zeros(len(vectors), dtype=bool)
+        hits: list[list[PersonHit]] = [[] for _ in range(len(vectors))]
+        for low_res in (False, True):
+            rows = np.flatnonzero(small == low_res)
+            if len(rows):
+                found = self.gallery(low_res=low_res).search(vectors[rows], top)
+                for row, row_hits in zip(rows, found, strict=True):
+                    hits[row] = row_hits
+        thresholds = {False: self.threshold, True: self.threshold_for_low_res()}
         with self._sessions() as session:
             people = repo.people_by_id(session, sorted({h.person_id for row in hits for h in row}))
-            return [[self._candidate(h, people) for h in row] for row in hits]
+            return [
+                [self._candidate(h, people, bool(low), thresholds[bool(low)]) for h in row]
+                for row, low in zip(hits, small, strict=True)
+            ]
 
-    def _candidate(self, hit: PersonHit, people: dict[int, Any]) -> Candidate:
+    def _candidate(
+        self, hit: PersonHit, people: dict[int, Any], low_res: bool, threshold: float
+    ) -> Candidate:
         person = people[hit.person_id]
-        fmr, strength = self._evidence(hit.score)
+        fmr, strength = self._evidence(hit.score, low_res)
         return Candidate(
             person=person.name,
             person_id=person.id,
             score=hit.score,
-            above_threshold=hit.score >= self.threshold,
+            above_threshold=hit.score >= threshold,
             best_face_id=hit.face_id,
             attributes=dict(person.attributes or {}),
             fmr=fmr,
@@ -612,7 +668,9 @@ class Workspace:
             return self._search_video(Path(image), top, (fps, full_scan_every), workers)
         decoded = load_image(image)
         faces = self.engine.analyze_pixels(decoded.pixels, thorough=True)
-        candidates = self._candidates(np.array([f.embedding for f in faces]), top)
+        candidates = self._candidates(
+            np.array([f.embedding for f in faces]), top, [f.quality.face_px for f in faces]
+        )
         is_path = isinstance(image, str | Path)
         return SearchResult(
             image=str(image) if is_path else "<in memory>",
@@ -649,10 +707,14 @@ class Workspace:
             )
         sightings = [s for f in frames for s in f.sightings]
         face_candidates = self._candidates(
-            np.array([s.face.embedding for s in sightings], dtype=np.float32), top
+            np.array([s.face.embedding for s in sightings], dtype=np.float32),
+            top,
+            [s.face.quality.face_px for s in sightings],
         )
         track_candidates = self._candidates(
-            np.array([t.template() for t in tracker.tracks], dtype=np.float32), top
+            np.array([t.template() for t in tracker.tracks], dtype=np.float32),
+            top,
+            [t.best(1)[0].face.quality.face_px for t in tracker.tracks],
         )
         faces = [
             FaceMatches(
@@ -705,7 +767,7 @@ class Workspace:
             ]
             best_faces = repo.best_shot_ids(session, [t.id for t in track_rows])
         vectors = np.array([repo.decode_vector(r.embedding) for r in rows], dtype=np.float32)
-        candidates = self._candidates(vectors, top)
+        candidates = self._candidates(vectors, top, [r.face_px for r in rows])
         faces = [
             FaceMatches(
                 bbox=r.bbox,
@@ -737,7 +799,11 @@ class Workspace:
                 source={"path": t.media.path, "sha256": t.media.sha256},
                 best_faces=best_faces.get(t.id, []),
             )
-            for t, c in zip(track_rows, self._candidates(templates, top), strict=True)
+            for t, c in zip(
+                track_rows,
+                self._candidates(templates, top, [_best_face_px(t) for t in track_rows]),
+                strict=True,
+            )
         ]
         return IdentifyResult(case, faces, self.decision(), self.gallery().people, tracks)
 
@@ -918,6 +984,7 @@ def _best_shot(face: FaceRow | None) -> dict[str, Any]:
         "timestamp": None if face.timestamp is None else round(face.timestamp, 3),
         "bbox": [round(v, 1) for v in face.bbox],
         "quality": round(face.quality, 3),
+        "face_px": round(face.face_px, 1),
     }
 
 
@@ -935,6 +1002,21 @@ def _track_matches(number: int, track: Track, candidates: list[Candidate]) -> Tr
             "timestamp": round(best.timestamp, 3),
             "bbox": [round(v, 1) for v in best.face.bbox],
             "quality": round(best.face.quality.score, 3),
+            "face_px": round(best.face.quality.face_px, 1),
         },
         candidates=candidates,
     )
+
+
+def _best_face_px(track: TrackRow) -> float:
+    return track.best_face.face_px if track.best_face is not None else float("inf")
+
+
+def _calibration_summary(calibration: Calibration) -> dict[str, Any]:
+    return {
+        "impostor_pairs": calibration.impostor_pairs,
+        "model_sha256": calibration.model_sha256,
+        **{k: v for k, v in calibration.provenance.items() if k != "pipeline"},
+        "threshold_fmr_1e-3": round(calibration.threshold_for(1e-3), 4),
+        "threshold_fmr_1e-2": round(calibration.threshold_for(1e-2), 4),
+    }
