@@ -242,6 +242,7 @@ def scan(
 
         def video_progress(path: Path, seconds: float, duration: float | None) -> None:
             shown = f"{seconds:.0f}/{duration:.0f} s" if duration else f"{seconds:.0f} s"
+            bar.update(files, description=path.name[:40])
             bar.update(
                 video, completed=seconds, total=duration, description=path.name[:40],
                 count=shown, visible=True,
