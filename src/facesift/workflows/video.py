@@ -18,9 +18,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facesift.match.tracking import Sighting, Tracker
 from facesift.media.video import DecodeStatus, VideoFrame, read_frames
 from facesift.vision.face import Box, Face
-from facesift.vision.track import Sighting, Tracker
 from facesift.workflows.analysis import AnalysisPool
 
 # Seconds between full scans of a sampled frame (see the module's docstring).

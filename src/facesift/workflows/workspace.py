@@ -20,6 +20,7 @@ from facesift.errors import MediaError, WorkspaceError
 from facesift.match.calibration import LOW_RES, Calibration, band
 from facesift.match.decision import CALIBRATED_NOTE, DEFAULT_THRESHOLD, SCORE_NOTE
 from facesift.match.gallery import GalleryIndex, PersonHit
+from facesift.match.tracking import BEST_SHOTS, Sighting, Track, Tracker, TrackerSettings
 from facesift.media.files import MEDIA_EXTENSIONS, is_video, iter_media_files, sha256_file
 from facesift.media.image import ImageSource, encode_jpeg, load_image
 from facesift.media.video import (
@@ -39,7 +40,6 @@ from facesift.vision.engine import FaceEngine
 from facesift.vision.face import Face, choose_primary
 from facesift.vision.lowres import LOW_RES_PROBE_PX, uses_low_res_templates
 from facesift.vision.quality import Quality
-from facesift.vision.track import BEST_SHOTS, Sighting, Track, Tracker, TrackerSettings
 from facesift.workflows.analysis import AnalysisPool, AnalyzedImage, analyzed_image, default_workers
 from facesift.workflows.results import (
     Candidate,

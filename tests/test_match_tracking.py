@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from facesift.match.tracking import Sighting, Tracker
 from facesift.vision.face import Face
 from facesift.vision.quality import Quality
-from facesift.vision.track import Sighting, Tracker
 
 RNG = np.random.default_rng(7)
 PEOPLE = {name: RNG.normal(size=128) for name in "ABCD"}
