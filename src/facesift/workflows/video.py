@@ -18,6 +18,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from facesift.match.tracking import Sighting, Tracker
 from facesift.media.video import DecodeStatus, VideoFrame, read_frames
 from facesift.vision.face import Box, Face
@@ -52,7 +54,7 @@ class _Pending:
     index: int
     timestamp: float
     full_scan: bool
-    pixels: object | None = None  # kept until submitted
+    pixels: np.ndarray | None = None  # kept until submitted
     anchor: _Pending | None = None  # the full scan whose small faces set the focus
     future: Future[list[Face] | str] | None = field(default=None)
 
@@ -99,13 +101,14 @@ def _analysed(
                 item.full_scan = True
             else:
                 focus = _focus(found, item.timestamp - item.anchor.timestamp, min_face_px)
-        item.future = pool.submit_pixels(item.pixels, focus)  # type: ignore[arg-type]
+        assert item.pixels is not None
+        item.future = pool.submit_pixels(item.pixels, focus)
         item.pixels = None
 
     def ready() -> None:
         for item in window:
-            waiting = item.future is None and item.anchor is not None
-            if waiting and item.anchor.future is not None and item.anchor.future.done():  # type: ignore[union-attr]
+            depends_on = item.anchor.future if item.anchor is not None else None
+            if item.future is None and depends_on is not None and depends_on.done():
                 submit(item)
 
     def result(item: _Pending) -> tuple[_Pending, list[Face] | str]:
