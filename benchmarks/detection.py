@@ -3,8 +3,9 @@
 
 Speed: ms per photo at 640×480, 1280×720 and 1920×1080 (frames of the shared street video).
 Recall by face size: LFW View 1 photos shrunk so that their face is 30…100 px wide, pasted on a
-grey 640×480 canvas (a hit is a box whose centre lies within the true face box), and the six
-faces of the shared group photo.
+grey 640×480 canvas (a hit is a box whose centre lies within the true face box), the six
+faces of the shared group photo, and the faces annotated by eye in frames of the street video
+(tests/data/video_appearances.json; a hit is a box containing the annotated point).
 
 Run: python benchmarks/detection.py [--lfw N]
 """
@@ -126,6 +127,29 @@ def main() -> None:
     print("\nfaces found in the shared group photo (6 people)")
     for name, detect in found.items():
         print(f"{name:<40}{len(detect(group)):>4}")
+
+    points = street_annotations()
+    print(f"\nannotated faces found in 1080p street video frames ({len(points)} faces, 40-130 px)")
+    frames_at = {t: frame_at(t) for t in sorted({t for t, _, _ in points})}
+    for name, detect in found.items():
+        boxes = {t: detect(pixels) for t, pixels in frames_at.items()}
+        hits = sum(
+            any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes[t]) for t, x, y in points
+        )
+        print(f"{name:<40}{hits:>4}/{len(points)}")
+
+
+def street_annotations() -> list[tuple[float, float, float]]:
+    import json
+
+    data = json.loads((Path(__file__).parents[1] / "tests/data/video_appearances.json").read_text())
+    return [tuple(p) for marks in data["videos"]["street_1080p.mp4"].values() for p in marks]
+
+
+def frame_at(seconds: float) -> np.ndarray:
+    from facesift.media.video import read_frame_at
+
+    return read_frame_at(DATA / "media" / "street_1080p.mp4", seconds).pixels
 
 
 if __name__ == "__main__":

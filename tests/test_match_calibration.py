@@ -107,3 +107,50 @@ def test_workspace_calibration_replaces_the_shipped_one(
     assert mine.score == shipped.score and mine.fmr > shipped.fmr
     with pytest.raises(WorkspaceError, match="another model"):
         ws.save_calibration(fit_calibration(scores, "other", "other-sha"))
+
+
+@pytest.mark.datasets
+def test_low_resolution_fmr_holds_on_people_the_calibration_never_saw(
+    engine: FaceEngine, lfw: Path, tmp_path: Path
+) -> None:
+    """Small probes (shrunk 0.4×, blurred σ 0.8, JPEG 35: another recipe than the fit's)
+    against the low-resolution templates of DevTest photos of other people."""
+    import io
+
+    from PIL import Image, ImageFilter
+
+    from facesift.match.calibration import cross_impostor_scores
+    from facesift.workflows.evaluate import embed_photos, read_pairs
+
+    photos = sorted(
+        {
+            p
+            for pair in read_pairs(lfw / "pairsDevTest.txt", lfw / "images")
+            for p in (pair.a, pair.b)
+        }
+    )[::2]
+    probes = []
+    for k, photo in enumerate(photos):
+        image = Image.open(photo).convert("RGB").resize((100, 100), Image.BICUBIC)
+        buffer = io.BytesIO()
+        image.filter(ImageFilter.GaussianBlur(0.8)).save(buffer, "JPEG", quality=35)
+        probes.append(tmp_path / f"{k}.jpg")
+        probes[-1].write_bytes(buffer.getvalue())
+    gallery = embed_photos(engine, photos, prefer="central", templates=True)
+    small = embed_photos(engine, probes, prefer="central")
+    assert gallery.low_res is not None and small.face_px is not None
+    assert np.nanmedian(small.face_px) < 56  # these probes are matched against templates
+    g_ok = ~np.isnan(gallery.low_res).any(axis=1)
+    p_ok = ~np.isnan(small.vectors).any(axis=1)
+    impostors = cross_impostor_scores(
+        small.vectors[p_ok],
+        [p.parent.name for p, ok in zip(photos, p_ok, strict=True) if ok],
+        gallery.low_res[g_ok],
+        [p.parent.name for p, ok in zip(photos, g_ok, strict=True) if ok],
+    )
+    assert len(impostors) > 300_000
+    calibration = engine.low_res_calibration
+    assert calibration is not None and calibration.provenance["pairs_file"] == "pairsDevTrain.txt"
+    for target in (1e-3, 1e-2):
+        measured = float(np.mean(impostors >= calibration.threshold_for(target)))
+        assert target / 3 <= measured <= target * 3, (target, measured)
