@@ -326,3 +326,27 @@ def test_small_probe_faces_are_matched_against_low_resolution_templates(
         np.array([scanned.engine.analyze_pixels(small)[0].embedding]), 1
     )
     assert face.candidates[0].score > plain[0][0].score
+
+
+def test_bad_videos_are_reported_and_faceless_ones_stored(
+    tmp_path: Path, engine: FaceEngine
+) -> None:
+    from tests.videos import numbered_frames, write_video
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "junk.mp4").write_bytes(b"\x00\x01 not a video " * 200)
+    (folder / "empty.mkv").write_bytes(b"")
+    write_video(folder / "quiet.mp4", numbered_frames(30, 160, 120), fps=10)
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        report = ws.scan([folder], workers=1)
+        reasons = {Path(p).name: r for p, r in report.errors}
+        assert set(reasons) == {"junk.mp4", "empty.mkv"}
+        assert all("not a readable video" in r for r in reasons.values())
+        assert report.processed == 1 and report.faces == 0 and report.tracks == 0
+        by_name = {Path(m["path"]).name: m for m in ws.media()}
+        assert by_name["quiet.mp4"]["kind"] == "video" and by_name["quiet.mp4"]["status"] == "ok"
+        assert by_name["junk.mp4"]["status"] == "error"
+        with pytest.raises(MediaError, match=r"junk\.mp4"):
+            ws.search(folder / "junk.mp4")
+        assert ws.search(folder / "quiet.mp4").tracks == []
