@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from facesift.errors import MediaError, WorkspaceError
 from facesift.match.calibration import LOW_RES, Calibration, band
 from facesift.match.decision import CALIBRATED_NOTE, DEFAULT_THRESHOLD, SCORE_NOTE
 from facesift.match.gallery import GalleryIndex, PersonHit
-from facesift.match.tracking import BEST_SHOTS, Sighting, Track, Tracker, TrackerSettings
+from facesift.match.tracking import Track, Tracker, TrackerSettings
 from facesift.media.files import MEDIA_EXTENSIONS, is_video, iter_media_files, sha256_file
-from facesift.media.image import ImageSource, encode_jpeg, load_image
+from facesift.media.image import ImageSource, load_image
 from facesift.media.video import (
     DEFAULT_SAMPLE_FPS,
     DecodeStatus,
@@ -52,7 +51,9 @@ from facesift.workflows.results import (
     TrackMatches,
     Verification,
 )
+from facesift.workflows.rows import face_from_row, face_row
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY, FrameFaces, track_video
+from facesift.workflows.video_store import VideoRecord
 
 DATABASE_FILE = "facesift.db"
 INDEX_DIR = "index"
@@ -207,7 +208,7 @@ class Workspace:
                     )
                 if face.low_res_embedding is None:
                     pixels = load_image(path).pixels if pixels is None else pixels
-                    template = self.engine.low_resolution_template(pixels, _face_from_row(face))
+                    template = self.engine.low_resolution_template(pixels, face_from_row(face))
                     face.low_res_embedding = repo.encode_vector(template)
                 face.person_id = owner.id
                 repo.bump_gallery_version(session)
@@ -340,7 +341,7 @@ class Workspace:
             status="ok",
             analysis=self.engine.describe(),
         )
-        media.faces = [self._face_row(face) for face in analysis.faces]
+        media.faces = [face_row(face, self.engine) for face in analysis.faces]
         session.add(media)
         session.flush()
         return media
@@ -389,9 +390,11 @@ class Workspace:
         fps, full_scan_every = sampling
         settings = self._video_settings(fps, full_scan_every)
         tracker = Tracker(TrackerSettings(**settings["tracker"]))
-        media_id, resume_after = self._start_video(path, sha, info.to_dict(), settings, tracker)
+        record, resume_after = VideoRecord.open(
+            self._sessions, self.engine, path, sha, info.to_dict(), settings, tracker
+        )
         with self._sessions.begin() as session:
-            media = session.get(Media, media_id)
+            media = session.get(Media, record.media_id)
             if case_name and media is not None:
                 repo.link_case(session, repo.get_or_create_case(session, case_name), media)
         status = DecodeStatus()
@@ -409,155 +412,18 @@ class Workspace:
         ):
             pending.append(frame)
             if frame.timestamp - committed_at >= CHECKPOINT_SECONDS:
-                self._commit_video(media_id, pending, tracker, frame.index)
+                record.commit(pending, tracker, frame.index)
                 pending, committed_at = [], frame.timestamp
             if progress is not None:
                 progress(path, frame.timestamp, info.duration)
-        self._commit_video(media_id, pending, tracker, status.frames_decoded - 1, status)
-        with self._sessions() as session:
-            faces, tracks = repo.count_video(session, media_id)
+        record.commit(pending, tracker, status.frames_decoded - 1, status)
+        faces, tracks = record.counts()
         report.processed += 1
         report.faces += faces
         report.tracks += tracks
         report.video_seconds += status.last_timestamp or 0.0
         if status.error:
             report.partial.append((str(path), status.error))
-
-    def _start_video(
-        self,
-        path: Path,
-        sha: str,
-        info: dict[str, Any],
-        settings: dict[str, Any],
-        tracker: Tracker,
-    ) -> tuple[int, int]:
-        """The media row to fill and the last frame already stored (-1 for a fresh start)."""
-        with self._sessions.begin() as session:
-            media = repo.find_media(session, sha)
-            if (
-                media is not None
-                and media.status == "scanning"
-                and media.analysis.get("video") == settings
-                and media.analysis.get("embedder_sha256") == self.engine.model_sha256
-                and media.analysis.get("detector") == self.engine.describe()["detector"]
-            ):
-                resume_after = int(media.analysis.get("resume_after_frame", -1))
-                last_time = float(media.analysis.get("resume_after_time", 0.0))
-                open_tracks = [
-                    _track_from_rows(row)
-                    for row in media.tracks
-                    if last_time - row.end <= tracker.settings.max_gap
-                ]
-                next_number = max((t.number for t in media.tracks), default=0) + 1
-                tracker.resume(open_tracks, next_number)
-                return media.id, resume_after
-            if media is not None:
-                session.delete(media)
-                session.flush()
-            media = Media(
-                sha256=sha,
-                path=str(path.resolve()),
-                size=path.stat().st_size,
-                kind="video",
-                format=info["format"],
-                width=info["width"],
-                height=info["height"],
-                exif=info,
-                status="scanning",
-                analysis={**self.engine.describe(), "video": settings, "resume_after_frame": -1},
-            )
-            session.add(media)
-            session.flush()
-            return media.id, -1
-
-    def _commit_video(
-        self,
-        media_id: int,
-        frames: list[FrameFaces],
-        tracker: Tracker,
-        last_frame: int,
-        final: DecodeStatus | None = None,
-    ) -> None:
-        """Store `frames`' faces, update their tracks, and move the resume point forward."""
-        with self._sessions.begin() as session:
-            media = session.get(Media, media_id)
-            assert media is not None
-            rows = {t.number: t for t in media.tracks}
-            touched: set[int] = set()
-            for frame in frames:
-                for sighting, number in zip(frame.sightings, frame.track_ids, strict=True):
-                    row = self._face_row(sighting.face, frame.index, frame.timestamp)
-                    row.media_id = media_id
-                    track = rows.get(number)
-                    if track is None:
-                        track = rows[number] = TrackRow(media_id=media_id, number=number)
-                        session.add(track)
-                    row.track = track
-                    session.add(row)
-                    sighting.key = row
-                    touched.add(number)
-            for track in tracker.tracks:
-                if track.id in touched:
-                    self._summarise_track(rows[track.id], track)
-            session.flush()
-            for frame in frames:  # keep ids, not rows that outlive this session
-                for sighting in frame.sightings:
-                    sighting.key = sighting.key.id
-            for track in tracker.tracks:
-                if track.id in touched:
-                    _keep_best_crops(session, rows[track.id], track)
-            time_reached = frames[-1].timestamp if frames else None
-            analysis = dict(media.analysis)
-            analysis["resume_after_frame"] = last_frame
-            if time_reached is not None:
-                analysis["resume_after_time"] = time_reached
-            if final is not None:
-                media.status = "partial" if final.error else "ok"
-                media.error = final.error
-                analysis["frames_decoded"] = final.frames_decoded
-                analysis["seconds_decoded"] = final.last_timestamp
-            media.analysis = analysis
-        if time_reached is not None:
-            tracker.forget_closed(time_reached)
-
-    def _summarise_track(self, row: TrackRow, track: Track) -> None:
-        best = track.best(1)[0]
-        row.start, row.end = track.start, track.end
-        row.start_frame = track.sightings[0].frame_index
-        row.end_frame = track.last.frame_index
-        row.face_count = len(track.sightings)
-        if isinstance(best.key, FaceRow):  # stored in this commit: linked once it has an id
-            row.best_face = best.key
-        else:
-            row.best_face_id = best.key
-        row.template = repo.encode_vector(track.template())
-        row.model_name = self.engine.model_name
-        row.model_sha256 = self.engine.model_sha256
-
-    def _face_row(
-        self, face: Face, frame_index: int = 0, timestamp: float | None = None
-    ) -> FaceRow:
-        x1, y1, x2, y2 = face.bbox
-        return FaceRow(
-            frame_index=frame_index,
-            timestamp=timestamp,
-            x1=x1,
-            y1=y1,
-            x2=x2,
-            y2=y2,
-            landmarks=face.landmarks.round(2).tolist(),
-            det_score=face.det_score,
-            detector=face.detector,
-            face_px=face.quality.face_px,
-            sharpness=face.quality.sharpness,
-            quality=face.quality.score,
-            embedding=repo.encode_vector(face.embedding),
-            model_name=self.engine.model_name,
-            model_sha256=self.engine.model_sha256,
-            low_res_embedding=None
-            if face.low_res_embedding is None
-            else repo.encode_vector(face.low_res_embedding),
-        )
 
     # --------------------------------------------------------------------------- matching
     def gallery(self, *, low_res: bool = False) -> GalleryIndex:
@@ -938,41 +804,6 @@ class Workspace:
                 }
                 for f in repo.list_faces(session, person, case)
             ]
-
-
-def _keep_best_crops(session: Session, row: TrackRow, track: Track) -> None:
-    """Store the crops of the track's best shots and drop those of faces no longer among them."""
-    best = track.best(BEST_SHOTS)
-    best_ids = [s.key for s in best]
-    for sighting in best:
-        if sighting.face.chip is not None:
-            face = session.get(FaceRow, sighting.key)
-            if face is not None and face.crop is None:
-                face.crop = encode_jpeg(sighting.face.chip)
-    session.execute(
-        update(FaceRow)
-        .where(FaceRow.track_id == row.id, FaceRow.id.not_in(best_ids), FaceRow.crop.is_not(None))
-        .values(crop=None)
-    )
-
-
-def _face_from_row(row: FaceRow) -> Face:
-    return Face(
-        bbox=row.bbox,
-        landmarks=np.asarray(row.landmarks, dtype=np.float32),
-        det_score=row.det_score,
-        detector=row.detector,
-        quality=Quality(row.face_px, row.sharpness, row.quality),
-        embedding=repo.decode_vector(row.embedding),
-    )
-
-
-def _track_from_rows(row: TrackRow) -> Track:
-    """A stored track rebuilt for the tracker, so that a resumed scan links to it."""
-    return Track(
-        row.number,
-        [Sighting(f.frame_index, f.timestamp or 0.0, _face_from_row(f), f.id) for f in row.faces],
-    )
 
 
 def _best_shot(face: FaceRow | None) -> dict[str, Any]:

@@ -1,0 +1,182 @@
+"""A video's faces and tracks, stored while its scan goes on.
+
+The scan commits every few seconds of video. The media row stays "scanning" with the last
+frame committed until the end; a rerun with the same settings resumes after that frame, with
+the tracks that were still open rebuilt from the store, so it ends as an uninterrupted scan
+would have.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from facesift.match.tracking import BEST_SHOTS, Sighting, Track, Tracker
+from facesift.media.image import encode_jpeg
+from facesift.media.video import DecodeStatus
+from facesift.store import repository as repo
+from facesift.store.schema import Face as FaceRow
+from facesift.store.schema import Media
+from facesift.store.schema import Track as TrackRow
+from facesift.vision.engine import FaceEngine
+from facesift.workflows.rows import face_from_row, face_row
+from facesift.workflows.video import FrameFaces
+
+
+class VideoRecord:
+    """The stored side of scanning one video: its media row, faces and tracks."""
+
+    def __init__(self, sessions: sessionmaker[Session], engine: FaceEngine, media_id: int) -> None:
+        self._sessions = sessions
+        self.engine = engine
+        self.media_id = media_id
+
+    @classmethod
+    def open(
+        cls,
+        sessions: sessionmaker[Session],
+        engine: FaceEngine,
+        path: Path,
+        sha: str,
+        info: dict[str, Any],
+        settings: dict[str, Any],
+        tracker: Tracker,
+    ) -> tuple[VideoRecord, int]:
+        """The record to fill and the last frame already stored (-1 for a fresh start).
+
+        A scan interrupted with the same settings and models resumes: its open tracks are
+        restored into `tracker`. Anything else stored for the file is replaced.
+        """
+        with sessions.begin() as session:
+            media = repo.find_media(session, sha)
+            if (
+                media is not None
+                and media.status == "scanning"
+                and media.analysis.get("video") == settings
+                and media.analysis.get("embedder_sha256") == engine.model_sha256
+                and media.analysis.get("detector") == engine.describe()["detector"]
+            ):
+                resume_after = int(media.analysis.get("resume_after_frame", -1))
+                last_time = float(media.analysis.get("resume_after_time", 0.0))
+                open_tracks = [
+                    _track_from_rows(row)
+                    for row in media.tracks
+                    if last_time - row.end <= tracker.settings.max_gap
+                ]
+                next_number = max((t.number for t in media.tracks), default=0) + 1
+                tracker.resume(open_tracks, next_number)
+                return cls(sessions, engine, media.id), resume_after
+            if media is not None:
+                session.delete(media)
+                session.flush()
+            media = Media(
+                sha256=sha,
+                path=str(path.resolve()),
+                size=path.stat().st_size,
+                kind="video",
+                format=info["format"],
+                width=info["width"],
+                height=info["height"],
+                exif=info,
+                status="scanning",
+                analysis={**engine.describe(), "video": settings, "resume_after_frame": -1},
+            )
+            session.add(media)
+            session.flush()
+            return cls(sessions, engine, media.id), -1
+
+    def commit(
+        self,
+        frames: list[FrameFaces],
+        tracker: Tracker,
+        last_frame: int,
+        final: DecodeStatus | None = None,
+    ) -> None:
+        """Store `frames`' faces, update their tracks, and move the resume point forward;
+        with `final`, mark the video done ("ok", or "partial" when decoding broke off)."""
+        with self._sessions.begin() as session:
+            media = session.get(Media, self.media_id)
+            assert media is not None
+            rows = {t.number: t for t in media.tracks}
+            touched: set[int] = set()
+            for frame in frames:
+                for sighting, number in zip(frame.sightings, frame.track_ids, strict=True):
+                    row = face_row(sighting.face, self.engine, frame.index, frame.timestamp)
+                    row.media_id = self.media_id
+                    track = rows.get(number)
+                    if track is None:
+                        track = rows[number] = TrackRow(media_id=self.media_id, number=number)
+                        session.add(track)
+                    row.track = track
+                    session.add(row)
+                    sighting.key = row
+                    touched.add(number)
+            for track in tracker.tracks:
+                if track.id in touched:
+                    self._summarise(rows[track.id], track)
+            session.flush()
+            for frame in frames:  # keep ids, not rows that outlive this session
+                for sighting in frame.sightings:
+                    sighting.key = sighting.key.id
+            for track in tracker.tracks:
+                if track.id in touched:
+                    _keep_best_crops(session, rows[track.id], track)
+            time_reached = frames[-1].timestamp if frames else None
+            analysis = dict(media.analysis)
+            analysis["resume_after_frame"] = last_frame
+            if time_reached is not None:
+                analysis["resume_after_time"] = time_reached
+            if final is not None:
+                media.status = "partial" if final.error else "ok"
+                media.error = final.error
+                analysis["frames_decoded"] = final.frames_decoded
+                analysis["seconds_decoded"] = final.last_timestamp
+            media.analysis = analysis
+        if time_reached is not None:
+            tracker.forget_closed(time_reached)
+
+    def counts(self) -> tuple[int, int]:
+        """(faces, tracks) stored so far."""
+        with self._sessions() as session:
+            return repo.count_video(session, self.media_id)
+
+    def _summarise(self, row: TrackRow, track: Track) -> None:
+        best = track.best(1)[0]
+        row.start, row.end = track.start, track.end
+        row.start_frame = track.sightings[0].frame_index
+        row.end_frame = track.last.frame_index
+        row.face_count = len(track.sightings)
+        if isinstance(best.key, FaceRow):  # stored in this commit: linked once it has an id
+            row.best_face = best.key
+        else:
+            row.best_face_id = best.key
+        row.template = repo.encode_vector(track.template())
+        row.model_name = self.engine.model_name
+        row.model_sha256 = self.engine.model_sha256
+
+
+def _keep_best_crops(session: Session, row: TrackRow, track: Track) -> None:
+    """Store the crops of the track's best shots and drop those of faces no longer among them."""
+    best = track.best(BEST_SHOTS)
+    best_ids = [s.key for s in best]
+    for sighting in best:
+        if sighting.face.chip is not None:
+            face = session.get(FaceRow, sighting.key)
+            if face is not None and face.crop is None:
+                face.crop = encode_jpeg(sighting.face.chip)
+    session.execute(
+        update(FaceRow)
+        .where(FaceRow.track_id == row.id, FaceRow.id.not_in(best_ids), FaceRow.crop.is_not(None))
+        .values(crop=None)
+    )
+
+
+def _track_from_rows(row: TrackRow) -> Track:
+    """A stored track rebuilt for the tracker, so that a resumed scan links to it."""
+    return Track(
+        row.number,
+        [Sighting(f.frame_index, f.timestamp or 0.0, face_from_row(f), f.id) for f in row.faces],
+    )
