@@ -267,10 +267,9 @@ def test_older_store_is_upgraded_in_place(
         faces_before = len(ws.faces())
     db = sqlite3.connect(tmp_path / "ws" / "facesift.db")  # back to the version 1 layout
     (create,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'faces'").fetchone()
-    lines = [line for line in create.splitlines() if "track_id" not in line and "crop" not in line]
-    columns = [
-        r[1] for r in db.execute("PRAGMA table_info(faces)") if r[1] not in ("track_id", "crop")
-    ]
+    added = ("track_id", "crop", "low_res_embedding")  # the columns version 2 added
+    lines = [line for line in create.splitlines() if not any(c in line for c in added)]
+    columns = [r[1] for r in db.execute("PRAGMA table_info(faces)") if r[1] not in added]
     db.executescript(
         "PRAGMA foreign_keys = OFF; ALTER TABLE faces RENAME TO faces_v2;"
         + re.sub(r",\s*\)\s*$", ")", "\n".join(lines))
@@ -281,6 +280,13 @@ def test_older_store_is_upgraded_in_place(
     db.close()
     with Workspace(tmp_path / "ws", engine=engine) as ws:
         assert len(ws.faces()) == faces_before
+        # Enrolling again gives the faces enrolled before templates existed their template.
+        again = ws.enroll_folder(demo.gallery, _metadata())
+        assert [o.status for o in again] == ["already_enrolled"] * 2
+        with ws._sessions() as session:
+            enrolled = [f for m in (repo.find_media(session, f["sha256"]) for f in ws.faces())
+                        for f in m.faces if f.person_id is not None]  # fmt: skip
+            assert enrolled and all(f.low_res_embedding is not None for f in enrolled)
         hopper = next((demo.gallery / "Grace Hopper").iterdir())
         clip = moving_photos_video(
             tmp_path / "clip.mp4", [(hopper, 0.0, 1.5, (10, 10, 300), (30, 10, 300))], duration=1.5

@@ -190,6 +190,9 @@ class Workspace:
                     return EnrollOutcome(str(path), person, status, why)
                 owner = repo.get_or_create_person(session, person)
                 if face.person_id == owner.id:
+                    if face.low_res_embedding is None:  # enrolled before templates existed
+                        self._add_low_res_template(face, path, pixels)
+                        repo.bump_gallery_version(session)
                     return EnrollOutcome(
                         str(path), person, "already_enrolled", "already enrolled", face.id
                     )
@@ -207,9 +210,7 @@ class Workspace:
                         face.id,
                     )
                 if face.low_res_embedding is None:
-                    pixels = load_image(path).pixels if pixels is None else pixels
-                    template = self.engine.low_resolution_template(pixels, face_from_row(face))
-                    face.low_res_embedding = repo.encode_vector(template)
+                    self._add_low_res_template(face, path, pixels)
                 face.person_id = owner.id
                 repo.bump_gallery_version(session)
                 return EnrollOutcome(str(path), person, "enrolled", why, face.id)
@@ -217,6 +218,12 @@ class Workspace:
             return EnrollOutcome(str(path), person, "unreadable", exc.reason)
         except OSError as exc:
             return EnrollOutcome(str(path), person, "unreadable", exc.strerror or str(exc))
+
+    def _add_low_res_template(self, face: FaceRow, path: Path, pixels: np.ndarray | None) -> None:
+        """Give an enrolled face its low-resolution template (facesift.vision.lowres)."""
+        pixels = load_image(path).pixels if pixels is None else pixels
+        template = self.engine.low_resolution_template(pixels, face_from_row(face))
+        face.low_res_embedding = repo.encode_vector(template)
 
     # ---------------------------------------------------------------------------------- scan
     def scan(
