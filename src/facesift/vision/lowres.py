@@ -8,8 +8,10 @@ wide, slightly blurred and JPEG-compressed, each analysed as a probe would be. P
 than LOW_RES_PROBE_PX are matched against these templates; wider ones against the originals.
 
 Chosen on LFW View 1 DevTrain (804 gallery people, degraded probes: rank-1 64.2% → 68.0%) and
-measured on DevTest (361 people: 70.7% → 74.9%; FNIR at FPIR 1% 0.689 → 0.619). Probes of
-55–65 px score the same either way, wider probes better against the originals.
+measured on DevTest (361 people: 70.7% → 75.3%; FNIR at FPIR 1% 0.689 → 0.650;
+benchmarks/lfw_identification.py). Probes of 55–65 px score the same either way, wider probes
+better against the originals. Different people score higher against these templates, so such
+matches have their own calibration (facesift.match.calibration, LOW_RES).
 """
 
 from __future__ import annotations
