@@ -31,28 +31,31 @@ def open_engine(url: str) -> Engine:
                 f"the database at {engine.url!r} has schema version {row.value}, newer than this "
                 f"facesift ({SCHEMA_VERSION}); upgrade facesift"
             )
-        elif int(row.value) < SCHEMA_VERSION:
-            _upgrade(session, int(row.value))
+        else:
+            _add_missing_columns(session)
             row.value = str(SCHEMA_VERSION)
     return engine
 
 
-def _upgrade(session: Session, version: int) -> None:
-    """Bring an older store up to this schema in place; nothing stored is lost."""
-    if version < 2:  # video tracks: new table (made by create_all), columns on faces
-        dialect = session.get_bind().dialect
-        columns = {c["name"] for c in inspect(session.connection()).get_columns("faces")}
-        if "track_id" not in columns:
-            session.execute(
-                text(
-                    "ALTER TABLE faces ADD COLUMN track_id INTEGER"
-                    " REFERENCES tracks(id) ON DELETE SET NULL"
-                )
+def _add_missing_columns(session: Session) -> None:
+    """Bring an older store up to this schema in place; nothing stored is lost.
+
+    New tables are made by create_all; columns added to existing tables since version 1 are
+    added here when missing (checked on every open: cheap, and safe whatever the version says).
+    """
+    dialect = session.get_bind().dialect
+    columns = {c["name"] for c in inspect(session.connection()).get_columns("faces")}
+    if "track_id" not in columns:  # version 2: video tracks
+        session.execute(
+            text(
+                "ALTER TABLE faces ADD COLUMN track_id INTEGER"
+                " REFERENCES tracks(id) ON DELETE SET NULL"
             )
-        blob = LargeBinary().compile(dialect=dialect)
-        for name in ("crop", "low_res_embedding"):
-            if name not in columns:
-                session.execute(text(f"ALTER TABLE faces ADD COLUMN {name} {blob}"))
+        )
+    blob = LargeBinary().compile(dialect=dialect)
+    for name in ("crop", "low_res_embedding"):  # version 2: track crops, low-res templates
+        if name not in columns:
+            session.execute(text(f"ALTER TABLE faces ADD COLUMN {name} {blob}"))
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
