@@ -26,7 +26,7 @@ demo: $(VENV)/.demo-installed
 	rm -rf $(DEMO_WORKSPACE)
 	$(BIN)/python -m facesift.samples $(DEMO_DATA)
 	$(FACESIFT) enroll $(DEMO_DATA)/gallery --meta $(DEMO_DATA)/people.csv
-	$(FACESIFT) scan $(DEMO_DATA)/evidence --case demo
+	$(FACESIFT) scan $(DEMO_DATA)/evidence $(DEMO_DATA)/footage --case demo
 	$(FACESIFT) identify --case demo
 	$(FACESIFT) search $(DEMO_DATA)/evidence/scene.jpg --annotate $(DEMO_DATA)/scene_annotated.jpg
 

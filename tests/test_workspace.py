@@ -356,3 +356,23 @@ def test_bad_videos_are_reported_and_faceless_ones_stored(
         with pytest.raises(MediaError, match=r"junk\.mp4"):
             ws.search(folder / "junk.mp4")
         assert ws.search(folder / "quiet.mp4").tracks == []
+
+
+def test_demo_clip_tracks_are_identified(
+    tmp_path: Path, demo: DemoCase, engine: FaceEngine
+) -> None:
+    from facesift.samples import CLIP_SHOWS
+
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        ws.enroll_folder(demo.gallery, _metadata())
+        report = ws.scan([demo.footage], case="clip", workers=1)
+        assert report.processed == 1 and report.tracks >= 2
+        tracks = ws.identify(case="clip").tracks
+    named = {t.candidates[0].person: t for t in tracks if t.candidates[0].above_threshold}
+    assert set(named) == {"Grace Hopper", "Eileen Collins"}
+    for person, start, end, _, _ in CLIP_SHOWS[:2]:
+        track = named[person]  # one track each, spanning their appearance (2 samples per s)
+        assert start <= track.start < start + 0.5 and end - 0.5 - 1e-6 <= track.end < end
+        assert track.candidates[0].band == "strong"
+    others = [t for t in tracks if t not in named.values()]
+    assert all(not t.candidates[0].above_threshold for t in others)

@@ -2,9 +2,10 @@
 
 No download: Grace Hopper's US Navy portrait ships with matplotlib, NASA's portrait of
 astronaut Eileen Collins and the classic "cameraman" photo ship with scikit-image (both in the
-`demo` extra). From them `build_demo` makes a small case: a gallery, and evidence photos in
+`demo` extra). From them `build_demo` makes a small case: a gallery, evidence photos in
 which the same people appear changed (scaled, mirrored, greyscale, rotated by EXIF, blurred,
-recompressed) next to a person who is not in the gallery.
+recompressed) next to a person who is not in the gallery, and a short video clip in which
+they appear one after another, moving.
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ class DemoCase:
     evidence: Path  # photos to scan
     scene: Path  # the photo with two gallery people and one stranger
     metadata: Path  # CSV of the gallery people
+    footage: Path  # folder with the video clip
+
+    @property
+    def clip(self) -> Path:
+        return self.footage / "clip.mp4"
+
+
+# Who the demo clip shows, when (seconds), and the photo's left edge and width at the start
+# and at the end of their appearance.
+CLIP_SHOWS = (
+    ("Grace Hopper", 0.0, 3.0, (20, 30, 220), (120, 40, 250)),
+    ("Eileen Collins", 2.5, 5.0, (400, 60, 200), (300, 50, 180)),
+    ("stranger", 4.5, 6.0, (20, 60, 250), (40, 60, 260)),
+)
 
 
 def build_demo(folder: str | Path) -> DemoCase:
@@ -91,7 +106,42 @@ def build_demo(folder: str | Path) -> DemoCase:
     blurred.save(evidence / "hopper_blurred.webp", quality=50)
     Image.fromarray(np.full((300, 400, 3), 200, np.uint8)).save(evidence / "empty_wall.png")
     (evidence / "notes.txt.jpg").write_bytes(b"not an image at all\n")
-    return DemoCase(gallery=gallery, evidence=evidence, scene=scene_path, metadata=metadata)
+    faces = {
+        "Grace Hopper": hopper.crop((60, 20, 460, 420)),
+        "Eileen Collins": collins.crop((96, 0, 352, 256)),
+        "stranger": stranger.crop((120, 60, 330, 270)),
+    }
+    footage = root / "footage"
+    footage.mkdir(parents=True, exist_ok=True)
+    _write_clip(footage / "clip.mp4", faces)
+    return DemoCase(
+        gallery=gallery, evidence=evidence, scene=scene_path, metadata=metadata, footage=footage
+    )
+
+
+def _write_clip(path: Path, faces: dict[str, Image.Image], fps: int = 10) -> None:
+    """A 6 s, 640×360 H.264 clip of CLIP_SHOWS: each face moves and changes size."""
+    import av
+
+    duration = max(end for _, _, end, _, _ in CLIP_SHOWS)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for k in range(round(duration * fps)):
+            t = k / fps
+            canvas = Image.new("RGB", (640, 360), (96, 100, 110))
+            for name, start, end, (x0, y0, w0), (x1, y1, w1) in CLIP_SHOWS:
+                if start <= t < end:
+                    a = (t - start) / (end - start)
+                    width = round(w0 + a * (w1 - w0))
+                    canvas.paste(
+                        faces[name].resize((width, width)),
+                        (round(x0 + a * (x1 - x0)), round(y0 + a * (y1 - y0))),
+                    )
+            frame = av.VideoFrame.from_image(canvas)
+            frame.pts = k
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
 
 
 if __name__ == "__main__":
