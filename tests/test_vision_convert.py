@@ -115,3 +115,10 @@ def test_engine_results_do_not_depend_on_the_runtime(hopper_path: Path) -> None:
     assert float(fast.similarity(a.embedding[None], b.embedding[None])[0, 0]) >= PARITY
     assert fast.describe()["embedder_runtime"]["runtime"] == "onnxruntime"
     assert reference.describe()["embedder_runtime"]["runtime"] == "dlib"
+
+
+def test_gpu_sessions_keep_full_float_precision() -> None:
+    from facesift.vision.models.runtime import CPU, CUDA, provider_settings
+
+    assert provider_settings([CUDA, CPU]) == [(CUDA, {"use_tf32": "0"}), CPU]
+    assert provider_settings([CPU]) == [CPU]
