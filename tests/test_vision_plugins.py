@@ -11,7 +11,8 @@ from onnx_models import embedder_like, save_model, scrfd_like, yunet_like
 
 from facesift import FaceEngine, ModelError, Workspace
 from facesift.vision.align import ARCFACE_TEMPLATE_112, align_to_template, similarity_transform
-from facesift.vision.detect_onnx import ScrfdDetector, YunetDetector, nms
+from facesift.vision.detect import nms
+from facesift.vision.detect_onnx import ScrfdDetector, YunetDetector
 from facesift.vision.embed import OnnxEmbedder
 from facesift.vision.plugins import open_onnx_model
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from facesift.match.similarity import cosine_similarity
+from facesift.match.similarity import cosine_similarity, l2_normalize
 from facesift.vision.face import Box, Face
 
 # Faces kept per track for its template, and best shots whose chips (crops) are kept.
@@ -91,8 +91,8 @@ class Track:
 
     def template(self, count: int = TEMPLATE_FACES) -> np.ndarray:
         """Unit-length mean of the best faces' unit embeddings: what the track is matched by."""
-        vectors = np.stack([_unit(s.face.embedding) for s in self.best(count)])
-        return _unit(vectors.mean(axis=0))
+        vectors = l2_normalize(np.stack([s.face.embedding for s in self.best(count)]))
+        return l2_normalize(vectors.mean(axis=0))[0]
 
     def predicted_box(self, timestamp: float) -> Box:
         """Where the face should be at `timestamp`, moving as it did between its last sightings."""
@@ -107,11 +107,6 @@ class Track:
         (cx, cy), (px, py) = _centre(self.last.face.bbox), _centre(before.face.bbox)
         vx, vy = (cx - px) / dt, (cy - py) / dt
         return (x1 + vx * ahead, y1 + vy * ahead, x2 + vx * ahead, y2 + vy * ahead)
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    v = np.asarray(vector, dtype=np.float32)
-    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def _centre(box: Box) -> tuple[float, float]:
@@ -174,8 +169,8 @@ class Tracker:
     ) -> np.ndarray:
         """Tracks × faces: 1 − similarity plus a distance term; _FORBIDDEN where they can't link."""
         s = self.settings
-        faces = np.stack([_unit(x.face.embedding) for x in sightings])
-        last = np.stack([_unit(t.last.face.embedding) for t in tracks])
+        faces = l2_normalize(np.stack([x.face.embedding for x in sightings]))
+        last = l2_normalize(np.stack([t.last.face.embedding for t in tracks]))
         templates = np.stack([t.template() for t in tracks])
         similarity = np.maximum(cosine_similarity(last, faces), cosine_similarity(templates, faces))
         cost = np.full((len(tracks), len(sightings)), _FORBIDDEN)

@@ -20,6 +20,9 @@ from facesift.vision.models.cache import cache_dir
 # upsampling step halves the smallest face they can see.
 DETECTOR_WINDOW_PX = 80.0
 
+# Boxes overlapping more than this (intersection over union) are one face found twice.
+DUPLICATE_IOU = 0.4
+
 
 @dataclass(frozen=True, eq=False)
 class Detection:
@@ -135,14 +138,20 @@ def detect_downscaled(
     ]
 
 
-def box_iou(a: Box, b: Box) -> float:
-    inter_w = min(a[2], b[2]) - max(a[0], b[0])
-    inter_h = min(a[3], b[3]) - max(a[1], b[1])
-    if inter_w <= 0 or inter_h <= 0:
-        return 0.0
-    inter = inter_w * inter_h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
+    order = np.argsort(-scores)
+    x1, y1, x2, y2 = boxes.T
+    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        w = np.maximum(0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]))
+        h = np.maximum(0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]))
+        overlap = w * h / np.maximum(areas[best] + areas[rest] - w * h, 1e-9)
+        order = rest[overlap <= iou]
+    return np.array(keep, dtype=np.int64)
 
 
 def detect_focused(
@@ -174,11 +183,10 @@ def detect_focused(
                     None if d.keypoints is None else d.keypoints + shift,
                 )
             )
-    kept: list[Detection] = []
-    for d in sorted(found, key=lambda d: d.score, reverse=True):
-        if all(box_iou(d.box, k.box) < 0.4 for k in kept):
-            kept.append(d)
-    return kept
+    if not found:
+        return []
+    boxes = np.array([d.box for d in found], dtype=np.float64)
+    return [found[k] for k in nms(boxes, np.array([d.score for d in found]), DUPLICATE_IOU)]
 
 
 def _box(rect: dlib.rectangle) -> Box:

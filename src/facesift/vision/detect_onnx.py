@@ -14,27 +14,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facesift.vision.detect import Detection
+from facesift.vision.detect import Detection, nms
 
 DEFAULT_INPUT_SIZE = 640
 SCORE_THRESHOLD = 0.5
 NMS_IOU = 0.4
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
-    order = np.argsort(-scores)
-    x1, y1, x2, y2 = boxes.T
-    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
-    keep = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        keep.append(best)
-        w = np.maximum(0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]))
-        h = np.maximum(0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]))
-        overlap = w * h / np.maximum(areas[best] + areas[rest] - w * h, 1e-9)
-        order = rest[overlap <= iou]
-    return np.array(keep, dtype=np.int64)
 
 
 def letterbox(rgb: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:

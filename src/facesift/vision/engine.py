@@ -11,7 +11,7 @@ import numpy as np
 
 from facesift.errors import ModelError
 from facesift.match.calibration import Calibration, bundled_calibration
-from facesift.match.similarity import cosine_similarity
+from facesift.match.similarity import cosine_similarity, l2_normalize
 from facesift.media.image import ImageSource, load_image
 from facesift.vision.align import five_points_from_68
 from facesift.vision.detect import (
@@ -179,9 +179,7 @@ class FaceEngine:
     def low_resolution_template(self, rgb: np.ndarray, face: Face) -> np.ndarray:
         """Unit mean of the face's embedding and of those of degraded copies of it."""
         vectors = [face.embedding, *self.degraded_embeddings(rgb, face, TEMPLATE_FACE_PX)]
-        units = [np.asarray(v, np.float32) / max(float(np.linalg.norm(v)), 1e-12) for v in vectors]
-        mean = np.mean(units, axis=0)
-        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        return l2_normalize(l2_normalize(np.stack(vectors)).mean(axis=0))[0]
 
     def detect(
         self, rgb: np.ndarray, *, thorough: bool = False, focus: list[Box] | None = None
