@@ -11,6 +11,7 @@ Pure logic on boxes, vectors and times: no pixels, no storage.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -58,10 +59,19 @@ class Sighting:
 
 @dataclass(eq=False)
 class Track:
-    """One person's continuous appearance: their sightings in time order."""
+    """One person's continuous appearance: their sightings in time order.
+
+    Its best faces and template are kept up to date as sightings are added, so that a long
+    track costs the same per frame as a short one.
+    """
 
     id: int
     sightings: list[Sighting] = field(default_factory=list)
+    _ranked: list[Sighting] = field(init=False, repr=False)  # the best TEMPLATE_FACES
+    _template: np.ndarray | None = field(init=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        self._ranked = _by_quality(self.sightings)[:TEMPLATE_FACES]
 
     @property
     def start(self) -> float:
@@ -78,21 +88,32 @@ class Track:
     def add(self, sighting: Sighting) -> None:
         """Append a sighting; only the best shots keep their chips (memory stays bounded)."""
         self.sightings.append(sighting)
-        if sighting.face.chip is None:
-            return
-        best = {id(s) for s in self.best(BEST_SHOTS)}
-        for other in self.sightings:
-            if id(other) not in best and other.face.chip is not None:
+        scores = [-s.face.quality.score for s in self._ranked]
+        place = bisect.bisect_right(scores, -sighting.face.quality.score)
+        if place < TEMPLATE_FACES:
+            self._ranked.insert(place, sighting)
+            del self._ranked[TEMPLATE_FACES:]
+            self._template = None
+        # Only the new sighting and the one it pushed out of the best shots can lose a chip.
+        for other in (sighting, *self._ranked[BEST_SHOTS : BEST_SHOTS + 1]):
+            if other not in self._ranked[:BEST_SHOTS] and other.face.chip is not None:
                 other.face = replace(other.face, chip=None)
 
     def best(self, count: int = TEMPLATE_FACES) -> list[Sighting]:
         """The sharpest, largest faces first (the best shots, and the template's faces)."""
-        return sorted(self.sightings, key=lambda s: s.face.quality.score, reverse=True)[:count]
+        if count <= TEMPLATE_FACES:
+            return self._ranked[:count]
+        return _by_quality(self.sightings)[:count]
 
     def template(self, count: int = TEMPLATE_FACES) -> np.ndarray:
         """Unit-length mean of the best faces' unit embeddings: what the track is matched by."""
+        if count == TEMPLATE_FACES and self._template is not None:
+            return self._template
         vectors = l2_normalize(np.stack([s.face.embedding for s in self.best(count)]))
-        return l2_normalize(vectors.mean(axis=0))[0]
+        template = l2_normalize(vectors.mean(axis=0))[0]
+        if count == TEMPLATE_FACES:
+            self._template = template
+        return template
 
     def predicted_box(self, timestamp: float) -> Box:
         """Where the face should be at `timestamp`, moving as it did between its last sightings."""
@@ -107,6 +128,11 @@ class Track:
         (cx, cy), (px, py) = _centre(self.last.face.bbox), _centre(before.face.bbox)
         vx, vy = (cx - px) / dt, (cy - py) / dt
         return (x1 + vx * ahead, y1 + vy * ahead, x2 + vx * ahead, y2 + vy * ahead)
+
+
+def _by_quality(sightings: list[Sighting]) -> list[Sighting]:
+    """Best quality first; equal scores in time order."""
+    return sorted(sightings, key=lambda s: s.face.quality.score, reverse=True)
 
 
 def _centre(box: Box) -> tuple[float, float]:
