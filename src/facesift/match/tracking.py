@@ -142,10 +142,10 @@ def _centre(box: Box) -> tuple[float, float]:
 class Tracker:
     """Builds tracks from the faces of successive sampled frames, online."""
 
-    def __init__(self, settings: TrackerSettings | None = None, first_id: int = 1) -> None:
+    def __init__(self, settings: TrackerSettings | None = None) -> None:
         self.settings = settings or TrackerSettings()
         self.tracks: list[Track] = []
-        self._next_id = first_id
+        self._next_id = 1
 
     def open_tracks(self, timestamp: float) -> list[Track]:
         """Tracks that a face seen at `timestamp` could still join."""

@@ -46,16 +46,14 @@ class FrameFaces:
     timestamp: float
     sightings: list[Sighting]
     track_ids: list[int]
-    full_scan: bool
 
 
 @dataclass(eq=False)
 class _Pending:
     index: int
     timestamp: float
-    full_scan: bool
     pixels: np.ndarray | None = None  # kept until submitted
-    anchor: _Pending | None = None  # the full scan whose small faces set the focus
+    anchor: _Pending | None = None  # the full scan whose small faces set the focus (None: full)
     future: Future[list[Face] | str] | None = field(default=None)
 
 
@@ -82,7 +80,7 @@ def track_video(
             return
         sightings = [Sighting(pending.index, pending.timestamp, face) for face in faces]
         ids = tracker.update(pending.index, pending.timestamp, sightings)
-        yield FrameFaces(pending.index, pending.timestamp, sightings, ids, pending.full_scan)
+        yield FrameFaces(pending.index, pending.timestamp, sightings, ids)
 
 
 def _analysed(
@@ -97,9 +95,7 @@ def _analysed(
         focus = None
         if item.anchor is not None:
             found = item.anchor.future.result() if item.anchor.future else "not analysed"
-            if isinstance(found, str):  # the full scan failed: scan this one in full
-                item.full_scan = True
-            else:
+            if not isinstance(found, str):  # else the full scan failed: scan this one in full
                 focus = _focus(found, item.timestamp - item.anchor.timestamp, min_face_px)
         assert item.pixels is not None
         item.future = pool.submit_pixels(item.pixels, focus)
@@ -119,7 +115,7 @@ def _analysed(
 
     for frame in frames:
         full = anchor is None or frame.timestamp - anchor.timestamp >= full_scan_every - 1e-6
-        item = _Pending(frame.index, frame.timestamp, full, frame.pixels, None if full else anchor)
+        item = _Pending(frame.index, frame.timestamp, frame.pixels, None if full else anchor)
         if full:
             anchor = item
             submit(item)

@@ -486,12 +486,8 @@ class Workspace:
     ) -> list[list[Candidate]]:
         """Ranked people for each probe vector; probes narrower than LOW_RES_PROBE_PX (given
         `face_px`) are matched against the low-resolution templates."""
-        small = np.array(
-            [uses_low_res_templates(px) for px in face_px] if face_px is not None else [],
-            dtype=bool,
-        )
-        if not small.any():
-            small = np.zeros(len(vectors), dtype=bool)
+        sizes = list(face_px) if face_px is not None else [float("inf")] * len(vectors)
+        small = np.array([uses_low_res_templates(px) for px in sizes], dtype=bool)
         hits: list[list[PersonHit]] = [[] for _ in range(len(vectors))]
         for low_res in (False, True):
             rows = np.flatnonzero(small == low_res)
