@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -20,7 +19,7 @@ from rich.table import Table
 from facesift.errors import FacesiftError
 from facesift.match.calibration import LOW_RES
 from facesift.media.draw import draw_boxes
-from facesift.media.files import is_video, sha256_file
+from facesift.media.files import is_video
 from facesift.media.image import load_image
 from facesift.media.video import DEFAULT_SAMPLE_FPS
 from facesift.vision.engine import FaceEngine
@@ -473,43 +472,19 @@ def frame(
         raise _fail("give --at SECONDS or --index N")
     ws = State.workspace()
     try:
-        shot, faces = ws.evidence_frame(video, seconds=at, index=index)
+        shot = ws.evidence_frame(video, seconds=at, index=index)
     except (FacesiftError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
-    if boxes:
-        labels = [
-            " ".join(
-                part
-                for part in (
-                    f"face {f['face_id']}" if f["face_id"] else "",
-                    f"track {f['track']}" if f["track"] is not None else "",
-                    f["person"] or "",
-                )
-                if part
-            )
-            for f in faces
-        ]
-        image = draw_boxes(shot.pixels, [tuple(f["bbox"]) for f in faces], labels)
-    else:
-        image = Image.fromarray(shot.pixels)
     try:
-        image.save(out)
+        shot.image(boxes).save(out)
     except (OSError, ValueError) as exc:
         raise _fail(f"{out}: cannot write the image: {exc}") from None
-    info = {
-        "video": str(video),
-        "sha256": sha256_file(video),
-        "frame_index": shot.index,
-        "timestamp": round(shot.timestamp, 6),
-        "out": str(out),
-        "faces": faces,
-    }
     if as_json:
-        _print_json(info)
+        _print_json({**shot.to_dict(), "out": str(out)})
     else:
         console.print(
-            f"Frame {shot.index} at {shot.timestamp:.3f} s of {video} ({len(faces)} face(s)) "
-            f"written to {out}",
+            f"Frame {shot.frame.index} at {shot.frame.timestamp:.3f} s of {video} "
+            f"({len(shot.faces)} face(s)) written to {out}",
             highlight=False,
         )
 

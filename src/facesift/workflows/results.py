@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
+
+from facesift.media.draw import draw_boxes
+from facesift.media.video import VideoFrame
 from facesift.vision.lowres import uses_low_res_templates
 from facesift.vision.quality import Quality
 
@@ -125,6 +129,47 @@ class TrackMatches:
         if self.source:
             out["source"] = self.source
         return out
+
+
+@dataclass(frozen=True, eq=False)
+class EvidenceFrame:
+    """A video frame to cite: which file, which frame, and the faces in it.
+
+    Each face: `face_id`, `bbox`, `track` (number in the video), `person` (when enrolled) and
+    `stored` (False when the video was not scanned and the face was detected for this call).
+    """
+
+    video: str
+    sha256: str
+    frame: VideoFrame
+    faces: list[dict[str, Any]]
+
+    def image(self, boxes: bool = False) -> Image.Image:
+        """The frame, with each face outlined and labelled when `boxes`."""
+        if not boxes:
+            return Image.fromarray(self.frame.pixels)
+        labels = [
+            " ".join(
+                part
+                for part in (
+                    f"face {f['face_id']}" if f["face_id"] else "",
+                    f"track {f['track']}" if f["track"] is not None else "",
+                    f["person"] or "",
+                )
+                if part
+            )
+            for f in self.faces
+        ]
+        return draw_boxes(self.frame.pixels, [tuple(f["bbox"]) for f in self.faces], labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "video": self.video,
+            "sha256": self.sha256,
+            "frame_index": self.frame.index,
+            "timestamp": round(self.frame.timestamp, 6),
+            "faces": self.faces,
+        }
 
 
 @dataclass(frozen=True)

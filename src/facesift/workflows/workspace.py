@@ -25,7 +25,6 @@ from facesift.media.image import ImageSource, load_image
 from facesift.media.video import (
     DEFAULT_SAMPLE_FPS,
     DecodeStatus,
-    VideoFrame,
     probe_video,
     read_frame_at,
     read_frame_index,
@@ -44,6 +43,7 @@ from facesift.workflows.results import (
     Candidate,
     Decision,
     EnrollOutcome,
+    EvidenceFrame,
     FaceMatches,
     IdentifyResult,
     ScanReport,
@@ -683,7 +683,7 @@ class Workspace:
 
     def evidence_frame(
         self, path: str | Path, *, seconds: float | None = None, index: int | None = None
-    ) -> tuple[VideoFrame, list[dict[str, Any]]]:
+    ) -> EvidenceFrame:
         """The video frame shown at `seconds` (or number `index`) and the faces in it.
 
         When the video was scanned into this workspace the faces are the stored ones (with
@@ -695,10 +695,11 @@ class Workspace:
         frame = (
             read_frame_at(path, seconds) if seconds is not None else read_frame_index(path, index)
         )  # type: ignore[arg-type]
+        sha = sha256_file(path)
         with self._sessions() as session:
-            media = repo.find_media(session, sha256_file(path))
+            media = repo.find_media(session, sha)
             if media is not None and media.kind == "video":
-                return frame, [
+                faces = [
                     {
                         "face_id": f.id,
                         "bbox": [round(v, 1) for v in f.bbox],
@@ -708,8 +709,8 @@ class Workspace:
                     }
                     for f in repo.frame_faces(session, media.id, frame.index)
                 ]
-        faces = self.engine.analyze_pixels(frame.pixels)
-        return frame, [
+                return EvidenceFrame(str(path), sha, frame, faces)
+        faces = [
             {
                 "face_id": None,
                 "bbox": [round(v, 1) for v in f.bbox],
@@ -717,8 +718,9 @@ class Workspace:
                 "person": None,
                 "stored": False,
             }
-            for f in faces
+            for f in self.engine.analyze_pixels(frame.pixels)
         ]
+        return EvidenceFrame(str(path), sha, frame, faces)
 
     def verify(self, image_a: ImageSource, image_b: ImageSource) -> Verification:
         """Whether the main faces of two photos are the same person, with the score."""
