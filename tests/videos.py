@@ -58,33 +58,21 @@ def frame_number(pixels: np.ndarray) -> int:
     )
 
 
+Placement = tuple[float, float, float]  # x, y of the top-left corner, width
+
+
 def moving_photos_video(
     path: Path,
-    shows: Sequence[
-        tuple[Path, float, float, tuple[float, float, float], tuple[float, float, float]]
-    ],
+    shows: Sequence[tuple[Path, float, float, Placement, Placement]],
     *,
     duration: float,
     fps: int = 10,
     size: tuple[int, int] = (640, 480),
 ) -> Path:
-    """A video of photos moving over a grey background.
-
-    Each show is (photo, start s, end s, (x, y, width) at the start, (x, y, width) at the end):
-    the photo is visible for start ≤ t < end, its top-left corner and width interpolated.
-    """
+    """facesift.samples.write_moving_clip with photos given by path."""
     from PIL import Image
 
-    photos = {p: Image.open(p).convert("RGB") for p, *_ in shows}
-    frames = []
-    for k in range(round(duration * fps)):
-        t = k / fps
-        canvas = Image.new("RGB", size, (110, 110, 110))
-        for photo, start, end, (x0, y0, w0), (x1, y1, w1) in shows:
-            if start <= t < end:
-                a = (t - start) / (end - start)
-                width = round(w0 + a * (w1 - w0))
-                image = photos[photo].resize((width, width), Image.BILINEAR)
-                canvas.paste(image, (round(x0 + a * (x1 - x0)), round(y0 + a * (y1 - y0))))
-        frames.append(np.asarray(canvas))
-    return write_video(path, frames, fps=fps)
+    from facesift.samples import write_moving_clip
+
+    opened = [(Image.open(p).convert("RGB"), *timing) for p, *timing in shows]
+    return write_moving_clip(path, opened, duration=duration, fps=fps, size=size)

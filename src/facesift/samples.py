@@ -113,35 +113,51 @@ def build_demo(folder: str | Path) -> DemoCase:
     }
     footage = root / "footage"
     footage.mkdir(parents=True, exist_ok=True)
-    _write_clip(footage / "clip.mp4", faces)
+    shows = [(faces[name], *timing) for name, *timing in CLIP_SHOWS]
+    write_moving_clip(footage / "clip.mp4", shows, duration=max(s[2] for s in CLIP_SHOWS))
     return DemoCase(
         gallery=gallery, evidence=evidence, scene=scene_path, metadata=metadata, footage=footage
     )
 
 
-def _write_clip(path: Path, faces: dict[str, Image.Image], fps: int = 10) -> None:
-    """A 6 s, 640×360 H.264 clip of CLIP_SHOWS: each face moves and changes size."""
+Show = tuple[Image.Image, float, float, tuple[float, float, float], tuple[float, float, float]]
+
+
+def write_moving_clip(
+    path: Path,
+    shows: list[Show],
+    *,
+    duration: float,
+    fps: int = 10,
+    size: tuple[int, int] = (640, 360),
+) -> Path:
+    """An H.264 clip of photos moving over a grey background.
+
+    Each show is (photo, start s, end s, (x, y, width) at the start, (x, y, width) at the end):
+    the photo is visible for start ≤ t < end, square, its top-left corner and width
+    interpolated in between.
+    """
     import av
 
-    duration = max(end for _, _, end, _, _ in CLIP_SHOWS)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         for k in range(round(duration * fps)):
             t = k / fps
-            canvas = Image.new("RGB", (640, 360), (96, 100, 110))
-            for name, start, end, (x0, y0, w0), (x1, y1, w1) in CLIP_SHOWS:
+            canvas = Image.new("RGB", size, (96, 100, 110))
+            for photo, start, end, (x0, y0, w0), (x1, y1, w1) in shows:
                 if start <= t < end:
                     a = (t - start) / (end - start)
                     width = round(w0 + a * (w1 - w0))
                     canvas.paste(
-                        faces[name].resize((width, width)),
+                        photo.resize((width, width), Image.BILINEAR),
                         (round(x0 + a * (x1 - x0)), round(y0 + a * (y1 - y0))),
                     )
             frame = av.VideoFrame.from_image(canvas)
             frame.pts = k
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
+    return path
 
 
 if __name__ == "__main__":
