@@ -3,7 +3,11 @@
 Needs onnxruntime-gpu and a GPU. Runs facesift's own session code on the two converted dlib
 networks: the MMOD detector (on random pyramids the size of a 1080p frame's, upsampled 0 and 1
 times; from host memory and with the input already on the device) and the ResNet embedder
-(batches of 1, 64 and 256 chips), each checked against the CPU provider.
+(batches of 1, 64 and 256 chips), each checked against the CPU provider. Then detection end to
+end on a 1080p frame (8-bit frame in, boxes out: pyramid graph and network on the GPU) against
+dlib's HOG with upsample 1 (face_recognition's default) on this machine's CPU, same run, with
+the boxes compared to the CPU provider's and, where the shared datasets are beside the project,
+recall on the street video's annotated faces.
 
 Run: python benchmarks/gpu_runtime.py [MMOD.onnx RESNET.onnx]
 (default: the converted models in facesift's cache, made by any first use of the engine)
@@ -20,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
 PYRAMIDS = {"1080p upsample 0": (1, 3, 3937, 1942), "1080p upsample 1": (1, 3, 7814, 3864)}
 
 
@@ -80,6 +85,8 @@ def main() -> None:
             f"{on_device_ms(mmod, pyramid):.1f} ms with the pyramid on the GPU"
         )
 
+    detection_end_to_end()
+
     resnet = onnx_session(resnet_path)
     cpu = ort.InferenceSession(resnet_path, providers=["CPUExecutionProvider"])
     chips = rng.integers(0, 256, (16, 150, 150, 3)).astype(np.uint8)
@@ -90,6 +97,99 @@ def main() -> None:
         chips = rng.integers(0, 256, (batch, 150, 150, 3)).astype(np.uint8)
         ms = timed(resnet, {"chips": chips}, 10)
         print(f"ResNet batch {batch}: {ms:.2f} ms, {batch / ms * 1000:.0f} faces/s")
+
+
+def best_ms(run: Any, reps: int = 5) -> float:
+    """Fastest of `reps` runs after a warm-up run, in milliseconds."""
+    run()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return 1000 * min(times)
+
+
+def test_frame() -> tuple[np.ndarray, str]:
+    """Frame 50 of the shared street video, else Grace Hopper's portrait at several sizes on a
+    1920×1080 canvas."""
+    from PIL import Image
+
+    street = DATASETS / "media" / "street_1080p.mp4"
+    if street.is_file():
+        import av
+
+        with av.open(str(street)) as container:
+            for index, frame in enumerate(container.decode(video=0)):
+                if index == 50:
+                    return frame.to_ndarray(format="rgb24"), "street_1080p.mp4 frame 50"
+    from facesift.samples import grace_hopper
+
+    portrait = Image.open(grace_hopper()).convert("RGB")
+    canvas = Image.new("RGB", (1920, 1080), (90, 100, 110))
+    x = 0
+    for width in (60, 90, 130, 200, 300, 450):
+        copy = portrait.resize((width, round(width * portrait.height / portrait.width)))
+        canvas.paste(copy, (x, 1080 - copy.height))
+        x += width + 40
+    return np.asarray(canvas), "Grace Hopper at 6 sizes on a 1920×1080 canvas"
+
+
+def detection_end_to_end() -> None:
+    import os
+
+    import dlib
+
+    from facesift.vision.mmod import MmodOnnxDetector
+
+    frame, label = test_frame()
+    gpu = MmodOnnxDetector()
+    hog = dlib.get_frontal_face_detector()
+    gpu_ms = best_ms(lambda: gpu(frame, 1))
+    hog_ms = best_ms(lambda: hog(frame, 1), reps=2)
+    print(f"\ndetection, {label}, upsample 1, 8-bit frame in, boxes out (best of runs):")
+    print(f"  dlib HOG on the CPU (face_recognition's default): {hog_ms:.0f} ms")
+    print(
+        f"  facesift MMOD, pyramid and network on the GPU: {gpu_ms:.1f} ms = {hog_ms / gpu_ms:.1f}×"
+    )
+    os.environ["FACESIFT_DEVICE"] = "cpu"
+    try:
+        cpu = MmodOnnxDetector()
+        cpu_found, cpu_ms = cpu(frame, 1), best_ms(lambda: cpu(frame, 1), reps=1)
+    finally:
+        del os.environ["FACESIFT_DEVICE"]
+    gpu_found = gpu(frame, 1)
+    same = len(cpu_found) == len(gpu_found) and all(
+        np.abs(np.subtract(a.box, b.box)).max() <= 1 and abs(a.score - b.score) <= 1e-3
+        for a, b in zip(cpu_found, gpu_found, strict=True)
+    )
+    print(
+        f"  the same on the CPU provider: {cpu_ms:.0f} ms; {len(gpu_found)} faces on the GPU, "
+        f"{len(cpu_found)} on the CPU, boxes within 1 px and scores within 1e-3: {same}"
+    )
+    annotations = Path(__file__).resolve().parents[1] / "tests/data/video_appearances.json"
+    street = DATASETS / "media" / "street_1080p.mp4"
+    if not street.is_file():
+        return
+    import json
+
+    from facesift.media.video import read_frame_at
+
+    data = json.loads(annotations.read_text())["videos"]["street_1080p.mp4"]
+    points = [p for marks in data.values() for p in marks]
+    frames = {t: read_frame_at(street, t).pixels for t in sorted({t for t, _, _ in points})}
+    for name, detect in (
+        (
+            "dlib HOG upsample 1",
+            lambda rgb: [(r.left(), r.top(), r.right(), r.bottom()) for r in hog(rgb, 1)],
+        ),
+        ("facesift MMOD upsample 1 (GPU)", lambda rgb: [d.box for d in gpu(rgb, 1)]),
+    ):
+        boxes = {t: detect(pixels) for t, pixels in frames.items()}
+        hits = sum(
+            any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes[t]) for t, x, y in points
+        )
+        print(f"  {name}: {hits}/{len(points)} annotated street faces")
 
 
 if __name__ == "__main__":

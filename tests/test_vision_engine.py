@@ -161,3 +161,29 @@ def test_hog_detector_is_read_from_its_cached_copy(
     repaired = HogDetector()
     assert [(d.box, d.score) for d in repaired(hopper_rgb, 1)] == expected
     assert saved.stat().st_size > 1000
+
+
+def test_auto_detector_is_the_cnn_only_where_onnx_runtime_has_a_gpu(monkeypatch) -> None:
+    import facesift.vision.engine as engine_module
+    from facesift.vision.models.runtime import CPU, CUDA, available_providers
+
+    assert FaceEngine(detector="auto").detector_name == (
+        "cnn" if CUDA in available_providers() else "hog"
+    )
+    monkeypatch.setattr(engine_module, "available_providers", lambda: [CUDA, CPU])
+    assert FaceEngine(detector="auto").detector_name == "cnn"
+    assert FaceEngine(detector="auto", runtime="dlib").detector_name == "hog"
+    assert FaceEngine(detector="hog").detector_name == "hog"
+    monkeypatch.setattr(engine_module, "available_providers", lambda: [CPU])
+    assert FaceEngine().detector_name == "hog"
+
+
+def test_facesift_device_cpu_keeps_onnx_runtime_off_the_gpu(monkeypatch) -> None:
+    import onnxruntime
+
+    from facesift.vision.models.runtime import CPU, CUDA, available_providers
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CUDA, CPU])
+    assert available_providers() == [CUDA, CPU]
+    monkeypatch.setenv("FACESIFT_DEVICE", "cpu")
+    assert available_providers() == [CPU]

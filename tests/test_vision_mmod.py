@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from facesift.vision.detect import CnnDetector
-from facesift.vision.mmod import MmodOnnxDetector, resize_float, upsample_twice
+from facesift.vision.mmod import MmodOnnxDetector
+from facesift.vision.pyramid import TiledPyramid
 
 BOX_PX = 1.0
 SCORE = 1e-3
@@ -31,16 +32,29 @@ def _assert_same(detectors, image: np.ndarray, upsample: int) -> int:
     return len(got)
 
 
-def test_pyramid_resampling_is_dlibs_to_the_bit() -> None:
-    rng = np.random.default_rng(1)
-    for rows, cols in ((250, 250), (37, 1000), (601, 333)):
-        levels = rng.normal(size=(rows, cols)).astype(np.float32)
-        expected = dlib.pyramid_down(6)(levels)
-        assert np.array_equal(resize_float(levels[None], *expected.shape)[0], expected)
-        rgb = rng.integers(0, 256, (rows, cols, 3)).astype(np.uint8)
-        doubled = upsample_twice(rgb)
-        assert doubled.shape == (2 * rows + 1, 2 * cols + 2, 3)
-        assert np.array_equal(doubled, dlib.resize_image(rgb, *doubled.shape[:2]))
+@pytest.mark.parametrize(("rows", "cols"), [(250, 250), (37, 1000), (601, 333), (30, 60)])
+def test_pyramid_graph_is_dlibs_pyramid_to_the_bit(rows: int, cols: int) -> None:
+    rng = np.random.default_rng(rows)
+    rgb = rng.integers(0, 256, (rows, cols, 3)).astype(np.uint8)
+    means = np.array([122.782, 117.001, 104.298], np.float32)
+    pyramid = TiledPyramid(tuple(means.tolist()), padding=10, outer=11)
+    for upsample in (0, 1, 2) if rows < 100 else (0, 1):
+        tensor, layout = pyramid(rgb, upsample)
+        assert tensor.shape == (1, 3, *layout.shape)
+        image = rgb
+        for _ in range(upsample):  # the Python binding's pyramid_up
+            image = dlib.resize_image(image, 2 * image.shape[0] + 1, 2 * image.shape[1] + 2)
+        level = (image.transpose(2, 0, 1).astype(np.float32) - means[:, None, None]) / np.float32(
+            256
+        )
+        covered = np.zeros(layout.shape, bool)
+        for k, (left, top, right, bottom) in enumerate(layout.rects):
+            if k:
+                level = np.stack([dlib.pyramid_down(6)(np.ascontiguousarray(c)) for c in level])
+            assert np.array_equal(tensor[0, :, top : bottom + 1, left : right + 1], level)
+            covered[top : bottom + 1, left : right + 1] = True
+        assert len(layout.rects) >= 3
+        assert not tensor[0][:, ~covered].any()  # zero between the tiles
 
 
 def test_same_detections_as_dlib_on_sample_photos(
@@ -55,6 +69,7 @@ def test_same_detections_as_dlib_on_sample_photos(
     grey = np.asarray(Image.open(stranger_path).convert("L").convert("RGB"))[::2, ::2]
     _assert_same(detectors, np.ascontiguousarray(grey), 1)
     assert detectors[0](np.zeros((8, 300, 3), np.uint8), 0) == []  # too small to tile
+    assert detectors[0](np.zeros((300, 50, 3), np.uint8), 0) == []  # narrower than a face
 
 
 @pytest.mark.datasets

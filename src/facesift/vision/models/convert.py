@@ -34,8 +34,8 @@ OPSET = 17
 CONVERTER_VERSION = 1
 
 
-class _G:
-    """Tiny graph-building helper."""
+class GraphBuilder:
+    """Nodes and constants of an ONNX graph being built in code."""
 
     def __init__(self):
         self.nodes: list[onnx.NodeProto] = []
@@ -68,7 +68,7 @@ def _out_hw(h, w, a):
 
 
 def build_body(
-    g: _G, layers: list[dlib_format.Layer], x: str, shape: tuple, fold_affine: bool = True
+    g: GraphBuilder, layers: list[dlib_format.Layer], x: str, shape: tuple, fold_affine: bool = True
 ) -> tuple[str, tuple]:
     """Emit ONNX nodes for `layers` (input -> output, no input/loss layer).
 
@@ -194,7 +194,7 @@ def build_body(
     return x, (C, H, W)
 
 
-def _pad_to(g: _G, name: str, shape: tuple, target: tuple) -> str:
+def _pad_to(g: GraphBuilder, name: str, shape: tuple, target: tuple) -> str:
     """Zero-extend a C×H×W tensor at the end of each axis, as dlib's add_prev_ does."""
     grow = [target[k] - shape[k] for k in range(3)]
     if not any(grow):
@@ -209,7 +209,7 @@ def build_resnet(
     inp = net.input
     assert inp.type == "input_rgb_image_sized"
     nr, nc = inp.attrs["nr"], inp.attrs["nc"]
-    g = _G()
+    g = GraphBuilder()
     avg = np.array(
         [inp.attrs["avg_red"], inp.attrs["avg_green"], inp.attrs["avg_blue"]], dtype=np.float32
     )
@@ -229,21 +229,21 @@ def build_resnet(
     # loss_metric_::to_label copies the output tensor as is.
     g.nodes.append(helper.make_node("Identity", [x], ["embeddings"], name="embeddings"))
     out_vi = helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["N", C])
-    return _model(g, "dlib_face_recognition_resnet_model_v1", in_vi, out_vi)
+    return finish_model(g, "dlib_face_recognition_resnet_model_v1", in_vi, out_vi)
 
 
 def build_mmod(net: dlib_format.Network) -> onnx.ModelProto:
     assert net.input.type == "input_rgb_image_pyramid"
-    g = _G()
+    g = GraphBuilder()
     in_vi = helper.make_tensor_value_info("pyramid", TensorProto.FLOAT, ["N", 3, "H", "W"])
     x, (C, _, _) = build_body(g, net.body(), "pyramid", (3, None, None), fold_affine=True)
     g.nodes.append(helper.make_node("Identity", [x], ["scores"], name="scores"))
     out_vi = helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", C, "Ho", "Wo"])
-    return _model(g, "mmod_human_face_detector", in_vi, out_vi)
+    return finish_model(g, "mmod_human_face_detector", in_vi, out_vi)
 
 
-def _model(
-    g: _G, name: str, source: onnx.ValueInfoProto, result: onnx.ValueInfoProto
+def finish_model(
+    g: GraphBuilder, name: str, source: onnx.ValueInfoProto, result: onnx.ValueInfoProto
 ) -> onnx.ModelProto:
     graph = helper.make_graph(g.nodes, name, [source], [result], initializer=g.inits)
     model = helper.make_model(
