@@ -187,3 +187,25 @@ def test_facesift_device_cpu_keeps_onnx_runtime_off_the_gpu(monkeypatch) -> None
     assert available_providers() == [CUDA, CPU]
     monkeypatch.setenv("FACESIFT_DEVICE", "cpu")
     assert available_providers() == [CPU]
+
+
+def test_focused_regions_are_snapped_to_few_sizes_inside_the_image() -> None:
+    from facesift.vision.detect import Detection, detect_focused
+
+    calls: list[tuple[tuple[int, ...], int]] = []
+
+    def detector(rgb: np.ndarray, upsample: int) -> list[Detection]:
+        calls.append((rgb.shape[:2], upsample))
+        return [] if upsample == 0 else [Detection((0.0, 0.0, 10.0, 10.0), 1.0, "fake")]
+
+    image = np.zeros((720, 1280, 3), np.uint8)
+    regions = [
+        (100.3, 50.0, 171.9, 130.2),  # 71×80 → 96×96 about its centre
+        (1250.0, 700.0, 1300.0, 760.0),  # clipped to 30×20 → 32×32 moved inside
+        (0.0, 0.0, 10.0, 10.0),  # under 16 px: skipped
+        (600.0, 300.0, 633.0, 340.0),  # 33×40 → 64×64
+    ]
+    found = detect_focused(detector, image, 0, 1, regions)
+    assert calls == [((720, 1280), 0), ((96, 96), 1), ((32, 32), 1), ((64, 64), 1)]
+    origins = sorted((d.box[0], d.box[1]) for d in found)
+    assert origins == [(87.0, 42.0), (584.0, 288.0), (1248.0, 688.0)]

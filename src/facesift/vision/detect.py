@@ -23,6 +23,9 @@ DETECTOR_WINDOW_PX = 80.0
 # Boxes overlapping more than this (intersection over union) are one face found twice.
 DUPLICATE_IOU = 0.4
 
+# Sides of focused regions are multiples of this (see _snap).
+REGION_STEP_PX = 32
+
 
 @dataclass(frozen=True, eq=False)
 class Detection:
@@ -172,6 +175,8 @@ def detect_focused(
         x1, y1, x2, y2 = (int(v) for v in clip_box(region, rgb.shape))
         if x2 - x1 < 16 or y2 - y1 < 16:
             continue
+        x1, x2 = _snap(x1, x2, rgb.shape[1])
+        y1, y2 = _snap(y1, y2, rgb.shape[0])
         crop = np.ascontiguousarray(rgb[y1:y2, x1:x2])
         for d in detector(crop, fine_upsample):
             shift = np.array([x1, y1], dtype=np.float32)
@@ -187,6 +192,15 @@ def detect_focused(
         return []
     boxes = np.array([d.box for d in found], dtype=np.float64)
     return [found[k] for k in nms(boxes, np.array([d.score for d in found]), DUPLICATE_IOU)]
+
+
+def _snap(start: int, stop: int, limit: int) -> tuple[int, int]:
+    """[start, stop) grown about its centre to a multiple of REGION_STEP_PX (at most `limit`)
+    and moved inside [0, limit): focused regions then come in few sizes, which detectors set
+    up per image size (the MMOD pyramid graph) need."""
+    size = min(limit, math.ceil((stop - start) / REGION_STEP_PX) * REGION_STEP_PX)
+    start = min(max(0, (start + stop - size) // 2), limit - size)
+    return start, start + size
 
 
 def _box(rect: dlib.rectangle) -> Box:

@@ -31,7 +31,9 @@ from facesift.vision.models.runtime import onnx_session
 PYRAMID_RATE = 5.0 / 6.0  # pyramid_down<6>
 MIN_LEVEL_HEIGHT = 5
 MIN_IMAGE_SIDE = 10  # dlib's tiling is undefined below this
-SESSIONS_KEPT = 4  # graphs for this many image sizes stay loaded (a video has one size)
+# Graphs for this many image sizes stay loaded: a video's frame size and its focused regions
+# (detect_focused), a photo collection's few camera formats.
+SESSIONS_KEPT = 16
 Rect = tuple[int, int, int, int]  # dlib style: inclusive left, top, right, bottom
 
 

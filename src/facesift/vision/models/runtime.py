@@ -59,6 +59,8 @@ def onnx_session(
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
     options.enable_cpu_mem_arena = not data_movement
+    if data_movement:  # its threads must not spin, taking the cores from the next session's
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = (
         ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if data_movement
