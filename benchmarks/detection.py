@@ -37,7 +37,7 @@ def detectors() -> dict[str, Callable[[np.ndarray], Boxes]]:
 
     out: dict[str, Callable[[np.ndarray], Boxes]] = {"face_recognition HOG up 1": baseline}
     for label, engine in (
-        ("facesift hog (default on a CPU)", FaceEngine(detector="hog")),
+        ("facesift hog (default)", FaceEngine()),
         ("facesift cnn (MMOD on ONNX Runtime)", FaceEngine(detector="cnn")),
     ):
         out[label] = lambda rgb, e=engine: [d.box for d in e.detect(rgb)]

@@ -175,7 +175,7 @@ def test_auto_detector_is_the_cnn_only_where_onnx_runtime_has_a_gpu(monkeypatch)
     assert FaceEngine(detector="auto", runtime="dlib").detector_name == "hog"
     assert FaceEngine(detector="hog").detector_name == "hog"
     monkeypatch.setattr(engine_module, "available_providers", lambda: [CPU])
-    assert FaceEngine().detector_name == "hog"
+    assert FaceEngine(detector="auto").detector_name == "hog"
 
 
 def test_facesift_device_cpu_keeps_onnx_runtime_off_the_gpu(monkeypatch) -> None:

@@ -42,7 +42,7 @@ errors = Console(stderr=True, soft_wrap=True)
 class State:
     workspace_dir: Path = Path("facesift-workspace")
     database_url: str | None = None
-    detector: str = "auto"
+    detector: str = "hog"
     embedder: str = "dlib"
     _workspace: Workspace | None = None
 
@@ -86,10 +86,10 @@ def _global(
         str,
         typer.Option(
             "--detector",
-            help="auto (cnn on a GPU, else hog), hog (frontal faces, fastest on a CPU), cnn "
-            "(dlib's MMOD network: turned faces too), or an SCRFD/YuNet .onnx file",
+            help="hog (frontal faces, fastest on a CPU), cnn (dlib's MMOD network: turned faces "
+            "too), auto (cnn where ONNX Runtime has a GPU, else hog), or an SCRFD/YuNet .onnx file",
         ),
-    ] = "auto",
+    ] = "hog",
     embedder: Annotated[
         str,
         typer.Option("--embedder", help="dlib (bundled ResNet) or an ArcFace/SFace .onnx file"),

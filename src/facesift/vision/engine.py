@@ -42,9 +42,9 @@ class FaceEngine:
     """Finds faces in an image and turns each into a comparable embedding.
 
     Args:
-        detector: "hog" (dlib HOG: frontal faces), "cnn" (dlib's MMOD network: turned faces
-            too), "auto" (cnn where ONNX Runtime has a GPU, where it is the faster of the two,
-            else hog), or the path of an SCRFD or YuNet ONNX file.
+        detector: "hog" (dlib HOG: frontal faces; the fastest on a CPU), "cnn" (dlib's MMOD
+            network: turned faces too), "auto" (cnn where ONNX Runtime has a GPU, else hog),
+            or the path of an SCRFD or YuNet ONNX file.
         embedder: "dlib" (dlib's ResNet, bundled) or the path of an ArcFace or SFace ONNX file.
         flip: add the vector of each face's mirror image (dlib embedder; measured to help).
         runtime: "onnx" runs the bundled dlib networks (ResNet embedder, MMOD detector) as
@@ -58,7 +58,7 @@ class FaceEngine:
     def __init__(
         self,
         *,
-        detector: str = "auto",
+        detector: str = "hog",
         embedder: str = "dlib",
         runtime: str = "onnx",
         flip: bool = True,
@@ -275,8 +275,8 @@ class FaceEngine:
 
 
 def default_detector(runtime: str) -> str:
-    """What "auto" means here: on a GPU the MMOD network (pyramid and network on the device)
-    is both faster and finds more faces than HOG; on a CPU HOG is several times faster."""
+    """What "auto" means here: on a GPU the MMOD network, its pyramid and network both on the
+    device, and finding more faces than HOG; on a CPU HOG, several times faster there."""
     return "cnn" if runtime == "onnx" and CUDA in available_providers() else "hog"
 
 
