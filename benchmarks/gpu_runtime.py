@@ -135,6 +135,27 @@ def test_frame() -> tuple[np.ndarray, str]:
     return np.asarray(canvas), "Grace Hopper at 6 sizes on a 1920×1080 canvas"
 
 
+def gpu_memory_mib() -> str:
+    """What nvidia-smi says this process holds on the GPU (memory a scan worker would need)."""
+    import os
+    import subprocess
+
+    try:
+        listing = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    for line in listing.splitlines():
+        pid, _, used = line.partition(",")
+        if pid.strip() == str(os.getpid()):
+            return used.strip().removesuffix(" MiB")
+    return "unknown"
+
+
 def detection_end_to_end() -> None:
     import os
 
@@ -167,6 +188,7 @@ def detection_end_to_end() -> None:
         f"  the same on the CPU provider: {cpu_ms:.0f} ms; {len(gpu_found)} faces on the GPU, "
         f"{len(cpu_found)} on the CPU, boxes within 1 px and scores within 1e-3: {same}"
     )
+    print(f"  GPU memory held by this process (MMOD sessions and more): {gpu_memory_mib()} MiB")
     annotations = Path(__file__).resolve().parents[1] / "tests/data/video_appearances.json"
     street = DATASETS / "media" / "street_1080p.mp4"
     if not street.is_file():
