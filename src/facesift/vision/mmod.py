@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +93,8 @@ class MmodOnnxDetector:
         image = np.ascontiguousarray(rgb, np.uint8)
         scores = run_chained(self.pyramid.session(layout), self._session, {"image": image})
         detections = []
-        rects = list(layout.rects)
-        for left, top, right, bottom, score in decode(scores[0, 0], rects, self.geometry, upsample):
+        found = decode(scores[0, 0], layout.rects, self.geometry, upsample)
+        for left, top, right, bottom, score in found:
             box = (float(left), float(top), float(right + 1), float(bottom + 1))
             detections.append(Detection(box, score, self.name))
         return detections
@@ -102,7 +103,7 @@ class MmodOnnxDetector:
 # ------------------------------------------------------------------------------ decoding
 
 
-def _nearest_level(rects: list[Rect], x: int, y: int) -> int:
+def _nearest_level(rects: Sequence[Rect], x: int, y: int) -> int:
     best, index = math.inf, 0
     for k, (left, top, right, bottom) in enumerate(rects):
         if left <= x <= right and top <= y <= bottom:
@@ -113,7 +114,7 @@ def _nearest_level(rects: list[Rect], x: int, y: int) -> int:
     return index
 
 
-def _to_image(rects: list[Rect], box: tuple[float, float, float, float]) -> Rect:
+def _to_image(rects: Sequence[Rect], box: tuple[float, float, float, float]) -> Rect:
     """A box in tensor coordinates mapped into its pyramid level, then up to level 0."""
     left, top, right, bottom = box
     level = _nearest_level(
@@ -126,12 +127,8 @@ def _to_image(rects: list[Rect], box: tuple[float, float, float, float]) -> Rect
             x, y = x * (6 / 5) + 0.3, y * (6 / 5) + 0.3
         corners.append((x, y))
     (x1, y1), (x2, y2) = corners
-    return (
-        round_half_up(min(x1, x2)),
-        round_half_up(min(y1, y2)),
-        round_half_up(max(x1, x2)),
-        round_half_up(max(y1, y2)),
-    )
+    left, top, right, bottom = min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
+    return (round_half_up(left), round_half_up(top), round_half_up(right), round_half_up(bottom))
 
 
 def _area(rect: Rect) -> int:
@@ -149,7 +146,7 @@ def _overlapping(a: Rect, b: Rect, iou: float, covered: float) -> bool:
 
 
 def decode(
-    scores: np.ndarray, rects: list[Rect], geometry: MmodGeometry, upsample: int = 0
+    scores: np.ndarray, rects: Sequence[Rect], geometry: MmodGeometry, upsample: int = 0
 ) -> list[tuple[int, int, int, int, float]]:
     """Detections (left, top, right, bottom inclusive, score) in the caller's image, best first."""
     rows, cols = np.nonzero(scores.astype(np.float64) > 0.0)
@@ -176,13 +173,6 @@ def decode(
                 right / 2 - 1.25,
                 bottom / 2 - 0.75,
             )
-        out.append(
-            (
-                round_half_up(left),
-                round_half_up(top),
-                round_half_up(right),
-                round_half_up(bottom),
-                score,
-            )
-        )
+        left, top, right, bottom = (round_half_up(v) for v in (left, top, right, bottom))
+        out.append((left, top, right, bottom, score))
     return out
