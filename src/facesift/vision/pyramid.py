@@ -273,21 +273,18 @@ def _resize(
         if eight_bit:  # dlib's scalar loop on 8-bit pixels: all in double
             keep = g.const("keep", 1 - cols.tail_frac64)
             right = g.const("right", cols.tail_frac64)
-            upper = g.op("Cast", [upper], to=TensorProto.DOUBLE)
-            lower = g.op("Cast", [lower], to=TensorProto.DOUBLE)
         else:  # on float pixels: columns blended in float, rows in double
             keep = g.const("keep", (np.float32(1) - cols.tail_frac).astype(np.float32))
             right = g.const("right", cols.tail_frac)
         blended_rows = []
         for band in (upper, lower):
-            value = g.op(
-                "Add",
-                [
-                    g.op("Mul", [keep, g.op("Gather", [band, tail_left], axis=3)]),
-                    g.op("Mul", [right, g.op("Gather", [band, tail_right], axis=3)]),
-                ],
+            pixels = [g.op("Gather", [band, at], axis=3) for at in (tail_left, tail_right)]
+            if eight_bit:
+                pixels = [g.op("Cast", [p], to=TensorProto.DOUBLE) for p in pixels]
+            value = g.op("Add", [g.op("Mul", [keep, pixels[0]]), g.op("Mul", [right, pixels[1]])])
+            blended_rows.append(
+                value if eight_bit else g.op("Cast", [value], to=TensorProto.DOUBLE)
             )
-            blended_rows.append(g.op("Cast", [value], to=TensorProto.DOUBLE))
         value = g.op(
             "Add",
             [
