@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,18 @@ def find_media(session: Session, sha256: str) -> Media | None:
     return session.scalar(
         select(Media).where(Media.sha256 == sha256).options(selectinload(Media.faces))
     )
+
+
+def replace_media(session: Session, path: Path, sha256: str, **fields: Any) -> Media:
+    """A new record for the file at `path`, replacing whatever was stored for the same content
+    (an earlier failed or interrupted attempt, with its faces and tracks)."""
+    previous = find_media(session, sha256)
+    if previous is not None:
+        session.delete(previous)
+        session.flush()
+    media = Media(sha256=sha256, path=str(path.resolve()), size=path.stat().st_size, **fields)
+    session.add(media)
+    return media
 
 
 def person_by_name(session: Session, name: str) -> Person | None:

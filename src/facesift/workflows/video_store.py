@@ -69,13 +69,10 @@ class VideoRecord:
                 next_number = max((t.number for t in media.tracks), default=0) + 1
                 tracker.resume(open_tracks, next_number)
                 return cls(sessions, engine, media.id), resume_after
-            if media is not None:
-                session.delete(media)
-                session.flush()
-            media = Media(
-                sha256=sha,
-                path=str(path.resolve()),
-                size=path.stat().st_size,
+            media = repo.replace_media(
+                session,
+                path,
+                sha,
                 kind="video",
                 format=info["format"],
                 width=info["width"],
@@ -84,7 +81,6 @@ class VideoRecord:
                 status="scanning",
                 analysis={**engine.describe(), "video": settings, "resume_after_frame": -1},
             )
-            session.add(media)
             session.flush()
             return cls(sessions, engine, media.id), -1
 

@@ -332,14 +332,10 @@ class Workspace:
         self, session: Session, path: Path, sha: str, analysis: AnalyzedImage
     ) -> Media:
         """Write an analysed file and all its faces (replacing an earlier failed attempt)."""
-        previous = repo.find_media(session, sha)
-        if previous is not None:
-            session.delete(previous)
-            session.flush()
-        media = Media(
-            sha256=sha,
-            path=str(path.resolve()),
-            size=path.stat().st_size,
+        media = repo.replace_media(
+            session,
+            path,
+            sha,
             kind="image",
             format=analysis.format,
             width=analysis.width,
@@ -349,7 +345,6 @@ class Workspace:
             analysis=self.engine.describe(),
         )
         media.faces = [face_row(face, self.engine) for face in analysis.faces]
-        session.add(media)
         session.flush()
         return media
 
