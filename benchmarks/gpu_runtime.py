@@ -1,105 +1,47 @@
-"""facesift's ONNX sessions on a GPU: provider choice, parity with the CPU, timings.
+"""facesift's detector and embedder on a GPU, against dlib's HOG on the same machine's CPU.
 
-Needs onnxruntime-gpu and a GPU. Runs facesift's own session code on the two converted dlib
-networks: the MMOD detector (on random pyramids the size of a 1080p frame's, upsampled 0 and 1
-times; from host memory and with the input already on the device) and the ResNet embedder
-(batches of 1, 64 and 256 chips), each checked against the CPU provider. Then detection end to
-end on a 1080p frame (8-bit frame in, boxes out: pyramid graph and network on the GPU) against
-dlib's HOG with upsample 1 (face_recognition's default) on this machine's CPU, same run, with
-the boxes compared to the CPU provider's and, where the shared datasets are beside the project,
-recall on the street video's annotated faces.
+Needs onnxruntime-gpu, a GPU, dlib and the MMOD weights (face-recognition-models); the shared
+datasets beside the project for the speed and recall tables. In one run:
 
-Run: python benchmarks/gpu_runtime.py [MMOD.onnx RESNET.onnx]
-(default: the converted models in facesift's cache, made by any first use of the engine)
+1. Detection ms per photo (street video frame 50 at 640×480, 1280×720, 1920×1080; 8-bit image
+   in, boxes out): dlib's HOG with upsample 1 (face_recognition's default) on this machine's
+   CPU against facesift's MMOD, pyramid graph and network on the GPU, upsample 1 and 2.
+2. Recall of the same detectors by face size on rescaled LFW photos, on the group photo and on
+   the street video's annotated faces (as benchmarks/detection.py measures them on a CPU).
+3. On the 1080p frame: boxes compared with the CPU provider's, the GPU memory held, the cost
+   of an image size not seen before (its pyramid graph and session, the first detection).
+4. The default engine (cnn on a GPU): GPU memory per process by pixel budget, after one image
+   size and after ten.
+5. The scan's analysis of a folder of photos (decode, detect, landmarks, embed; no database)
+   with 1, 2 and 4 GPU processes, against HOG on the CPU's default number of processes.
+6. The networks alone, checked against the CPU provider: MMOD on random 1080p-sized
+   pyramids, ResNet on batches of chips (when its weights are installed).
+
+Run: python benchmarks/gpu_runtime.py [--sections 123456]
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+from detection import DATA, Boxes, frame_at, frames, hit, lfw_canvases, street_annotations
+
 PYRAMIDS = {"1080p upsample 0": (1, 3, 3937, 1942), "1080p upsample 1": (1, 3, 7814, 3864)}
 
 
-def timed(session: Any, feeds: dict[str, np.ndarray], reps: int) -> float:
-    """Milliseconds per run, after one warm-up run."""
-    session.run(None, feeds)
-    start = time.perf_counter()
-    for _ in range(reps):
-        session.run(None, feeds)
-    return (time.perf_counter() - start) / reps * 1000
-
-
-def on_device_ms(session: Any, pixels: np.ndarray, reps: int = 10) -> float:
-    """Milliseconds per MMOD run with the pyramid already in GPU memory."""
-    import onnxruntime as ort
-
-    binding = session.io_binding()
-    binding.bind_ortvalue_input("pyramid", ort.OrtValue.ortvalue_from_numpy(pixels, "cuda", 0))
-    binding.bind_output("scores", "cuda")
-    session.run_with_iobinding(binding)
-    start = time.perf_counter()
-    for _ in range(reps):
-        session.run_with_iobinding(binding)
-    return (time.perf_counter() - start) / reps * 1000
-
-
-def main() -> None:
-    import onnxruntime as ort
-
-    from facesift.vision.models.cache import cache_dir
-    from facesift.vision.models.runtime import CUDA, available_providers, onnx_session
-
-    if len(sys.argv) == 3:
-        mmod_path, resnet_path = sys.argv[1], sys.argv[2]
-    else:
-        mmod_path = str(next(cache_dir().glob("mmod_human_face_detector-*.onnx")))
-        resnet_path = str(next(cache_dir().glob("dlib_face_recognition_resnet_model_v1-*.onnx")))
-    print(f"onnxruntime {ort.__version__}; facesift's providers: {available_providers()}")
-    if CUDA not in available_providers():
-        sys.exit("no CUDA provider: install onnxruntime-gpu on a machine with an NVIDIA GPU")
-    rng = np.random.default_rng(0)
-
-    mmod = onnx_session(mmod_path)
-    cpu = ort.InferenceSession(mmod_path, providers=["CPUExecutionProvider"])
-    small = rng.uniform(0, 255, (1, 3, 400, 640)).astype(np.float32)
-    gpu_scores = mmod.run(None, {"pyramid": small})[0]
-    cpu_scores = cpu.run(None, {"pyramid": small})[0]
-    difference, largest = np.abs(gpu_scores - cpu_scores).max(), np.abs(cpu_scores).max()
-    print(
-        f"MMOD on {mmod.get_providers()[0]}: scores differ from the CPU's by at most "
-        f"{difference:.2g} (largest |score| {largest:.1f})"
-    )
-    for label, shape in PYRAMIDS.items():
-        pyramid = rng.uniform(0, 255, shape).astype(np.float32)
-        host = timed(mmod, {"pyramid": pyramid}, 5)
-        print(
-            f"MMOD {label} pyramid {shape[2]}×{shape[3]}: {host:.1f} ms from host memory, "
-            f"{on_device_ms(mmod, pyramid):.1f} ms with the pyramid on the GPU"
-        )
-
-    detection_end_to_end()
-
-    resnet = onnx_session(resnet_path)
-    cpu = ort.InferenceSession(resnet_path, providers=["CPUExecutionProvider"])
-    chips = rng.integers(0, 256, (16, 150, 150, 3)).astype(np.uint8)
-    a, b = resnet.run(None, {"chips": chips})[0], cpu.run(None, {"chips": chips})[0]
-    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    print(f"ResNet: lowest cosine similarity to the CPU's embeddings {cosine.min():.7f}")
-    for batch in (1, 64, 256):
-        chips = rng.integers(0, 256, (batch, 150, 150, 3)).astype(np.uint8)
-        ms = timed(resnet, {"chips": chips}, 10)
-        print(f"ResNet batch {batch}: {ms:.2f} ms, {batch / ms * 1000:.0f} faces/s")
-
-
-def best_ms(run: Any, reps: int = 5) -> float:
+def best_ms(run: Callable[[], Any], reps: int = 5) -> float:
     """Fastest of `reps` runs after a warm-up run, in milliseconds."""
     run()
     times = []
@@ -110,116 +52,285 @@ def best_ms(run: Any, reps: int = 5) -> float:
     return 1000 * min(times)
 
 
-def test_frame() -> tuple[np.ndarray, str]:
-    """Frame 50 of the shared street video, else Grace Hopper's portrait at several sizes on a
-    1920×1080 canvas."""
-    from PIL import Image
-
-    street = DATASETS / "media" / "street_1080p.mp4"
-    if street.is_file():
-        import av
-
-        with av.open(str(street)) as container:
-            for index, frame in enumerate(container.decode(video=0)):
-                if index == 50:
-                    return frame.to_ndarray(format="rgb24"), "street_1080p.mp4 frame 50"
-    from facesift.samples import grace_hopper
-
-    portrait = Image.open(grace_hopper()).convert("RGB")
-    canvas = Image.new("RGB", (1920, 1080), (90, 100, 110))
-    x = 0
-    for width in (60, 90, 130, 200, 300, 450):
-        copy = portrait.resize((width, round(width * portrait.height / portrait.width)))
-        canvas.paste(copy, (x, 1080 - copy.height))
-        x += width + 40
-    return np.asarray(canvas), "Grace Hopper at 6 sizes on a 1920×1080 canvas"
-
-
-def gpu_memory_mib() -> str:
-    """What nvidia-smi says this process holds on the GPU (memory a scan worker would need)."""
-    import os
-    import subprocess
-
+def gpu_memory_used_mib() -> int:
+    """Memory in use on GPU 0, all processes together (nvidia-smi; -1 without it)."""
     try:
-        listing = subprocess.run(
-            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader"],
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    for line in listing.splitlines():
-        pid, _, used = line.partition(",")
-        if pid.strip() == str(os.getpid()):
-            return used.strip().removesuffix(" MiB")
-    return "unknown"
+    except OSError:
+        return -1
+    return int(out.strip())
 
 
-def detection_end_to_end() -> None:
-    import os
-
+def detectors() -> dict[str, Callable[[np.ndarray], Boxes]]:
     import dlib
 
     from facesift.vision.mmod import MmodOnnxDetector
+    from facesift.vision.models.runtime import CUDA
 
-    frame, label = test_frame()
-    gpu = MmodOnnxDetector()
     hog = dlib.get_frontal_face_detector()
-    gpu_ms = best_ms(lambda: gpu(frame, 1))
-    hog_ms = best_ms(lambda: hog(frame, 1), reps=2)
-    print(f"\ndetection, {label}, upsample 1, 8-bit frame in, boxes out (best of runs):")
-    print(f"  dlib HOG on the CPU (face_recognition's default): {hog_ms:.0f} ms")
-    print(
-        f"  facesift MMOD, pyramid and network on the GPU: {gpu_ms:.1f} ms = {hog_ms / gpu_ms:.1f}×"
-    )
-    # A pyramid graph is made per image size: what a photo of a size not seen before costs.
-    for width in (1917, 1280, 800):
-        resized = np.ascontiguousarray(frame[: width * 9 // 16, :width])
-        start = time.perf_counter()
-        gpu(resized, 1)
-        first = 1000 * (time.perf_counter() - start)
-        again = best_ms(lambda image=resized: gpu(image, 1), reps=2)
-        print(f"  a new size, {width} px wide: first call {first:.0f} ms, then {again:.1f} ms")
+    cnn = MmodOnnxDetector()
+    if cnn._session.get_providers()[0] != CUDA:
+        sys.exit("ONNX Runtime could not start its CUDA provider (CUDA or cuDNN libraries?)")
+
+    def baseline(rgb: np.ndarray) -> Boxes:
+        return [(r.left(), r.top(), r.right(), r.bottom()) for r in hog(rgb, 1)]
+
+    return {
+        "dlib HOG up 1, CPU (face_recognition's)": baseline,
+        "facesift MMOD up 1, GPU": lambda rgb: [d.box for d in cnn(rgb, 1)],
+        "facesift MMOD up 2, GPU (its default)": lambda rgb: [d.box for d in cnn(rgb, 2)],
+    }
+
+
+def speed_and_recall(
+    found: dict[str, Callable[[np.ndarray], Boxes]], lfw: int, recall: bool = True
+) -> None:
+    images = frames()
+    print("\n1. ms per photo (street video frame 50, best of 5; ratio to HOG)")
+    print(f"{'detector':<42}" + "".join(f"{k:>16}" for k in images))
+    base: dict[str, float] = {}
+    for name, detect in found.items():
+        cells = []
+        for size, image in images.items():
+            ms = best_ms(lambda d=detect, i=image: d(i))
+            base.setdefault(size, ms)
+            cells.append(f"{ms:>9.1f} {base[size] / ms:>5.1f}×")
+        print(f"{name:<42}" + "".join(f"{c:>16}" for c in cells))
+    if not recall:
+        return
+
+    widths = (30, 40, 50, 60, 80, 100)
+    print(f"\n2. recall by face width on rescaled LFW ({lfw} photos per width, 640×480)")
+    print(f"{'detector':<42}" + "".join(f"{w:>7} px" for w in widths))
+    sets = {w: lfw_canvases(lfw, w) for w in widths}
+    for name, detect in found.items():
+        cells = [np.mean([hit(detect(img), truth) for img, truth in sets[w]]) for w in widths]
+        print(f"{name:<42}" + "".join(f"{c:>10.2f}" for c in cells))
+
+    from PIL import Image
+
+    group = np.asarray(Image.open(DATA / "media" / "group_photo.jpg").convert("RGB"))
+    print("faces found in the shared group photo (6 people)")
+    for name, detect in found.items():
+        print(f"  {name:<40}{len(detect(group)):>4}")
+    points = street_annotations()
+    print(f"annotated faces found in 1080p street video frames ({len(points)} faces, 40-130 px)")
+    frames_at = {t: frame_at(t) for t in sorted({t for t, _, _ in points})}
+    for name, detect in found.items():
+        boxes = {t: detect(pixels) for t, pixels in frames_at.items()}
+        hits = sum(
+            any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes[t]) for t, x, y in points
+        )
+        print(f"  {name:<40}{hits:>4}/{len(points)}")
+
+
+def parity_memory_and_new_sizes(frame: np.ndarray) -> None:
+    import os
+
+    from facesift.vision.mmod import MmodOnnxDetector
+
+    before = gpu_memory_used_mib()
+    gpu = MmodOnnxDetector()
+    gpu_found = gpu(frame, 1)
+    held = gpu_memory_used_mib() - before
     os.environ["FACESIFT_DEVICE"] = "cpu"
     try:
         cpu = MmodOnnxDetector()
         cpu_found, cpu_ms = cpu(frame, 1), best_ms(lambda: cpu(frame, 1), reps=1)
     finally:
         del os.environ["FACESIFT_DEVICE"]
-    gpu_found = gpu(frame, 1)
     same = len(cpu_found) == len(gpu_found) and all(
         np.abs(np.subtract(a.box, b.box)).max() <= 1 and abs(a.score - b.score) <= 1e-3
         for a, b in zip(cpu_found, gpu_found, strict=True)
     )
     print(
-        f"  the same on the CPU provider: {cpu_ms:.0f} ms; {len(gpu_found)} faces on the GPU, "
-        f"{len(cpu_found)} on the CPU, boxes within 1 px and scores within 1e-3: {same}"
+        f"\n3. 1080p frame, upsample 1: {len(gpu_found)} faces on the GPU, {len(cpu_found)} on "
+        f"the CPU provider ({cpu_ms:.0f} ms there); boxes within 1 px and scores within 1e-3: "
+        f"{same}\n   GPU memory taken by one detector after this frame: {held} MiB"
     )
-    print(f"  GPU memory held by this process (MMOD sessions and more): {gpu_memory_mib()} MiB")
-    annotations = Path(__file__).resolve().parents[1] / "tests/data/video_appearances.json"
-    street = DATASETS / "media" / "street_1080p.mp4"
-    if not street.is_file():
-        return
-    import json
+    from facesift.vision.pyramid import pyramid_model
 
-    from facesift.media.video import read_frame_at
+    detector = MmodOnnxDetector()
+    detector(np.ascontiguousarray(frame[:360, :640]), 1)  # the network's session
+    cells = []
+    for width in (1920, 1917, 1280, 800):
+        resized = np.ascontiguousarray(frame[: width * 9 // 16, :width])
+        layout = detector.pyramid.layout(*resized.shape[:2], 1)
+        start = time.perf_counter()
+        pyramid_model(layout, detector.pyramid.means).SerializeToString()
+        build = 1000 * (time.perf_counter() - start)
+        start = time.perf_counter()
+        detector.pyramid.session(layout)
+        session = 1000 * (time.perf_counter() - start)
+        start = time.perf_counter()
+        detector(resized, 1)
+        first = 1000 * (time.perf_counter() - start)
+        again = best_ms(lambda d=detector, image=resized: d(image, 1), reps=3)
+        cells.append(f"{width} px: {build:.0f} + {session:.0f}, {first:.0f}, then {again:.1f}")
+    print(
+        "   a new image size (ms): graph built + session made (build included), first "
+        "detection, then best: " + "; ".join(cells)
+    )
+    print(f"   GPU memory in use now (two detectors, 6 image sizes): {gpu_memory_used_mib()} MiB")
 
-    data = json.loads(annotations.read_text())["videos"]["street_1080p.mp4"]
-    points = [p for marks in data.values() for p in marks]
-    frames = {t: read_frame_at(street, t).pixels for t in sorted({t for t, _, _ in points})}
-    for name, detect in (
-        (
-            "dlib HOG upsample 1",
-            lambda rgb: [(r.left(), r.top(), r.right(), r.bottom()) for r in hog(rgb, 1)],
-        ),
-        ("facesift MMOD upsample 1 (GPU)", lambda rgb: [d.box for d in gpu(rgb, 1)]),
-    ):
-        boxes = {t: detect(pixels) for t, pixels in frames.items()}
-        hits = sum(
-            any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes[t]) for t, x, y in points
+
+def _engine_memory(pixels: float, frame_file: str, out: Any) -> None:
+    """In a process of its own: the GPU memory a default engine holds after a 1080p frame,
+    then after 9 more image sizes."""
+    from facesift import FaceEngine
+
+    before = gpu_memory_used_mib()
+    engine = FaceEngine(max_detect_pixels=pixels)
+    frame = np.load(frame_file)
+    faces = engine.analyze_pixels(frame)
+    ms = best_ms(lambda: engine.analyze_pixels(frame), reps=3)
+    one_size = gpu_memory_used_mib() - before
+    for width in range(1900, 1000, -100):  # nine more image sizes
+        engine.analyze_pixels(np.ascontiguousarray(frame[: width * 9 // 16, :width]))
+    out.put((len(faces), ms, one_size, gpu_memory_used_mib() - before))
+
+
+def memory_by_budget(frame: np.ndarray) -> None:
+    from facesift.vision.engine import gpu_engine_mib
+
+    context = multiprocessing.get_context("spawn")
+    print("\n4. one process's GPU memory with the default engine (GPU: cnn) after a 1080p frame")
+    with tempfile.TemporaryDirectory() as folder:
+        frame_file = str(Path(folder) / "frame.npy")
+        np.save(frame_file, frame)
+        for pixels in (9e6, 36e6):
+            out = context.Queue()
+            child = context.Process(target=_engine_memory, args=(pixels, frame_file, out))
+            child.start()
+            faces, ms, used, after_sizes = out.get()
+            child.join()
+            print(
+                f"   budget {pixels / 1e6:.0f} MP: {faces} faces, {ms:.0f} ms per frame analysed, "
+                f"{used} MiB, {after_sizes} MiB after 9 more image sizes (the worker count's "
+                f"estimate: {gpu_engine_mib(pixels):.0f} MiB)"
+            )
+
+
+def scan_on_gpu() -> None:
+    """The scan's analysis (decode, detect, landmarks, embed; no database) of photos."""
+    from PIL import Image
+
+    from facesift import FaceEngine
+    from facesift.media.video import read_frames
+    from facesift.vision.models.runtime import gpu_free_memory_mib
+    from facesift.workflows.analysis import AnalysisPool, default_workers
+
+    with tempfile.TemporaryDirectory() as folder:
+        photos = sorted((DATA / "lfw-view1" / "images").glob("*/*_0001.jpg"))[:60]
+        photos.append(DATA / "media" / "group_photo.jpg")
+        for k, video_frame in enumerate(read_frames(DATA / "media" / "street_1080p.mp4", fps=None)):
+            if k % 5 == 0:
+                path = Path(folder) / f"street_{k:04d}.jpg"
+                Image.fromarray(video_frame.pixels).save(path, quality=95)
+                photos.append(path)
+            if k >= 5 * 47:
+                break
+        print(
+            f"\n5. the scan's analysis of {len(photos)} photos (60 LFW, the group photo, "
+            f"{len(photos) - 61} street video frames as 1080p JPEGs): photos/s, faces"
         )
-        print(f"  {name}: {hits}/{len(points)} annotated street faces")
+        gpu_engine = FaceEngine()
+        cpu_engine = FaceEngine(detector="hog")
+        print(
+            f"   default workers: {default_workers(gpu_engine)} on the GPU "
+            f"({gpu_free_memory_mib()} MiB free), {default_workers(cpu_engine)} with HOG"
+        )
+        runs = [("HOG on the CPU", cpu_engine, default_workers(cpu_engine))]
+        runs += [("MMOD on the GPU", gpu_engine, n) for n in (1, 2, 4)]
+        base = None
+        for label, engine, workers in runs:
+            with AnalysisPool(engine, workers) as pool:
+                list(pool.imap(iter([(0, photos[0])])))  # workers started and warmed
+                start = time.perf_counter()
+                results = [r for _, r in pool.imap((k, p) for k, p in enumerate(photos))]
+                seconds = time.perf_counter() - start
+            faces = sum(len(r.faces) for r in results if not isinstance(r, str))
+            rate = len(photos) / seconds
+            base = base or rate
+            print(
+                f"   {label}, {workers} worker(s): {rate:6.1f} photos/s ({rate / base:.1f}×), "
+                f"{faces} faces"
+            )
+
+
+def networks_alone() -> None:
+    import onnxruntime as ort
+
+    from facesift.vision.models import CNN_DETECTOR, EMBEDDER, bundled_model
+    from facesift.vision.models.convert import converted
+    from facesift.vision.models.runtime import onnx_session
+
+    rng = np.random.default_rng(0)
+    mmod_path = converted(bundled_model(CNN_DETECTOR), "mmod")
+    mmod = onnx_session(mmod_path)
+    cpu = ort.InferenceSession(str(mmod_path), providers=["CPUExecutionProvider"])
+    small = rng.uniform(0, 255, (1, 3, 400, 640)).astype(np.float32)
+    gap = np.abs(mmod.run(None, {"pyramid": small})[0] - cpu.run(None, {"pyramid": small})[0]).max()
+    print(f"\n6. MMOD network: scores differ from the CPU provider's by at most {gap:.2g}")
+    for label, shape in PYRAMIDS.items():
+        pyramid = rng.uniform(0, 255, shape).astype(np.float32)
+        binding = mmod.io_binding()
+        binding.bind_ortvalue_input("pyramid", ort.OrtValue.ortvalue_from_numpy(pyramid, "cuda", 0))
+        binding.bind_output("scores", "cuda")
+        print(
+            f"   {label}, pyramid {shape[2]}×{shape[3]}: "
+            f"{best_ms(lambda p=pyramid: mmod.run(None, {'pyramid': p})):.1f} ms from host "
+            f"memory, {best_ms(lambda b=binding: mmod.run_with_iobinding(b)):.1f} ms on the GPU"
+        )
+    try:
+        resnet_path = converted(bundled_model(EMBEDDER), "resnet")
+    except Exception as exc:  # weights not installed on this machine
+        print(f"   ResNet skipped: {exc}")
+        return
+    resnet = onnx_session(resnet_path)
+    cpu = ort.InferenceSession(str(resnet_path), providers=["CPUExecutionProvider"])
+    chips = rng.integers(0, 256, (16, 150, 150, 3)).astype(np.uint8)
+    a, b = resnet.run(None, {"chips": chips})[0], cpu.run(None, {"chips": chips})[0]
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    print(f"   ResNet: lowest cosine similarity to the CPU provider's {cosine.min():.7f}")
+    for batch in (1, 64, 256):
+        chips = rng.integers(0, 256, (batch, 150, 150, 3)).astype(np.uint8)
+        ms = best_ms(lambda c=chips: resnet.run(None, {"chips": c}), reps=10)
+        print(f"   ResNet batch {batch}: {ms:.2f} ms, {batch / ms * 1000:.0f} faces/s")
+
+
+def main() -> None:
+    import argparse
+
+    import onnxruntime as ort
+
+    from facesift.vision.models.runtime import CUDA, available_providers
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lfw", type=int, default=60, help="LFW photos per face size")
+    parser.add_argument("--sections", default="123456", help="which sections to run")
+    args = parser.parse_args()
+    print(f"onnxruntime {ort.__version__}; facesift's providers: {available_providers()}")
+    if CUDA not in available_providers():
+        sys.exit("no CUDA provider: install onnxruntime-gpu on a machine with an NVIDIA GPU")
+    if not DATA.is_dir():
+        sys.exit(f"{DATA}: the shared datasets are needed beside the project")
+    frame = frames()["1920×1080"]
+    if "1" in args.sections or "2" in args.sections:
+        speed_and_recall(detectors(), args.lfw, "2" in args.sections)
+    if "3" in args.sections:
+        parity_memory_and_new_sizes(frame)
+    if "4" in args.sections:
+        memory_by_budget(frame)
+    if "5" in args.sections:
+        scan_on_gpu()
+    if "6" in args.sections:
+        networks_alone()
 
 
 if __name__ == "__main__":

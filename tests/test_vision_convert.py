@@ -122,3 +122,44 @@ def test_gpu_sessions_keep_full_float_precision() -> None:
 
     assert provider_settings([CUDA, CPU]) == [(CUDA, {"use_tf32": "0"}), CPU]
     assert provider_settings([CPU]) == [CPU]
+
+
+def test_gpu_batches_are_padded_to_few_shapes_without_changing_vectors() -> None:
+    from facesift.vision.models.runtime import CPU, CUDA, padded_batch
+
+    class Session:
+        def __init__(self, provider: str) -> None:
+            self.provider = provider
+
+        def get_providers(self) -> list[str]:
+            return [self.provider, CPU]
+
+    batch = np.ones((5, 150, 150, 3), np.uint8)
+    padded = padded_batch(Session(CUDA), batch)
+    assert padded.shape == (8, 150, 150, 3)
+    assert (padded[:5] == 1).all() and (padded[5:] == 0).all()
+    assert padded_batch(Session(CUDA), batch[:1]).shape == (1, 150, 150, 3)
+    assert padded_batch(Session(CUDA), np.ones((64, 150, 150, 3), np.uint8)).shape[0] == 64
+    assert padded_batch(Session(CPU), batch) is batch
+    # The padding rows do not change the real rows' vectors: each chip is embedded on its own.
+    session = DlibEmbedder()._session
+    rng = np.random.default_rng(1)
+    chips = rng.integers(0, 256, (3, 150, 150, 3)).astype(np.uint8)
+    alone = session.run(None, {"chips": chips})[0]
+    with_zeros = np.concatenate([chips, np.zeros((1, 150, 150, 3), np.uint8)])
+    assert np.allclose(session.run(None, {"chips": with_zeros})[0][:3], alone, atol=1e-5)
+
+
+def test_gpu_free_memory_is_read_from_nvidia_smi(tmp_path: Path, monkeypatch) -> None:
+    from facesift.vision.models.runtime import gpu_free_memory_mib
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert gpu_free_memory_mib() is None  # no NVIDIA driver here
+    script = tmp_path / "nvidia-smi"
+    script.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\necho 12345\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,0")
+    assert gpu_free_memory_mib() == 12345
+    assert (tmp_path / "args").read_text().split()[-2:] == ["-i", "1"]
+    script.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed'\nexit 9\n")
+    assert gpu_free_memory_mib() is None

@@ -209,3 +209,56 @@ def test_focused_regions_are_snapped_to_few_sizes_inside_the_image() -> None:
     assert calls == [((720, 1280), 0), ((96, 96), 1), ((32, 32), 1), ((64, 64), 1)]
     origins = sorted((d.box[0], d.box[1]) for d in found)
     assert origins == [(87.0, 42.0), (584.0, 288.0), (1248.0, 688.0)]
+
+
+def test_each_detector_is_upsampled_to_reach_its_smallest_face() -> None:
+    from facesift.vision.detect import MMOD_SMALLEST_FACE_PX, upsample_for
+    from facesift.vision.engine import CPU_DETECT_PIXELS, GPU_DETECT_PIXELS
+
+    hog, mmod = HogDetector.smallest_face_px, MMOD_SMALLEST_FACE_PX
+    vga, full_hd = (480, 640, 3), (1080, 1920, 3)
+    # Faces of 30 px (the default): HOG needs one doubling, MMOD two, where the budget allows.
+    assert upsample_for(vga, 30, CPU_DETECT_PIXELS, hog) == 1
+    assert upsample_for(vga, 30, CPU_DETECT_PIXELS, mmod) == 2
+    assert upsample_for(full_hd, 30, CPU_DETECT_PIXELS, hog) == 1
+    assert upsample_for(full_hd, 30, CPU_DETECT_PIXELS, mmod) == 1  # 33 MP is over 9 MP
+    assert upsample_for(full_hd, 30, GPU_DETECT_PIXELS, mmod) == 2
+    assert upsample_for(full_hd, 80, GPU_DETECT_PIXELS, mmod) == 0
+    assert upsample_for(full_hd, 30, GPU_DETECT_PIXELS, 0.0) == 0  # plug-ins: never upsampled
+    assert upsample_for((4000, 3000, 3), 30, CPU_DETECT_PIXELS, hog) == 0
+
+
+def test_gpu_pixel_budget_and_scan_workers_follow_free_gpu_memory(monkeypatch) -> None:
+    import facesift.vision.engine as engine_module
+    import facesift.workflows.analysis as analysis_module
+    from facesift.vision.engine import (
+        CPU_DETECT_PIXELS,
+        GPU_DETECT_PIXELS,
+        gpu_detect_pixels,
+        gpu_engine_mib,
+    )
+    from facesift.vision.models.runtime import CPU, CUDA
+    from facesift.workflows.analysis import GPU_MAX_WORKERS, default_workers
+
+    assert gpu_detect_pixels(200_000) == GPU_DETECT_PIXELS
+    assert gpu_detect_pixels(None) == CPU_DETECT_PIXELS
+    budget = gpu_detect_pixels(12_000)  # a 12 GB card: 1080p frames upsampled once only
+    assert 8.3e6 < budget < 33.2e6 and gpu_engine_mib(budget) <= 12_000
+    assert gpu_detect_pixels(1_000) == 1e6
+
+    free: list[int | None] = [200_000]
+    monkeypatch.setattr(engine_module, "gpu_free_memory_mib", lambda: free[0])
+    monkeypatch.setattr(analysis_module, "gpu_free_memory_mib", lambda: free[0])
+    monkeypatch.setattr(analysis_module.os, "cpu_count", lambda: 16)
+    assert default_workers(FaceEngine(detector="hog")) == 8
+    monkeypatch.setattr(engine_module, "available_providers", lambda: [CUDA, CPU])
+    gpu = FaceEngine()
+    assert gpu.detector_name == "cnn" and gpu.max_detect_pixels == GPU_DETECT_PIXELS
+    assert default_workers(gpu) == GPU_MAX_WORKERS
+    free[0] = 30_000  # room for one engine at the full budget
+    assert default_workers(gpu) == 1
+    assert default_workers(FaceEngine(max_detect_pixels=9e6)) == 4
+    free[0] = None  # unknown: one process, the CPU's budget
+    assert default_workers(gpu) == 1
+    assert FaceEngine().max_detect_pixels == CPU_DETECT_PIXELS
+    assert FaceEngine(detector="hog").max_detect_pixels == CPU_DETECT_PIXELS

@@ -42,7 +42,7 @@ errors = Console(stderr=True, soft_wrap=True)
 class State:
     workspace_dir: Path = Path("facesift-workspace")
     database_url: str | None = None
-    detector: str = "hog"
+    detector: str = "auto"
     embedder: str = "dlib"
     _workspace: Workspace | None = None
 
@@ -86,10 +86,10 @@ def _global(
         str,
         typer.Option(
             "--detector",
-            help="hog (frontal faces, fastest on a CPU), cnn (dlib's MMOD network: turned faces "
-            "too), auto (cnn where ONNX Runtime has a GPU, else hog), or an SCRFD/YuNet .onnx file",
+            help="auto (cnn where ONNX Runtime has a GPU, else hog), hog (frontal faces, fastest "
+            "on a CPU), cnn (dlib's MMOD network: turned faces too), or an SCRFD/YuNet .onnx file",
         ),
-    ] = "hog",
+    ] = "auto",
     embedder: Annotated[
         str,
         typer.Option("--embedder", help="dlib (bundled ResNet) or an ArcFace/SFace .onnx file"),

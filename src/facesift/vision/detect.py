@@ -16,9 +16,9 @@ from facesift.vision.face import Box
 from facesift.vision.models import CNN_DETECTOR, bundled_model
 from facesift.vision.models.cache import cache_dir
 
-# dlib's HOG and MMOD detectors both scan with a window of about 80×80 pixels; each pyramid
-# upsampling step halves the smallest face they can see.
-DETECTOR_WINDOW_PX = 80.0
+# dlib's MMOD network, with upsample 1, finds 60% of the faces of rescaled LFW photos at 30 px
+# and all from 40 px (benchmarks/gpu_runtime.py): it needs faces of about 80 px.
+MMOD_SMALLEST_FACE_PX = 80.0
 
 # Boxes overlapping more than this (intersection over union) are one face found twice.
 DUPLICATE_IOU = 0.4
@@ -42,7 +42,11 @@ class Detection:
 
 
 class Detector(Protocol):
+    """`smallest_face_px`: the narrowest face found without upsampling; each pyramid
+    upsampling step halves it (see upsample_for)."""
+
     name: str
+    smallest_face_px: float
 
     def __call__(self, rgb: np.ndarray, upsample: int) -> list[Detection]: ...
 
@@ -57,6 +61,9 @@ class HogDetector:
     """dlib's HOG + linear SVM frontal detector: fast on a CPU, frontal-ish faces only."""
 
     name = "dlib_hog"
+    # With upsample 1 it finds 95% of the faces of rescaled LFW photos at 30 px, all from 60 px
+    # (benchmarks/detection.py): its 80-px window frames a face of about 60 px.
+    smallest_face_px = 60.0
 
     def __init__(self, adjust_threshold: float = 0.0) -> None:
         self._detector = _frontal_face_detector()
@@ -96,6 +103,7 @@ class CnnDetector:
     """dlib's MMOD CNN detector: finds turned and occluded faces, but slow without a GPU."""
 
     name = "dlib_mmod_cnn"
+    smallest_face_px = MMOD_SMALLEST_FACE_PX
 
     def __init__(self) -> None:
         self.model = bundled_model(CNN_DETECTOR)
@@ -108,9 +116,15 @@ class CnnDetector:
         ]
 
 
-def upsample_for(shape: tuple[int, ...], min_face_px: float, max_pixels: float) -> int:
-    """Pyramid upsampling steps needed to see faces of `min_face_px`, within a pixel budget."""
-    wanted = max(0, math.ceil(math.log2(DETECTOR_WINDOW_PX / max(min_face_px, 1.0))))
+def upsample_for(
+    shape: tuple[int, ...], min_face_px: float, max_pixels: float, smallest_face_px: float
+) -> int:
+    """Pyramid upsampling steps a detector that sees faces from `smallest_face_px` needs to see
+    faces of `min_face_px`, within a pixel budget."""
+    min_face_px = max(min_face_px, 1.0)
+    if smallest_face_px <= min_face_px:
+        return 0
+    wanted = math.ceil(math.log2(smallest_face_px / min_face_px))
     pixels = shape[0] * shape[1]
     while wanted > 0 and pixels * 4**wanted > max_pixels:
         wanted -= 1

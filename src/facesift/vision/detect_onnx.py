@@ -41,6 +41,7 @@ def _input_size(session: Any) -> tuple[int, int]:
 
 class _OnnxDetector:
     name = "onnx"
+    smallest_face_px = 0.0  # no upsampling: the image is letterboxed to the model's input
 
     def __init__(self, path: str | Path, session: Any) -> None:
         self.path = Path(path)

@@ -16,7 +16,7 @@ import numpy as np
 
 from facesift.vision.align import align_to_template
 from facesift.vision.models import EMBEDDER, bundled_model
-from facesift.vision.models.runtime import onnx_session, session_info
+from facesift.vision.models.runtime import onnx_session, padded_batch, session_info
 
 DLIB_CHIP_SIZE = 150
 DLIB_CHIP_PADDING = 0.25
@@ -104,10 +104,11 @@ class DlibEmbedder:
         if self.runtime_name == "dlib":
             vectors = self._net.compute_face_descriptor(chips)
             return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
-        batches = [
-            self._session.run(None, {"chips": np.stack(chips[k : k + self.batch_size])})[0]
-            for k in range(0, len(chips), self.batch_size)
-        ]
+        batches = []
+        for k in range(0, len(chips), self.batch_size):
+            batch = np.stack(chips[k : k + self.batch_size])
+            padded = padded_batch(self._session, batch)
+            batches.append(self._session.run(None, {"chips": padded})[0][: len(batch)])
         return np.concatenate(batches).astype(np.float32)
 
     def runtime(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -30,8 +31,22 @@ from facesift.vision.face import Box, Face, choose_primary
 from facesift.vision.lowres import TEMPLATE_FACE_PX, context_crop, degrade
 from facesift.vision.mmod import MmodOnnxDetector
 from facesift.vision.models import LANDMARKS_5, LANDMARKS_68, ModelFile, bundled_model
-from facesift.vision.models.runtime import CUDA, available_providers
+from facesift.vision.models.runtime import CUDA, available_providers, gpu_free_memory_mib
 from facesift.vision.quality import assess_quality
+
+# Detection's pixel budget (the upsampled image's size) by default: on a CPU, what a 1080p
+# frame upsampled once needs (HOG: ~1 s on one core); on a GPU, a 1080p frame upsampled twice,
+# which MMOD needs to see faces of 30 px (0.11 s on an H200; benchmarks/gpu_runtime.py), where
+# the GPU's free memory holds it.
+CPU_DETECT_PIXELS = 9_000_000
+GPU_DETECT_PIXELS = 36_000_000
+
+# GPU memory one engine's process holds, by pixel budget: CUDA context, the ResNet and MMOD
+# sessions, their shared arena (sized by the largest pyramid) and the cached pyramid graphs'
+# sessions (~150 MiB each). Fitted on an H200: 4650 and 16530 MiB after a 1080p frame with
+# budgets of 9 and 36 MP, 1.3 GiB more after 9 more image sizes (benchmarks/gpu_runtime.py).
+GPU_ENGINE_BASE_MIB = 3100.0
+GPU_ENGINE_MIB_PER_MEGAPIXEL = 440.0
 
 # The thorough pass (used when a face is expected but none was found) runs the CNN detector on
 # a copy of at most this many pixels: slow on a CPU, so only on a small copy.
@@ -42,9 +57,9 @@ class FaceEngine:
     """Finds faces in an image and turns each into a comparable embedding.
 
     Args:
-        detector: "hog" (dlib HOG: frontal faces; the fastest on a CPU), "cnn" (dlib's MMOD
-            network: turned faces too), "auto" (cnn where ONNX Runtime has a GPU, else hog),
-            or the path of an SCRFD or YuNet ONNX file.
+        detector: "auto" (cnn where ONNX Runtime has a GPU, else hog), "hog" (dlib HOG:
+            frontal faces; the fastest on a CPU), "cnn" (dlib's MMOD network: turned faces
+            too; 8–30× HOG's speed on a GPU), or the path of an SCRFD or YuNet ONNX file.
         embedder: "dlib" (dlib's ResNet, bundled) or the path of an ArcFace or SFace ONNX file.
         flip: add the vector of each face's mirror image (dlib embedder; measured to help).
         runtime: "onnx" runs the bundled dlib networks (ResNet embedder, MMOD detector) as
@@ -52,27 +67,39 @@ class FaceEngine:
             GPU when present; "dlib" runs them on dlib itself.
         min_face_px: smallest face width to look for; the image is upsampled as needed.
         max_detect_pixels: cap on the upsampled image size, which bounds time and memory on
-            large photos (a 1080p frame is upsampled once; a 12 MP photo is not).
+            large photos; by default CPU_DETECT_PIXELS (a 1080p frame is upsampled once, a
+            12 MP photo not at all), or where the detector runs on a GPU up to
+            GPU_DETECT_PIXELS, as the GPU's free memory allows (gpu_detect_pixels).
     """
 
     def __init__(
         self,
         *,
-        detector: str = "hog",
+        detector: str = "auto",
         embedder: str = "dlib",
         runtime: str = "onnx",
         flip: bool = True,
-        min_face_px: float = 40.0,
-        max_detect_pixels: float = 9_000_000,
+        min_face_px: float = 30.0,
+        max_detect_pixels: float | None = None,
     ) -> None:
         self.detector_name = default_detector(runtime) if detector == "auto" else detector
         self.embedder_name = embedder
         self.runtime = runtime
         self.flip = flip
         self.min_face_px = float(min_face_px)
+        if max_detect_pixels is None:
+            max_detect_pixels = (
+                gpu_detect_pixels(gpu_free_memory_mib())
+                if self.detects_on_gpu
+                else CPU_DETECT_PIXELS
+            )
         self.max_detect_pixels = float(max_detect_pixels)
         self.detector: Detector = _open_detector(self.detector_name, runtime)
         self.embedder: Embedder = _open_embedder(embedder, runtime, flip)
+
+    @property
+    def detects_on_gpu(self) -> bool:
+        return detects_on_gpu(self.detector_name, self.runtime)
 
     # dlib models load lazily: the CLI's listing commands should not pay for them.
     @functools.cached_property
@@ -189,16 +216,22 @@ class FaceEngine:
         """Faces down to `min_face_px` wide. With `focus`, faces smaller than twice that are
         looked for only inside those regions (see detect_focused): how video frames between
         full scans are searched."""
-        upsample = upsample_for(rgb.shape, self.min_face_px, self.max_detect_pixels)
+
+        def upsample(min_face_px: float) -> int:
+            return upsample_for(
+                rgb.shape, min_face_px, self.max_detect_pixels, self.detector.smallest_face_px
+            )
+
+        wanted = upsample(self.min_face_px)
         if focus is not None:
-            coarse = upsample_for(rgb.shape, 2 * self.min_face_px, self.max_detect_pixels)
-            if coarse < upsample:
-                return detect_focused(self.detector, rgb, coarse, upsample, focus)
-        detections = self.detector(rgb, upsample)
+            coarse = upsample(2 * self.min_face_px)
+            if coarse < wanted:
+                return detect_focused(self.detector, rgb, coarse, wanted, focus)
+        detections = self.detector(rgb, wanted)
         if detections or not thorough:
             return detections
-        finer = upsample_for(rgb.shape, self.min_face_px / 2, self.max_detect_pixels)
-        if finer > upsample:
+        finer = upsample(self.min_face_px / 2)
+        if finer > wanted:
             detections = self.detector(rgb, finer)
         if not detections and self.detector_name == "hog":
             small = rgb.shape[0] * rgb.shape[1] <= THOROUGH_CNN_PIXELS / 4
@@ -276,8 +309,26 @@ class FaceEngine:
 
 def default_detector(runtime: str) -> str:
     """What "auto" means here: on a GPU the MMOD network, its pyramid and network both on the
-    device, and finding more faces than HOG; on a CPU HOG, several times faster there."""
-    return "cnn" if runtime == "onnx" and CUDA in available_providers() else "hog"
+    device, 8–30× faster than HOG and finding more faces; on a CPU HOG, 5× faster there."""
+    return "cnn" if detects_on_gpu("cnn", runtime) else "hog"
+
+
+def gpu_engine_mib(max_detect_pixels: float) -> float:
+    """GPU memory one engine (one scan process) holds with this pixel budget."""
+    return GPU_ENGINE_BASE_MIB + GPU_ENGINE_MIB_PER_MEGAPIXEL * max_detect_pixels / 1e6
+
+
+def gpu_detect_pixels(free_mib: float | None) -> float:
+    """The default pixel budget on a GPU with `free_mib` free: GPU_DETECT_PIXELS, or as much as
+    one engine can use there (a CPU's budget where the free memory is unknown)."""
+    if free_mib is None:
+        return float(CPU_DETECT_PIXELS)
+    fits = (free_mib - GPU_ENGINE_BASE_MIB) / GPU_ENGINE_MIB_PER_MEGAPIXEL * 1e6
+    return float(max(1_000_000, min(GPU_DETECT_PIXELS, math.floor(fits / 1e5) * 1e5)))
+
+
+def detects_on_gpu(detector: str, runtime: str) -> bool:
+    return detector == "cnn" and runtime == "onnx" and CUDA in available_providers()
 
 
 def _open_detector(name: str, runtime: str) -> Detector:

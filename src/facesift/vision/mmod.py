@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from facesift.vision.detect import Detection
+from facesift.vision.detect import MMOD_SMALLEST_FACE_PX, Detection
 from facesift.vision.models import CNN_DETECTOR, bundled_model, dlib_format
 from facesift.vision.models.convert import converted
 from facesift.vision.models.runtime import onnx_session, run_chained
@@ -71,6 +71,7 @@ class MmodOnnxDetector:
     """dlib's MMOD CNN detector on ONNX Runtime: dlib's detections, several times faster."""
 
     name = "dlib_mmod_cnn"
+    smallest_face_px = MMOD_SMALLEST_FACE_PX
 
     def __init__(self) -> None:
         self.model = bundled_model(CNN_DETECTOR)

@@ -44,7 +44,7 @@ def environment_report(engine: FaceEngine) -> dict[str, Any]:
         "threads": {
             "cores": os.cpu_count(),
             "onnxruntime_intra_op": default_threads(),
-            "scan_workers": default_workers(),
+            "scan_workers": default_workers(engine),
         },
         "cache_dir": str(cache_dir()),
     }

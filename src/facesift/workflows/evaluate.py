@@ -129,7 +129,7 @@ def embed_photos(
         face_px=np.full(len(unique), np.nan),
         low_res=np.full_like(vectors, np.nan) if templates else None,
     )
-    workers = default_workers() if workers is None else workers
+    workers = default_workers(engine) if workers is None else workers
     pool_size = min(workers, len(unique))
     with AnalysisPool(engine, pool_size, thorough=True, templates=templates) as pool:
         for done, (k, analysis) in enumerate(

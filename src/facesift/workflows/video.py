@@ -3,7 +3,7 @@
 Frames are decoded here while worker processes detect and describe faces in the frames sent
 before them; results come back in order and go through the tracker in this process.
 
-Searching a whole 1080p frame for faces down to 40 px is the dominant cost, so it is done on
+Searching a whole 1080p frame for the smallest faces (30 px) is the dominant cost, so it is done on
 a "full scan" frame at least every `full_scan_every` seconds. The sampled frames in between
 are searched whole for faces twice that size, and for small faces only near the small faces
 of the last full scan (detect_focused). A small face that appears between full scans is
@@ -66,7 +66,7 @@ def track_video(
     status: DecodeStatus,
     skip_until: int = -1,
     full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
-    min_face_px: float = 40.0,
+    min_face_px: float = 30.0,
 ) -> Iterator[FrameFaces]:
     """Sampled frames of `path` with their faces and track ids, in order.
 

@@ -274,7 +274,7 @@ class Workspace:
                     report.already_stored += 1
                 advance(path)
 
-        workers = default_workers() if workers is None else workers
+        workers = default_workers(self.engine) if workers is None else workers
         if not any(is_video(f) for f in files):  # a video's frames keep every worker busy
             workers = min(workers, len(files))
         try:
@@ -557,7 +557,7 @@ class Workspace:
         status = DecodeStatus()
         tracker = Tracker()
         frames: list[FrameFaces] = []
-        with AnalysisPool(self.engine, workers or default_workers()) as pool:
+        with AnalysisPool(self.engine, workers or default_workers(self.engine)) as pool:
             frames = list(
                 track_video(
                     pool,
