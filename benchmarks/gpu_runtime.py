@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from detection import DATA, Boxes, frame_at, frames, hit, lfw_canvases, street_annotations
+from detection import DATA, Boxes, frames, report_recall, report_speed
 
 PYRAMIDS = {"1080p upsample 0": (1, 3, 3937, 1942), "1080p upsample 1": (1, 3, 7814, 3864)}
 
@@ -85,48 +85,6 @@ def detectors() -> dict[str, Callable[[np.ndarray], Boxes]]:
         "facesift MMOD up 1, GPU": lambda rgb: [d.box for d in cnn(rgb, 1)],
         "facesift MMOD up 2, GPU (its default)": lambda rgb: [d.box for d in cnn(rgb, 2)],
     }
-
-
-def speed_and_recall(
-    found: dict[str, Callable[[np.ndarray], Boxes]], lfw: int, recall: bool = True
-) -> None:
-    images = frames()
-    print("\n1. ms per photo (street video frame 50, best of 5; ratio to HOG)")
-    print(f"{'detector':<42}" + "".join(f"{k:>16}" for k in images))
-    base: dict[str, float] = {}
-    for name, detect in found.items():
-        cells = []
-        for size, image in images.items():
-            ms = best_ms(lambda d=detect, i=image: d(i))
-            base.setdefault(size, ms)
-            cells.append(f"{ms:>9.1f} {base[size] / ms:>5.1f}×")
-        print(f"{name:<42}" + "".join(f"{c:>16}" for c in cells))
-    if not recall:
-        return
-
-    widths = (30, 40, 50, 60, 80, 100)
-    print(f"\n2. recall by face width on rescaled LFW ({lfw} photos per width, 640×480)")
-    print(f"{'detector':<42}" + "".join(f"{w:>7} px" for w in widths))
-    sets = {w: lfw_canvases(lfw, w) for w in widths}
-    for name, detect in found.items():
-        cells = [np.mean([hit(detect(img), truth) for img, truth in sets[w]]) for w in widths]
-        print(f"{name:<42}" + "".join(f"{c:>10.2f}" for c in cells))
-
-    from PIL import Image
-
-    group = np.asarray(Image.open(DATA / "media" / "group_photo.jpg").convert("RGB"))
-    print("faces found in the shared group photo (6 people)")
-    for name, detect in found.items():
-        print(f"  {name:<40}{len(detect(group)):>4}")
-    points = street_annotations()
-    print(f"annotated faces found in 1080p street video frames ({len(points)} faces, 40-130 px)")
-    frames_at = {t: frame_at(t) for t in sorted({t for t, _, _ in points})}
-    for name, detect in found.items():
-        boxes = {t: detect(pixels) for t, pixels in frames_at.items()}
-        hits = sum(
-            any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes[t]) for t, x, y in points
-        )
-        print(f"  {name:<40}{hits:>4}/{len(points)}")
 
 
 def parity_memory_and_new_sizes(frame: np.ndarray) -> None:
@@ -321,8 +279,13 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the shared datasets are needed beside the project")
     frame = frames()["1920×1080"]
-    if "1" in args.sections or "2" in args.sections:
-        speed_and_recall(detectors(), args.lfw, "2" in args.sections)
+    found = detectors() if "1" in args.sections or "2" in args.sections else {}
+    if "1" in args.sections:
+        print("\n1. Detection")
+        report_speed(found, 5)
+    if "2" in args.sections:
+        print("\n2. Recall")
+        report_recall(found, args.lfw)
     if "3" in args.sections:
         parity_memory_and_new_sizes(frame)
     if "4" in args.sections:

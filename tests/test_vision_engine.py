@@ -178,14 +178,19 @@ def test_auto_detector_is_the_cnn_only_where_onnx_runtime_has_a_gpu(monkeypatch)
     assert FaceEngine(detector="auto").detector_name == "hog"
 
 
-def test_facesift_device_cpu_keeps_onnx_runtime_off_the_gpu(monkeypatch) -> None:
+def test_onnx_runtime_stays_off_the_gpu_with_facesift_device_cpu_or_no_gpu(monkeypatch) -> None:
     import onnxruntime
 
+    from facesift.vision.models import runtime
     from facesift.vision.models.runtime import CPU, CUDA, available_providers
 
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(runtime, "gpu_present", lambda: True)
     assert available_providers() == [CUDA, CPU]
     monkeypatch.setenv("FACESIFT_DEVICE", "cpu")
+    assert available_providers() == [CPU]
+    monkeypatch.delenv("FACESIFT_DEVICE")
+    monkeypatch.setattr(runtime, "gpu_present", lambda: False)  # onnxruntime-gpu, no GPU
     assert available_providers() == [CPU]
 
 

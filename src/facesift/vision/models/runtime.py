@@ -29,13 +29,21 @@ def default_threads() -> int:
 
 
 def available_providers() -> list[str]:
-    """CUDA first when onnxruntime-gpu sees a GPU, unless FACESIFT_DEVICE=cpu."""
+    """CUDA first when onnxruntime-gpu is installed and a GPU answers, unless
+    FACESIFT_DEVICE=cpu."""
     import onnxruntime as ort
 
     available = ort.get_available_providers()
-    if os.environ.get("FACESIFT_DEVICE", "").lower() == "cpu":
+    if os.environ.get("FACESIFT_DEVICE", "").lower() == "cpu" or not gpu_present():
         available = [CPU]
     return [p for p in (CUDA, CPU) if p in available]
+
+
+@functools.cache
+def gpu_present() -> bool:
+    """Whether an NVIDIA GPU answers: onnxruntime-gpu lists its CUDA provider on machines
+    without one too, where facesift should not choose the CNN detector for it."""
+    return gpu_free_memory_mib() is not None
 
 
 def gpu_free_memory_mib() -> int | None:
