@@ -157,9 +157,9 @@ def run_chained(first: Any, second: Any, inputs: dict[str, Any]) -> Any:
 
 
 def padded_batch(session: Any, batch: np.ndarray) -> np.ndarray:
-    """`batch` padded with zeros to a power-of-two length on a GPU: cuDNN tunes its
-    convolutions for each new input shape (hundreds of ms), so a few shapes are cheaper than
-    one per number of faces. Unchanged on a CPU."""
+    """`batch` padded with zeros to a power-of-two length on a GPU: cuDNN searches for its
+    fastest convolutions for each new input shape, so a few shapes cost less than one per
+    number of faces. Unchanged on a CPU."""
     if session.get_providers()[0] != CUDA or len(batch) < 2:
         return batch
     size = 1 << (len(batch) - 1).bit_length()
