@@ -25,6 +25,10 @@ from facesift.vision.engine import FaceEngine
 from facesift.workflows.rows import face_from_row, face_row
 from facesift.workflows.video import FrameFaces
 
+# What an interrupted scan must share with this one to be resumed: the models, and how faces
+# are searched for (on a GPU the pixel budget follows its free memory, so it can differ).
+RESUME_KEYS = ("embedder_sha256", "detector", "min_face_px", "max_detect_pixels")
+
 
 class VideoRecord:
     """The stored side of scanning one video: its media row, faces and tracks."""
@@ -50,14 +54,14 @@ class VideoRecord:
         A scan interrupted with the same settings and models resumes: its open tracks are
         restored into `tracker`. Anything else stored for the file is replaced.
         """
+        described = engine.describe()
         with sessions.begin() as session:
             media = repo.find_media(session, sha)
             if (
                 media is not None
                 and media.status == "scanning"
                 and media.analysis.get("video") == settings
-                and media.analysis.get("embedder_sha256") == engine.model_sha256
-                and media.analysis.get("detector") == engine.describe()["detector"]
+                and all(media.analysis.get(key) == described[key] for key in RESUME_KEYS)
             ):
                 resume_after = int(media.analysis.get("resume_after_frame", -1))
                 last_time = float(media.analysis.get("resume_after_time", 0.0))
@@ -79,7 +83,7 @@ class VideoRecord:
                 height=info["height"],
                 exif=info,
                 status="scanning",
-                analysis={**engine.describe(), "video": settings, "resume_after_frame": -1},
+                analysis={**described, "video": settings, "resume_after_frame": -1},
             )
             session.flush()
             return cls(sessions, engine, media.id), -1

@@ -34,7 +34,9 @@ def available_providers() -> list[str]:
     import onnxruntime as ort
 
     available = ort.get_available_providers()
-    if os.environ.get("FACESIFT_DEVICE", "").lower() == "cpu" or not gpu_present():
+    if CUDA in available and (
+        os.environ.get("FACESIFT_DEVICE", "").lower() == "cpu" or not gpu_present()
+    ):
         available = [CPU]
     return [p for p in (CUDA, CPU) if p in available]
 
@@ -81,8 +83,8 @@ def onnx_session(
 
     `data_movement`: the graph is a few large gathers and element-wise ops on constants
     (an image pyramid): run as written, since constant folding would expand its per-row and
-    per-column weights into full-size images, and without a memory arena, so that its large
-    intermediates go back to the system after each run.
+    per-column weights into full-size images, and without a CPU memory arena, so that its
+    large intermediates go back to the system after each run (on a GPU, to the shared arena).
     """
     import onnxruntime as ort
 
