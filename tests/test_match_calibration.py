@@ -10,11 +10,15 @@ import pytest
 from facesift import FaceEngine
 from facesift.match.calibration import (
     Calibration,
+    SeenTogether,
     band,
+    binomial_interval,
     bundled_calibration,
+    cooccurrence_pairs,
     fit_calibration,
     genuine_scores,
     impostor_scores,
+    labelled_impostor_pairs,
 )
 
 
@@ -27,16 +31,74 @@ def synthetic() -> tuple[np.ndarray, Calibration]:
 def test_fmr_matches_the_impostor_tail(synthetic) -> None:
     scores, calibration = synthetic
     for fmr in (0.1, 1e-2, 1e-3, 1e-4):
-        threshold = calibration.threshold_for(fmr)
+        threshold = calibration.threshold_for(fmr, "point")
         assert np.mean(scores >= threshold) == pytest.approx(fmr, rel=0.05)
-        assert calibration.fmr_for(threshold) == pytest.approx(fmr, rel=1e-6)
-    # Monotone, bounded by one pair at the top and 1 at the bottom.
+        assert calibration.fmr_for(threshold, "point") == pytest.approx(fmr, rel=1e-6)
+        # Decisions use the upper end of the interval: a higher score for the same FMR.
+        conservative = calibration.threshold_for(fmr)
+        assert calibration.fmr_for(conservative) == pytest.approx(fmr, rel=1e-6)
+        assert conservative > threshold
+        assert np.mean(scores >= conservative) <= fmr
+        lower, point, upper = calibration.interval(threshold)
+        assert lower < point < upper and point == pytest.approx(fmr, rel=1e-6)
+    # Monotone, bounded at the top by what no pair reached and by 1 at the bottom.
     grid = np.linspace(0.0, 1.0, 101)
     values = calibration.fmr_for(grid)
     assert np.all(np.diff(values) <= 0)
     assert values[0] == 1.0 and values[-1] == pytest.approx(calibration.floor)
+    assert calibration.fmr_for(1.0, "point") == pytest.approx(1 / 200_000)
     with pytest.raises(ValueError, match="outside"):
         calibration.threshold_for(1e-9)
+
+
+def test_binomial_bounds_by_hand() -> None:
+    # No hit in n pairs: the 97.5% upper bound solves (1 - p)^n = 0.025.
+    lower, upper = binomial_interval(np.array([0, 10]), 1000)
+    assert lower[0] == 0.0 and upper[0] == pytest.approx(1 - 0.025 ** (1 / 1000), rel=1e-9)
+    # 10 of 1000: the Clopper-Pearson interval of a 1% rate (published tables: 0.48%-1.83%).
+    assert lower[1] == pytest.approx(0.0048, abs=1e-4) and upper[1] == pytest.approx(
+        0.0183, abs=1e-4
+    )
+    calibration = fit_calibration(np.linspace(0, 1, 1000), "m", "s")
+    assert calibration.floor == pytest.approx(upper[0])
+
+
+def _people_pairs(people: int, photos: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Impostor scores where how alike two people look varies from pair of people to pair
+    (as among real faces), with the people on each side of every pair."""
+    rng = np.random.default_rng(seed)
+    likeness = rng.normal(0.0, 0.1, (people, people))
+    likeness = (likeness + likeness.T) / 2
+    who = np.repeat(np.arange(people), photos)
+    i, j = np.triu_indices(len(who), 1)
+    keep = who[i] != who[j]
+    i, j = i[keep], j[keep]
+    scores = 0.5 + likeness[who[i], who[j]] + rng.normal(0.0, 0.08, len(i))
+    return scores, np.stack([who[i], who[j]], axis=1)
+
+
+def test_interval_resamples_people_and_holds_on_new_people() -> None:
+    scores, units = _people_pairs(20, 8, seed=1)
+    by_people = fit_calibration(scores, "m", "s", units=units)
+    binomial = fit_calibration(scores, "m", "s")
+    score = by_people.threshold_for(1e-2, "point")
+    # Pairs of the same few people are not independent: the interval over people is wider.
+    low_p, _, high_p = by_people.interval(score)
+    low_b, _, high_b = binomial.interval(score)
+    assert high_p > high_b * 1.1 and low_p < low_b
+    # Held-apart people of the same population: the binomial bound's threshold lets through
+    # more false matches than its target more often than the bound over people does.
+    over = {"people": 0, "binomial": 0}
+    for seed in range(20):
+        fit_scores, fit_units = _people_pairs(20, 8, seed=100 + seed)
+        new_scores, _ = _people_pairs(20, 8, seed=200 + seed)
+        for name, fit in (
+            ("people", fit_calibration(fit_scores, "m", "s", units=fit_units)),
+            ("binomial", fit_calibration(fit_scores, "m", "s")),
+        ):
+            over[name] += np.mean(new_scores >= fit.threshold_for(1e-2)) > 1e-2
+    print(f"of 20 fits, judged on new people, over 1e-2: {over}")
+    assert over["people"] <= 3 and over["binomial"] >= over["people"] + 3
 
 
 def test_round_trip_and_bands(synthetic, tmp_path: Path) -> None:
@@ -56,6 +118,35 @@ def test_pairs_by_label() -> None:
     labels = ["a", "a", "b", "b"]
     assert len(impostor_scores(vectors, labels)) == 4 and len(genuine_scores(vectors, labels)) == 2
     assert genuine_scores(vectors, labels).min() > impostor_scores(vectors, labels).max()
+    pairs = labelled_impostor_pairs(vectors, np.array(labels), "gallery", chunk=3)
+    assert sorted(pairs.scores.round(5)) == sorted(impostor_scores(vectors, labels).round(5))
+    assert pairs.unit_count == 2 and {tuple(u) for u in pairs.units} == {(0, 1)}
+
+
+def test_cooccurrence_pairs_are_different_people_of_one_picture() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(6, 8)).astype(np.float32)
+
+    def seen(media: int, frame: int, key: tuple[str, int], k: int, x: float) -> SeenTogether:
+        return SeenTogether((media, frame), key, v[k], (x, 0.0, x + 10.0, 10.0))
+
+    items = [
+        # Photo 1: three faces, one box overlapping another (a double detection): 2 pairs.
+        seen(1, 0, ("face", 1), 0, 0.0),
+        seen(1, 0, ("face", 2), 1, 20.0),
+        seen(1, 0, ("face", 3), 2, 25.0),
+        # Video 2: tracks 7 and 8 together in three frames: one pair (of their templates).
+        *(seen(2, f, ("track", 7), 3, 0.0) for f in (0, 5, 10)),
+        *(seen(2, f, ("track", 8), 4, 50.0) for f in (0, 5, 10)),
+        # A face alone in its picture: no pair.
+        seen(3, 0, ("face", 9), 5, 0.0),
+    ]
+    pairs = cooccurrence_pairs(items)
+    assert len(pairs.scores) == 3 and pairs.unit_count == 2
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+    expected = sorted([unit[0] @ unit[1], unit[0] @ unit[2], unit[3] @ unit[4]])
+    assert np.allclose(sorted(pairs.scores), expected, atol=1e-6)
+    assert sorted(map(tuple, pairs.units.tolist())) == [(1, 1), (1, 1), (2, 2)]
 
 
 def test_shipped_calibration_belongs_to_the_bundled_model(engine: FaceEngine) -> None:

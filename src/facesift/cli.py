@@ -18,6 +18,9 @@ from rich.table import Table
 
 from facesift.errors import FacesiftError
 from facesift.match.calibration import LOW_RES
+from facesift.match.decision import DEFAULT_DECISION_FMR
+from facesift.match.policy import operating_points
+from facesift.match.policy import summary as fit_summary
 from facesift.media.draw import draw_boxes
 from facesift.media.files import is_video
 from facesift.media.image import load_image
@@ -44,6 +47,7 @@ class State:
     database_url: str | None = None
     detector: str = "auto"
     embedder: str = "dlib"
+    decision_fmr: float = DEFAULT_DECISION_FMR
     _workspace: Workspace | None = None
 
     @classmethod
@@ -57,7 +61,10 @@ class State:
     def workspace(cls) -> Workspace:
         if cls._workspace is None:
             cls._workspace = Workspace(
-                cls.workspace_dir, engine=cls.engine(), database_url=cls.database_url
+                cls.workspace_dir,
+                engine=cls.engine(),
+                database_url=cls.database_url,
+                decision_fmr=cls.decision_fmr,
             )
         return cls._workspace
 
@@ -94,8 +101,19 @@ def _global(
         str,
         typer.Option("--embedder", help="dlib (bundled ResNet) or an ArcFace/SFace .onnx file"),
     ] = "dlib",
+    decision_fmr: Annotated[
+        float,
+        typer.Option(
+            "--decision-fmr",
+            min=1e-9,
+            max=1.0,
+            help="Estimated false-match rate at which a match counts as above the threshold "
+            "(same_person, *); turned into a score by the calibration in force.",
+        ),
+    ] = DEFAULT_DECISION_FMR,
 ) -> None:
     State.detector, State.embedder = detector, embedder
+    State.decision_fmr = decision_fmr
     State.workspace_dir = workspace or Path(
         os.environ.get("FACESIFT_WORKSPACE") or "facesift-workspace"
     )
@@ -283,6 +301,12 @@ def scan(
         raise typer.Exit(130)
 
 
+def _print_warnings(decision: Decision) -> None:
+    """The warnings every result carries (e.g. a population mismatch), before the result."""
+    for warning in decision.warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}", highlight=False)
+
+
 def _fmr_text(fmr: float | None) -> str:
     return "fmr ?" if fmr is None else f"fmr {fmr:.1e}"
 
@@ -382,6 +406,7 @@ def search(
     if as_json:
         _print_json(result.to_dict())
         return
+    _print_warnings(result.decision)
     if not result.faces:
         console.print(f"No face found in {image}.")
         return
@@ -443,6 +468,7 @@ def identify(
             rows(head, track.candidates, tail)
         sys.stdout.write(out.getvalue())
     else:
+        _print_warnings(result.decision)
         where = f" in case {case}" if case else ""
         if result.faces or not result.tracks:
             title = f"{len(result.faces)} photo face(s){where}"
@@ -504,6 +530,7 @@ def verify(
     if as_json:
         _print_json(result.to_dict())
         return
+    _print_warnings(result.decision)
     verdict = "likely the same person" if result.same_person else "likely different people"
     console.print(
         f"score {result.score:.3f}, {_fmr_text(result.fmr)} ({result.band}); "
@@ -655,22 +682,80 @@ def calibrate(
             ws.save_calibration(calibration, low_res=low_res)
             target = ws.calibration_file(low_res)
         summary["low_res" if low_res else "standard"] = {
-            "impostor_pairs": calibration.impostor_pairs,
-            "threshold_fmr_1e-2": calibration.threshold_for(1e-2),
-            "threshold_fmr_1e-3": calibration.threshold_for(1e-3),
+            **fit_summary(calibration),
+            "operating_points": operating_points(calibration),
             "saved_to": str(target),
             "provenance": calibration.provenance,
         }
     if as_json:
         _print_json(summary)
         return
-    for kind, fit_summary in summary.items():
+    for kind, fitted_summary in summary.items():
+        points = ", ".join(
+            f"FMR {p['fmr']:.0e} at score {p['score']:.4f}"
+            if p["resolved"]
+            else f"FMR {p['fmr']:.0e} not resolved (too few pairs)"
+            for p in fitted_summary["operating_points"]
+        )
         console.print(
-            f"{kind}: {fit_summary['impostor_pairs']:,} different-person pairs; FMR 1e-2 at "
-            f"score {fit_summary['threshold_fmr_1e-2']:.4f}, FMR 1e-3 at "
-            f"{fit_summary['threshold_fmr_1e-3']:.4f}; saved to {fit_summary['saved_to']}",
+            f"{kind}: {fitted_summary['impostor_pairs']:,} different-person pairs; {points}; "
+            f"saved to {fitted_summary['saved_to']}",
             highlight=False,
         )
+
+
+@app.command("calibration")
+def calibration_status(
+    case: Annotated[str | None, typer.Option("--case", "-c", help="For this case")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Which calibration the FMRs come from: the shipped (or reference) one and the
+    workspace's own, their sources, sizes and intervals, and any population warning."""
+    ws = State.workspace()
+    try:
+        status = ws.calibration_status(case)
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(status.to_dict())
+        return
+    console.print(
+        f"{status.scope}: FMRs from the {status.source or 'no'} calibration; decision threshold "
+        f"{status.threshold:.4f}"
+        + (f" (estimated FMR {status.decision_fmr:g})" if status.decision_fmr else ""),
+        highlight=False,
+    )
+    for label, fit in (("baseline", status.baseline), ("own", status.own)):
+        if fit is None:
+            console.print(f"{label}: none", highlight=False)
+            continue
+        sources = fit.get("sources")
+        where = (
+            ", ".join(
+                f"{name} {s['pairs']:,} pairs from {s['units']} {s['unit_kind']}"
+                for name, s in sources.items()
+            )
+            if sources
+            else f"{fit.get('root', '?')} {fit.get('pairs_file') or ''}".strip()
+        )
+        console.print(
+            f"{label} ({fit['kind']}): {fit['impostor_pairs']:,} different-person pairs; {where}",
+            highlight=False,
+        )
+        for point in fit["operating_points"]:
+            if point["resolved"]:
+                low, high = point["interval"]
+                console.print(
+                    f"  FMR {point['fmr']:.0e} at score {point['score']:.4f} (measured "
+                    f"{point['point_fmr']:.2g}, 95% interval {low:.2g}–{high:.2g})",
+                    highlight=False,
+                )
+            else:
+                console.print(
+                    f"  FMR {point['fmr']:.0e}: too few pairs to resolve", highlight=False
+                )
+    for warning in status.warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}", highlight=False)
 
 
 evaluation = typer.Typer(help="Measure accuracy on labelled datasets.", no_args_is_help=True)
@@ -687,28 +772,88 @@ def _embedding_run(as_json: bool, work: Callable[[Callable[[int, int], None]], T
         raise _fail(str(exc)) from None
 
 
+GroupsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--groups",
+        help="CSV of identity,group: also report FMR and TAR per group and the differential",
+    ),
+]
+
+
 @evaluation.command("verify")
 def eval_verify(
-    pairs: Annotated[Path, typer.Option("--pairs", help="LFW pair file (View 1 or View 2) or CSV")],
     root: Annotated[Path, typer.Option("--root", help="Folder the pair file's photos are in")],
+    pairs: Annotated[
+        Path | None,
+        typer.Option(
+            "--pairs",
+            help="LFW pair file (View 1 or View 2) or CSV; with --groups it may be left out "
+            "(every photo of --root's per-identity folders)",
+        ),
+    ] = None,
+    groups: GroupsFile = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write ROC, DET and histograms (PNG)")
     ] = None,
 ) -> None:
-    """1:1 verification accuracy, ROC AUC and TAR at fixed FAR on a pair file."""
-    from facesift.workflows.evaluate import evaluate_verification, read_pairs
+    """1:1 verification accuracy, ROC AUC and TAR at fixed FAR on a pair file; with --groups
+    also per group of identities."""
+    from facesift.workflows.evaluate import (
+        embed_photos,
+        evaluate_verification,
+        identity_folder,
+        read_pairs,
+    )
+    from facesift.workflows.groups import differential, group_verification, read_groups
 
+    if pairs is None and groups is None:
+        raise _fail("give --pairs, or --groups to evaluate every photo under --root")
     ws = State.workspace()
-    report = _embedding_run(
+    try:
+        group_of = read_groups(groups) if groups else None
+        pair_list = read_pairs(pairs, root) if pairs else None
+        photos = (
+            sorted({p for pair in pair_list for p in (pair.a, pair.b)})
+            if pair_list
+            else identity_folder(root)[0]
+        )
+    except (FacesiftError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    embedded = _embedding_run(
         as_json,
-        lambda progress: evaluate_verification(
-            ws.engine,
-            read_pairs(pairs, root),
-            threshold=ws.threshold,
-            calibration=ws.calibration,
-            progress=progress,
-        ),
+        lambda progress: embed_photos(ws.engine, photos, prefer="central", progress=progress),
+    )
+    policy = ws.policy()
+    out: dict[str, Any] = {}
+    if group_of is not None:
+        calibrated = policy.threshold_for(1e-3) if policy.calibrated else None
+        rows = group_verification(
+            embedded.vectors, [p.parent.name for p in embedded.paths], group_of,
+            policy.threshold, calibrated,
+        )  # fmt: skip
+        out["groups"] = {
+            "threshold": round(policy.threshold, 4),
+            "calibrated_fmr_1e-3_score": None if calibrated is None else round(calibrated, 4),
+            "calibration": policy.source,
+            "rows": [r.to_dict() for r in rows],
+            "fmr_differential_at_threshold": differential(rows, "fmr_at_threshold"),
+            "fmr_differential_at_calibrated_1e-3": differential(rows, "fmr_at_calibrated_1e3"),
+            "pairs": "all pairs of the evaluated photos within each group",
+        }
+    if pair_list is None:
+        if as_json:
+            _print_json(out)
+        else:
+            _print_group_verification(out["groups"])
+        return
+    report = evaluate_verification(
+        ws.engine,
+        pair_list,
+        threshold=policy.threshold,
+        calibration=policy.active,
+        embedded=embedded,
     )
     if plot is not None:
         from facesift.workflows.plots import verification_plot
@@ -720,7 +865,7 @@ def eval_verify(
             report.scores, report.same, marks, f"{pairs.name}: {report.pairs} pairs", plot
         )
     if as_json:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), **out})
         return
     data = report.to_dict()
     accuracy = f"{report.accuracy:.4f}"
@@ -745,6 +890,35 @@ def eval_verify(
     console.print(f"photos without a face: {len(report.failures)} ({data['failure_handling']})")
     for path, reason in list(report.failures.items())[:20]:
         console.print(f"  {path}: {reason}", highlight=False)
+    if "groups" in out:
+        _print_group_verification(out["groups"])
+
+
+def _rate_text(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2e}" if value < 0.01 else f"{value:.3f}"
+
+
+def _print_group_verification(data: dict[str, Any]) -> None:
+    table = Table(title="per group (all pairs within each group)", title_justify="left")
+    for column in ("group", "people", "photos", "different pairs", "FMR at threshold",
+                   "FMR at calibrated 1e-3", "TAR at threshold", "median different",
+                   "TAR at true 1e-3"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for row in data["rows"]:
+        table.add_row(
+            row["group"], str(row["identities"]), str(row["photos"]),
+            f"{row['impostor_pairs']:,}", _rate_text(row["fmr_at_threshold"]),
+            _rate_text(row["fmr_at_calibrated_1e3"]), _rate_text(row["tar_at_threshold"]),
+            _rate_text(row["median_impostor_score"]), _rate_text(row["tar_at_true_fmr_1e3"]),
+        )  # fmt: skip
+    table.caption = (
+        f"threshold {data['threshold']}; calibrated FMR 1e-3 score "
+        f"{data['calibrated_fmr_1e-3_score']} ({data['calibration']} calibration)"
+    )
+    console.print(table)
+    for key in ("fmr_differential_at_threshold", "fmr_differential_at_calibrated_1e-3"):
+        if data[key] is not None:
+            console.print(f"{key.replace('_', ' ')}: {data[key]:.1f}×", highlight=False)
 
 
 @evaluation.command("identify")
@@ -757,11 +931,18 @@ def eval_identify(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write CMC and DET curves (PNG)")
     ] = None,
+    groups: GroupsFile = None,
 ) -> None:
-    """Open-set 1:N identification: rank-1/5, CMC, FNIR at FPIR 1% and 0.3%."""
+    """Open-set 1:N identification: rank-1/5, CMC, FNIR at FPIR 1% and 0.3%; with --groups
+    also rank-1, FNIR and FPIR at the threshold per group of the probes' identities."""
     from facesift.workflows.evaluate import evaluate_identification
+    from facesift.workflows.groups import differential, group_identification, read_groups
 
     ws = State.workspace()
+    try:
+        group_of = read_groups(groups) if groups else None
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
     report = _embedding_run(
         as_json,
         lambda progress: evaluate_identification(
@@ -777,6 +958,18 @@ def eval_identify(
         )
         identification_plot(report.cmc, *report.det, title, plot)
     data = report.to_dict()
+    if group_of is not None:
+        threshold = ws.threshold
+        rows = group_identification(
+            report.mated_labels, report.ranks, report.mate_scores, report.non_mated_labels,
+            report.non_mated_top, group_of, threshold,
+        )  # fmt: skip
+        data["groups"] = {
+            "threshold": round(threshold, 4),
+            "rows": [r.to_dict() for r in rows],
+            "fpir_differential_at_threshold": differential(rows, "fpir_at_threshold"),
+            "fnir_differential_at_threshold": differential(rows, "fnir_at_threshold"),
+        }
     if as_json:
         _print_json(data)
         return
@@ -791,6 +984,17 @@ def eval_identify(
         f"at FPIR 0.003: {data['fnir_at_fpir_0.003']}",
         highlight=False,
     )
+    if "groups" in data:
+        table = Table(title=f"per group, at threshold {data['groups']['threshold']}")
+        for column in ("group", "mated", "non-mated", "rank-1", "FNIR", "FPIR"):
+            table.add_column(column, justify="left" if column == "group" else "right")
+        for row in data["groups"]["rows"]:
+            table.add_row(
+                row["group"], str(row["mated"]), str(row["non_mated"]),
+                _rate_text(row["rank1"]), _rate_text(row["fnir_at_threshold"]),
+                _rate_text(row["fpir_at_threshold"]),
+            )  # fmt: skip
+        console.print(table)
 
 
 def main() -> None:

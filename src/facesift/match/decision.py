@@ -1,7 +1,7 @@
-"""The default decision threshold, and the notes that tell a reader what scores mean.
+"""The default decision, and the notes that tell a reader what scores mean.
 
 Scores are evidence for a reviewer: results carry the estimated false-match rate where a
-calibration exists (see calibration.py) and this one documented threshold for the 1:1
+calibration exists (see calibration.py, policy.py) and one documented decision for the 1:1
 "likely the same person" call. A model without calibration (a plug-in) says so.
 """
 
@@ -14,9 +14,16 @@ from __future__ import annotations
 # chance of one candidate above it: above-threshold candidates are leads, not identifications.
 DEFAULT_THRESHOLD = 0.914
 
+# The decision is made at an estimated FMR, turned into a score by the calibration in force
+# (facesift.match.policy): this one is where the shipped LFW calibration puts DEFAULT_THRESHOLD,
+# so on LFW-like faces the decision is unchanged; on a population that scores higher the score
+# rises with it. DEFAULT_THRESHOLD remains the threshold of models without any calibration.
+DEFAULT_DECISION_FMR = 6.5e-3
+
 CALIBRATED_NOTE = (
     "score: cosine similarity (higher = more alike); fmr: estimated share of different-person "
-    "pairs that score as high (see calibration); band: strong (fmr <= 1e-3), possible "
+    "pairs that score as high (upper end of its 95% interval; `facesift calibration` shows "
+    "where it comes from); band: strong (fmr <= 1e-3), possible "
     "(<= 1e-2), weak. In a gallery of N people a stranger meets roughly N times the fmr: "
     "every candidate needs human review"
 )

@@ -231,3 +231,48 @@ def best_shot_ids(session: Session, track_ids: Sequence[int]) -> dict[int, list[
 
 def face_crop(session: Session, face_id: int) -> bytes | None:
     return session.scalar(select(Face.crop).where(Face.id == face_id))
+
+
+def faces_seen_together(
+    session: Session, model_sha256: str, case_name: str | None = None
+) -> list[tuple[int, int, int, int | None, tuple[float, float, float, float], np.ndarray]]:
+    """(face id, media id, frame index, track id, box, embedding) of every face that shares
+    its photo or video frame with another face of the same model (optionally in one case)."""
+    crowded = (
+        select(Face.media_id, Face.frame_index)
+        .where(Face.model_sha256 == model_sha256)
+        .group_by(Face.media_id, Face.frame_index)
+        .having(func.count(Face.id) > 1)
+        .subquery()
+    )
+    query = (
+        select(Face.id, Face.media_id, Face.frame_index, Face.track_id)
+        .add_columns(Face.x1, Face.y1, Face.x2, Face.y2, Face.embedding)
+        .join(
+            crowded,
+            (crowded.c.media_id == Face.media_id) & (crowded.c.frame_index == Face.frame_index),
+        )
+        .join(Media, Media.id == Face.media_id)
+        .where(Face.model_sha256 == model_sha256)
+        .order_by(Face.media_id, Face.frame_index, Face.id)
+    )
+    if case_name is not None:
+        query = _in_case(query, case_name)
+    return [
+        (r[0], r[1], r[2], r[3], (r[4], r[5], r[6], r[7]), decode_vector(r[8]))
+        for r in session.execute(query)
+    ]
+
+
+def track_templates(session: Session, track_ids: Sequence[int]) -> dict[int, np.ndarray]:
+    if not track_ids:
+        return {}
+    rows = session.execute(select(Track.id, Track.template).where(Track.id.in_(list(track_ids))))
+    return {track_id: decode_vector(blob) for track_id, blob in rows}
+
+
+def faces_stamp(session: Session) -> tuple[int, int, int]:
+    """(gallery version, faces, largest face id): changes whenever faces are added, removed
+    or enrolled, so what is derived from them knows it is stale."""
+    count, largest = session.execute(select(func.count(Face.id), func.max(Face.id))).one()
+    return gallery_version(session), int(count or 0), int(largest or 0)

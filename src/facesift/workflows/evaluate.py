@@ -22,8 +22,9 @@ from facesift.errors import FacesiftError
 from facesift.match.calibration import (
     Calibration,
     cross_impostor_scores,
+    cross_impostor_units,
     fit_calibration,
-    impostor_scores,
+    labelled_impostor_pairs,
 )
 from facesift.match.similarity import l2_normalize
 from facesift.media.files import iter_media_files
@@ -188,7 +189,7 @@ def calibrate(
     embedded = embed_photos(engine, photos, prefer="central", workers=workers, progress=progress)
     found = ~np.isnan(embedded.vectors).any(axis=1)
     identities = [labels[k] for k in np.flatnonzero(found)]
-    scores = impostor_scores(embedded.vectors[found], identities)
+    pairs = labelled_impostor_pairs(embedded.vectors[found], np.asarray(identities), "reference")
     provenance: dict[str, Any] = {
         "root": Path(root).name,
         "pairs_file": pairs_file.name if pairs_file else None,
@@ -197,9 +198,12 @@ def calibrate(
         "photos": int(found.sum()),
         "identities": len(set(identities)),
         "photos_without_face": len(embedded.failures),
+        "units": pairs.unit_count,
         "pipeline": engine.describe(),
     }
-    return fit_calibration(scores, engine.model_name, engine.model_sha256, provenance)
+    return fit_calibration(
+        pairs.scores, engine.model_name, engine.model_sha256, provenance, units=pairs.units
+    )
 
 
 # Probe faces of the low-resolution calibration are shrunk to these widths (pixels).
@@ -251,12 +255,12 @@ def calibrate_low_res(
             progress=None if progress is None else lambda d, n: progress(len(photos) + d, total),
         )
     usable = ~np.isnan(probes.vectors).any(axis=1)
+    probe_labels = [copy_labels[k] for k in np.flatnonzero(usable)]
+    gallery_labels = [labels[k] for k in np.flatnonzero(found)]
     scores = cross_impostor_scores(
-        probes.vectors[usable],
-        [copy_labels[k] for k in np.flatnonzero(usable)],
-        gallery.low_res[found],
-        [labels[k] for k in np.flatnonzero(found)],
+        probes.vectors[usable], probe_labels, gallery.low_res[found], gallery_labels
     )
+    units = cross_impostor_units(probe_labels, gallery_labels)
     provenance: dict[str, Any] = {
         "root": Path(root).name,
         "pairs_file": pairs_file.name if pairs_file else None,
@@ -272,7 +276,7 @@ def calibrate_low_res(
         "identities": len({labels[k] for k in np.flatnonzero(found)}),
         "pipeline": engine.describe(),
     }
-    return fit_calibration(scores, engine.model_name, engine.model_sha256, provenance)
+    return fit_calibration(scores, engine.model_name, engine.model_sha256, provenance, units=units)
 
 
 def _calibration_photos(root: Path, pairs_file: Path | None) -> tuple[list[Path], list[str]]:
@@ -327,12 +331,19 @@ def evaluate_verification(
     calibration: Calibration | None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    embedded: EmbeddedPhotos | None = None,
 ) -> VerificationReport:
-    """Accuracy (cross-validated over folds when the file has several), ROC AUC, TAR at FAR."""
+    """Accuracy (cross-validated over folds when the file has several), ROC AUC, TAR at FAR.
+
+    `embedded`: the pairs' photos already embedded (by embed_photos), e.g. for group reports.
+    """
     from facesift.match import metrics
 
     photos = [p for pair in pairs for p in (pair.a, pair.b)]
-    embedded = embed_photos(engine, photos, prefer="central", workers=workers, progress=progress)
+    if embedded is None:
+        embedded = embed_photos(
+            engine, photos, prefer="central", workers=workers, progress=progress
+        )
     where = embedded.index()
     unit = l2_normalize(np.nan_to_num(embedded.vectors))
     missing = np.isnan(embedded.vectors).any(axis=1)
@@ -390,6 +401,12 @@ class IdentificationReport:
     thresholds: dict[str, float]
     failures: dict[str, str]
     det: tuple[np.ndarray, np.ndarray]
+    # Per probe, for group reports: identities, mate ranks and scores; strangers' top scores.
+    mated_labels: list[str] = field(default_factory=list)
+    ranks: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    mate_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    non_mated_labels: list[str] = field(default_factory=list)
+    non_mated_top: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -503,4 +520,9 @@ def evaluate_identification(
         thresholds=thresholds,
         failures={**enrolled.failures, **embedded.failures},
         det=metrics.det_open_set(rank, mate, non_mated),
+        mated_labels=[usable[k][1] for k in mated_rows],
+        ranks=rank,
+        mate_scores=mate,
+        non_mated_labels=[usable[k][1] for k in other_rows],
+        non_mated_top=non_mated,
     )

@@ -180,12 +180,15 @@ class Decision:
     model: dict[str, Any]
     note: str
     calibration: dict[str, Any] | None = None  # where the FMR estimates come from
+    # What a reader must know before trusting the FMRs (e.g. a population mismatch).
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "threshold": self.threshold,
+            "threshold": round(self.threshold, 4),
             "calibrated": self.calibration is not None,
             "calibration": self.calibration,
+            "warnings": list(self.warnings),
             "note": self.note,
             "model": self.model,
         }
@@ -319,4 +322,35 @@ class ScanReport:
             "partial": [{"path": p, "reason": r} for p, r in self.partial],
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass(frozen=True)
+class CalibrationStatus:
+    """The calibrations a workspace (or case) has, which one is in force, and why.
+
+    `baseline`: the shipped or reference calibration; `own`: the fit on the workspace's own
+    different-person pairs, with its sources; each with the score at FMR 1e-2, 1e-3 and 1e-4
+    and the interval there. `warnings` are those every result of this scope carries.
+    """
+
+    scope: str
+    source: str | None
+    decision_fmr: float | None
+    threshold: float
+    baseline: dict[str, Any] | None
+    own: dict[str, Any] | None
+    population_check: dict[str, Any] | None
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "active": self.source,
+            "decision_fmr": self.decision_fmr,
+            "threshold": round(self.threshold, 4),
+            "baseline": self.baseline,
+            "own": self.own,
+            "population_check": self.population_check,
+            "warnings": list(self.warnings),
         }

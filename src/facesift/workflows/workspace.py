@@ -16,9 +16,15 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from facesift.errors import MediaError, WorkspaceError
-from facesift.match.calibration import LOW_RES, Calibration, band
-from facesift.match.decision import CALIBRATED_NOTE, DEFAULT_THRESHOLD, SCORE_NOTE
+from facesift.match.calibration import LOW_RES, Calibration
+from facesift.match.decision import (
+    CALIBRATED_NOTE,
+    DEFAULT_DECISION_FMR,
+    DEFAULT_THRESHOLD,
+    SCORE_NOTE,
+)
 from facesift.match.gallery import GalleryIndex, PersonHit
+from facesift.match.policy import DecisionPolicy, operating_points, summary
 from facesift.match.tracking import Track, Tracker, TrackerSettings
 from facesift.media.files import MEDIA_EXTENSIONS, is_video, iter_media_files, sha256_file
 from facesift.media.image import ImageSource, load_image
@@ -36,10 +42,12 @@ from facesift.store.schema import Media
 from facesift.store.schema import Track as TrackRow
 from facesift.vision.engine import FaceEngine
 from facesift.vision.face import Face, choose_primary
-from facesift.vision.lowres import LOW_RES_PROBE_PX, uses_low_res_templates
+from facesift.vision.lowres import uses_low_res_templates
 from facesift.vision.quality import Quality
 from facesift.workflows.analysis import AnalysisPool, AnalyzedImage, analyzed_image, default_workers
+from facesift.workflows.calibration import own_calibration
 from facesift.workflows.results import (
+    CalibrationStatus,
     Candidate,
     Decision,
     EnrollOutcome,
@@ -77,42 +85,38 @@ class Workspace:
         *,
         engine: FaceEngine | None = None,
         database_url: str | None = None,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
+        decision_fmr: float = DEFAULT_DECISION_FMR,
     ) -> None:
+        """`decision_fmr`: the estimated false-match rate at which `above_threshold` and
+        `same_person` are decided, turned into a score by the calibration in force (see
+        `policy`); `threshold`, a raw score, overrides it."""
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.engine = engine or FaceEngine()
-        self.threshold = threshold
+        self.fixed_threshold = threshold
+        self.decision_fmr = decision_fmr
         self.database_url = database_url or sqlite_url(self.path / DATABASE_FILE)
         self._db = open_engine(self.database_url)
         self._sessions = make_sessions(self._db)
         self._galleries: dict[bool, tuple[dict[str, object], GalleryIndex]] = {}
-        self._calibrations: dict[bool, tuple[int | None, Calibration | None]] = {}
+        self._references: dict[bool, tuple[int | None, Calibration | None]] = {}
 
     def calibration_file(self, low_res: bool = False) -> Path:
+        """Where `facesift calibrate FOLDER` keeps the workspace's reference calibration."""
         suffix = LOW_RES if low_res else ""
         return self.path / f"calibration-{self.engine.model_name}{suffix}.json"
 
-    @property
-    def calibration(self) -> Calibration | None:
-        """The workspace's own calibration for this model if it has one, else the shipped one."""
-        return self._calibration(low_res=False)
-
-    @property
-    def low_res_calibration(self) -> Calibration | None:
-        """The same for small probe faces matched against low-resolution templates."""
-        return self._calibration(low_res=True)
-
-    def _calibration(self, low_res: bool) -> Calibration | None:
+    def reference_calibration(self, low_res: bool = False) -> Calibration | None:
+        """The calibration fitted on a labelled reference set for this workspace, if any."""
         path = self.calibration_file(low_res)
         stamp = path.stat().st_mtime_ns if path.is_file() else None
-        cached = self._calibrations.get(low_res)
+        cached = self._references.get(low_res)
         if cached is None or cached[0] != stamp:
             own = Calibration.load(path) if stamp is not None else None
             if own is not None and own.model_sha256 != self.engine.model_sha256:
                 own = None
-            shipped = self.engine.low_res_calibration if low_res else self.engine.calibration
-            cached = self._calibrations[low_res] = (stamp, own or shipped)
+            cached = self._references[low_res] = (stamp, own)
         return cached[1]
 
     def save_calibration(self, calibration: Calibration, low_res: bool = False) -> None:
@@ -120,14 +124,84 @@ class Workspace:
             raise WorkspaceError("the calibration was fitted for another model")
         calibration.save(self.calibration_file(low_res))
 
+    def own_calibration(self, case: str | None = None) -> Calibration | None:
+        """The calibration fitted on this workspace's own different-person pairs (gallery,
+        faces seen together), or on the gallery and one case's pictures; None if too few."""
+        return own_calibration(self._sessions, self.engine, self.path, case)
+
+    def policy(self, case: str | None = None) -> DecisionPolicy:
+        """The decision policy in force for the workspace, or for one case: the baseline
+        calibration (a reference set's, else the shipped one), the workspace's own, which
+        of them is used, the threshold, and the warnings every result carries."""
+        reference = self.reference_calibration()
+        reference_low = self.reference_calibration(low_res=True)
+        return DecisionPolicy(
+            decision_fmr=self.decision_fmr,
+            baseline=reference or self.engine.calibration,
+            local=self.own_calibration(case),
+            low_res=reference_low or self.engine.low_res_calibration,
+            fixed_threshold=self.fixed_threshold,
+            uncalibrated_threshold=DEFAULT_THRESHOLD,
+            baseline_kind="reference" if reference is not None else "shipped",
+            scope="workspace" if case is None else f"case {case!r}",
+        )
+
+    @property
+    def threshold(self) -> float:
+        """The decision threshold (a score) of the workspace's policy."""
+        return self.policy().threshold
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The calibration the workspace's FMRs come from (see `policy`)."""
+        return self.policy().active
+
+    @property
+    def low_res_calibration(self) -> Calibration | None:
+        """The same for small probe faces matched against low-resolution templates."""
+        return self.policy().low_res
+
+    def threshold_for(self, fmr: float, case: str | None = None) -> float:
+        """The score at which the FMR in force (its conservative estimate) is `fmr`."""
+        return self.policy(case).threshold_for(fmr)
+
+    def fmr_for(self, score: float, case: str | None = None) -> float | None:
+        """The estimated FMR (conservative) of a score; None when uncalibrated."""
+        return self.policy(case).fmr_for(score)
+
+    def calibration_status(self, case: str | None = None) -> CalibrationStatus:
+        """Which calibration is in force for the workspace (or a case), its sources, sample
+        sizes and intervals, and the warnings results carry."""
+        if case is not None:
+            with self._sessions() as session:
+                if not repo.case_exists(session, case):
+                    raise WorkspaceError(f"no case named {case!r} in this workspace")
+        policy = self.policy(case)
+
+        def described(calibration: Calibration | None, kind: str | None) -> dict[str, Any] | None:
+            if calibration is None:
+                return None
+            return {
+                "kind": kind,
+                **summary(calibration),
+                "operating_points": operating_points(calibration),
+            }
+
+        return CalibrationStatus(
+            scope=policy.scope,
+            source=policy.source,
+            decision_fmr=None if policy.fixed_threshold is not None else policy.decision_fmr,
+            threshold=policy.threshold,
+            baseline=described(policy.baseline, policy.baseline_kind),
+            own=described(policy.local, "own"),
+            population_check=None if policy.check is None else policy.check.to_dict(),
+            warnings=policy.warnings,
+        )
+
     def threshold_for_low_res(self) -> float:
         """The score at which a low-resolution match is as rare among different people as a
         standard match at the decision threshold (the threshold itself when uncalibrated)."""
-        standard, low_res = self.calibration, self.low_res_calibration
-        if standard is None or low_res is None:
-            return self.threshold
-        fmr = float(standard.fmr_for(self.threshold))
-        return low_res.threshold_for(max(fmr, low_res.floor))
+        return self.policy().low_res_threshold
 
     def close(self) -> None:
         self._db.dispose()
@@ -454,33 +528,24 @@ class Workspace:
         self._galleries[low_res] = (stamp, gallery)
         return gallery
 
-    def decision(self) -> Decision:
-        calibration = self.calibration
-        if calibration is None:
-            return Decision(self.threshold, self.engine.describe(), SCORE_NOTE)
-        source = _calibration_summary(calibration)
-        low_res = self.low_res_calibration
-        if low_res is not None:
-            source["low_res"] = {
-                **_calibration_summary(low_res),
-                "probe_face_px_below": LOW_RES_PROBE_PX,
-                "threshold": round(self.threshold_for_low_res(), 4),
-            }
-        return Decision(self.threshold, self.engine.describe(), CALIBRATED_NOTE, source)
-
-    def _evidence(self, score: float, low_res: bool = False) -> tuple[float | None, str]:
-        """Estimated FMR and band of a score, or (None, "uncalibrated")."""
-        calibration = self.low_res_calibration if low_res else self.calibration
-        if calibration is None:
-            return None, "uncalibrated"
-        fmr = float(calibration.fmr_for(score))
-        return fmr, band(fmr)
+    def decision(self, policy: DecisionPolicy | None = None) -> Decision:
+        """How scores are judged (the policy's threshold, calibration and warnings)."""
+        policy = policy or self.policy()
+        note = CALIBRATED_NOTE if policy.calibrated else SCORE_NOTE
+        return Decision(
+            policy.threshold, self.engine.describe(), note, policy.describe(), policy.warnings
+        )
 
     def _candidates(
-        self, vectors: np.ndarray, top: int, face_px: Iterable[float] | None = None
+        self,
+        vectors: np.ndarray,
+        top: int,
+        face_px: Iterable[float] | None = None,
+        policy: DecisionPolicy | None = None,
     ) -> list[list[Candidate]]:
         """Ranked people for each probe vector; probes narrower than LOW_RES_PROBE_PX (given
         `face_px`) are matched against the low-resolution templates."""
+        policy = policy or self.policy()
         sizes = list(face_px) if face_px is not None else [float("inf")] * len(vectors)
         small = np.array([uses_low_res_templates(px) for px in sizes], dtype=bool)
         hits: list[list[PersonHit]] = [[] for _ in range(len(vectors))]
@@ -490,29 +555,12 @@ class Workspace:
                 found = self.gallery(low_res=low_res).search(vectors[rows], top)
                 for row, row_hits in zip(rows, found, strict=True):
                     hits[row] = row_hits
-        thresholds = {False: self.threshold, True: self.threshold_for_low_res()}
         with self._sessions() as session:
             people = repo.people_by_id(session, sorted({h.person_id for row in hits for h in row}))
             return [
-                [self._candidate(h, people, bool(low), thresholds[bool(low)]) for h in row]
+                [_candidate(h, people, policy, bool(low)) for h in row]
                 for row, low in zip(hits, small, strict=True)
             ]
-
-    def _candidate(
-        self, hit: PersonHit, people: dict[int, Any], low_res: bool, threshold: float
-    ) -> Candidate:
-        person = people[hit.person_id]
-        fmr, strength = self._evidence(hit.score, low_res)
-        return Candidate(
-            person=person.name,
-            person_id=person.id,
-            score=hit.score,
-            above_threshold=hit.score >= threshold,
-            best_face_id=hit.face_id,
-            attributes=dict(person.attributes or {}),
-            fmr=fmr,
-            band=strength,
-        )
 
     def search(
         self,
@@ -532,8 +580,9 @@ class Workspace:
             return self._search_video(Path(image), top, (fps, full_scan_every), workers)
         decoded = load_image(image)
         faces = self.engine.analyze_pixels(decoded.pixels, thorough=True)
+        policy = self.policy()
         candidates = self._candidates(
-            np.array([f.embedding for f in faces]), top, [f.quality.face_px for f in faces]
+            np.array([f.embedding for f in faces]), top, [f.quality.face_px for f in faces], policy
         )
         is_path = isinstance(image, str | Path)
         return SearchResult(
@@ -545,7 +594,7 @@ class Workspace:
                 FaceMatches(f.bbox, f.det_score, f.quality, c)
                 for f, c in zip(faces, candidates, strict=True)
             ],
-            decision=self.decision(),
+            decision=self.decision(policy),
             gallery_people=self.gallery().people,
         )
 
@@ -570,15 +619,18 @@ class Workspace:
                 )
             )
         sightings = [s for f in frames for s in f.sightings]
+        policy = self.policy()
         face_candidates = self._candidates(
             np.array([s.face.embedding for s in sightings], dtype=np.float32),
             top,
             [s.face.quality.face_px for s in sightings],
+            policy,
         )
         track_candidates = self._candidates(
             np.array([t.template() for t in tracker.tracks], dtype=np.float32),
             top,
             [t.best(1)[0].face.quality.face_px for t in tracker.tracks],
+            policy,
         )
         faces = [
             FaceMatches(
@@ -600,7 +652,7 @@ class Workspace:
             width=info.width,
             height=info.height,
             faces=faces,
-            decision=self.decision(),
+            decision=self.decision(policy),
             gallery_people=self.gallery().people,
             tracks=tracks,
             video={
@@ -630,8 +682,9 @@ class Workspace:
                 if t.model_sha256 == self.engine.model_sha256
             ]
             best_faces = repo.best_shot_ids(session, [t.id for t in track_rows])
+        policy = self.policy(case)
         vectors = np.array([repo.decode_vector(r.embedding) for r in rows], dtype=np.float32)
-        candidates = self._candidates(vectors, top, [r.face_px for r in rows])
+        candidates = self._candidates(vectors, top, [r.face_px for r in rows], policy)
         faces = [
             FaceMatches(
                 bbox=r.bbox,
@@ -665,11 +718,11 @@ class Workspace:
             )
             for t, c in zip(
                 track_rows,
-                self._candidates(templates, top, [_best_face_px(t) for t in track_rows]),
+                self._candidates(templates, top, [_best_face_px(t) for t in track_rows], policy),
                 strict=True,
             )
         ]
-        return IdentifyResult(case, faces, self.decision(), self.gallery().people, tracks)
+        return IdentifyResult(case, faces, self.decision(policy), self.gallery().people, tracks)
 
     def face_crop(self, face_id: int) -> bytes | None:
         """The JPEG crop (aligned face chip) kept for a video track's best shot, if any."""
@@ -743,9 +796,10 @@ class Workspace:
         score = float(
             self.engine.similarity(chosen[0].embedding[None], chosen[1].embedding[None])[0, 0]
         )
-        fmr, strength = self._evidence(score)
+        policy = self.policy()
+        fmr, strength = policy.evidence(score)
         return Verification(
-            same_person=score >= self.threshold,
+            same_person=score >= policy.threshold,
             score=score,
             fmr=fmr,
             band=strength,
@@ -754,7 +808,7 @@ class Workspace:
             bbox_a=chosen[0].bbox,
             bbox_b=chosen[1].bbox,
             notes=notes,
-            decision=self.decision(),
+            decision=self.decision(policy),
         )
 
     # ------------------------------------------------------------------------------ listings
@@ -843,11 +897,19 @@ def _best_face_px(track: TrackRow) -> float:
     return track.best_face.face_px if track.best_face is not None else float("inf")
 
 
-def _calibration_summary(calibration: Calibration) -> dict[str, Any]:
-    return {
-        "impostor_pairs": calibration.impostor_pairs,
-        "model_sha256": calibration.model_sha256,
-        **{k: v for k, v in calibration.provenance.items() if k != "pipeline"},
-        "threshold_fmr_1e-3": round(calibration.threshold_for(1e-3), 4),
-        "threshold_fmr_1e-2": round(calibration.threshold_for(1e-2), 4),
-    }
+def _candidate(
+    hit: PersonHit, people: dict[int, Any], policy: DecisionPolicy, low_res: bool
+) -> Candidate:
+    person = people[hit.person_id]
+    fmr, strength = policy.evidence(hit.score, low_res)
+    threshold = policy.low_res_threshold if low_res else policy.threshold
+    return Candidate(
+        person=person.name,
+        person_id=person.id,
+        score=hit.score,
+        above_threshold=hit.score >= threshold,
+        best_face_id=hit.face_id,
+        attributes=dict(person.attributes or {}),
+        fmr=fmr,
+        band=strength,
+    )
