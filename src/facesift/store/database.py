@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, LargeBinary, create_engine, event, inspect, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from facesift.errors import WorkspaceError
@@ -16,12 +20,40 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+T = TypeVar("T")
+
+# How long a writer waits for another's lock on a SQLite file before it gives up (seconds).
+SQLITE_BUSY_SECONDS = 60.0
+
+
 def open_engine(url: str) -> Engine:
-    """A SQLAlchemy engine with the schema created and its version checked."""
-    engine = create_engine(url, future=True)
+    """A SQLAlchemy engine with the schema created and its version checked.
+
+    Safe when several processes open a new store at once: on PostgreSQL one creates the
+    schema while the others wait on a lock; on SQLite a loser of the race retries.
+    """
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(
+        url, future=True, connect_args={"timeout": SQLITE_BUSY_SECONDS} if sqlite else {}
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
+    for attempt in range(8):
+        try:
+            _create_schema(engine)
+            return engine
+        except (IntegrityError, ProgrammingError, OperationalError):
+            if attempt == 7:
+                raise
+            time.sleep(0.1 * (attempt + 1) * (1 + random.random()))
+    return engine
+
+
+def _create_schema(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":  # one creator at a time
+            connection.execute(text("SELECT pg_advisory_xact_lock(7212604215)"))
+        Base.metadata.create_all(connection)
     with Session(engine) as session, session.begin():
         row = session.get(Setting, "schema_version")
         if row is None:
@@ -33,8 +65,30 @@ def open_engine(url: str) -> Engine:
             )
         else:
             _add_missing_columns(session)
-            row.value = str(SCHEMA_VERSION)
-    return engine
+            if row.value != str(SCHEMA_VERSION):
+                row.value = str(SCHEMA_VERSION)
+
+
+def transaction(sessions: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """Run `work` in one transaction, again from the start when it collided with another
+    writer (a row another process inserted first, a lock held too long): the caller's work
+    must read what it decides on inside `work`, so a retry sees the other writer's result."""
+    for attempt in range(6):
+        try:
+            with sessions.begin() as session:
+                return work(session)
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == 5 or not _is_collision(exc):
+                raise
+            time.sleep(0.05 * (attempt + 1) * (1 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def _is_collision(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    message = str(exc.orig).lower()
+    return "locked" in message or "deadlock" in message or "could not serialize" in message
 
 
 def _add_missing_columns(session: Session) -> None:

@@ -30,15 +30,28 @@ def find_media(session: Session, sha256: str) -> Media | None:
     )
 
 
-def replace_media(session: Session, path: Path, sha256: str, **fields: Any) -> Media:
-    """A new record for the file at `path`, replacing whatever was stored for the same content
-    (an earlier failed or interrupted attempt, with its faces and tracks)."""
-    previous = find_media(session, sha256)
-    if previous is not None:
-        session.delete(previous)
+# Media whose analysis is complete: never replaced, whoever asks.
+COMPLETE = ("ok", "partial")
+
+
+def begin_media(session: Session, path: Path, sha256: str, **fields: Any) -> Media | None:
+    """The record to store a file's analysis in: new, or an earlier failed or interrupted
+    attempt reset in place (its faces and tracks dropped; its case links kept). None when
+    the file's analysis is already complete — another writer finished first: keep theirs."""
+    media = find_media(session, sha256)
+    if media is not None and media.status in COMPLETE:
+        return None
+    if media is None:
+        media = Media(sha256=sha256, path=str(path.resolve()), size=path.stat().st_size)
+        session.add(media)
+    else:
+        media.faces = []
+        media.tracks = []
+        media.error = None
         session.flush()
-    media = Media(sha256=sha256, path=str(path.resolve()), size=path.stat().st_size, **fields)
-    session.add(media)
+    for key, value in fields.items():
+        setattr(media, key, value)
+    session.flush()  # a concurrent insert of the same file fails here, and is retried
     return media
 
 

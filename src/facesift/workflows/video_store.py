@@ -8,6 +8,8 @@ would have.
 
 from __future__ import annotations
 
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +31,26 @@ from facesift.workflows.video import FrameFaces
 # are searched for (on a GPU the pixel budget follows its free memory, so it can differ).
 RESUME_KEYS = ("embedder_sha256", "detector", "min_face_px", "max_detect_pixels")
 
+# A scan in progress marks its video with a token and the time of its last commit; another
+# process leaves the video to it while that is recent (it waits), and takes over an
+# interrupted scan once it is older than this (seconds).
+HEARTBEAT_STALE_SECONDS = 120.0
+
+
+class ScanTakenOver(Exception):
+    """Another process took this video's scan over (ours looked interrupted)."""
+
 
 class VideoRecord:
     """The stored side of scanning one video: its media row, faces and tracks."""
 
-    def __init__(self, sessions: sessionmaker[Session], engine: FaceEngine, media_id: int) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], engine: FaceEngine, media_id: int, token: str
+    ) -> None:
         self._sessions = sessions
         self.engine = engine
         self.media_id = media_id
+        self.token = token
 
     @classmethod
     def open(
@@ -48,15 +62,27 @@ class VideoRecord:
         info: dict[str, Any],
         settings: dict[str, Any],
         tracker: Tracker,
-    ) -> tuple[VideoRecord, int]:
-        """The record to fill and the last frame already stored (-1 for a fresh start).
+    ) -> tuple[VideoRecord, int] | str:
+        """The record to fill and the last frame already stored (-1 for a fresh start), or
+        "complete" (another process finished this video) or "busy" (another is scanning it).
 
         A scan interrupted with the same settings and models resumes: its open tracks are
-        restored into `tracker`. Anything else stored for the file is replaced.
+        restored into `tracker`. An interrupted scan with other settings is started afresh.
         """
         described = engine.describe()
+        token = uuid.uuid4().hex
         with sessions.begin() as session:
             media = repo.find_media(session, sha)
+            if media is not None and media.status in repo.COMPLETE:
+                return "complete"
+            scanner = (media.analysis or {}).get("scanner") if media is not None else None
+            if (
+                media is not None
+                and media.status == "scanning"
+                and scanner
+                and time.time() - float(scanner.get("heartbeat", 0)) < HEARTBEAT_STALE_SECONDS
+            ):
+                return "busy"
             if (
                 media is not None
                 and media.status == "scanning"
@@ -72,8 +98,9 @@ class VideoRecord:
                 ]
                 next_number = max((t.number for t in media.tracks), default=0) + 1
                 tracker.resume(open_tracks, next_number)
-                return cls(sessions, engine, media.id), resume_after
-            media = repo.replace_media(
+                media.analysis = {**media.analysis, "scanner": _scanner(token)}
+                return cls(sessions, engine, media.id, token), resume_after
+            fresh = repo.begin_media(
                 session,
                 path,
                 sha,
@@ -83,10 +110,16 @@ class VideoRecord:
                 height=info["height"],
                 exif=info,
                 status="scanning",
-                analysis={**described, "video": settings, "resume_after_frame": -1},
+                analysis={
+                    **described,
+                    "video": settings,
+                    "resume_after_frame": -1,
+                    "scanner": _scanner(token),
+                },
             )
-            session.flush()
-            return cls(sessions, engine, media.id), -1
+            if fresh is None:
+                return "complete"
+            return cls(sessions, engine, fresh.id, token), -1
 
     def commit(
         self,
@@ -98,8 +131,10 @@ class VideoRecord:
         """Store `frames`' faces, update their tracks, and move the resume point forward;
         with `final`, mark the video done ("ok", or "partial" when decoding broke off)."""
         with self._sessions.begin() as session:
-            media = session.get(Media, self.media_id)
+            media = session.get(Media, self.media_id, with_for_update=True)
             assert media is not None
+            if (media.analysis or {}).get("scanner", {}).get("token") != self.token:
+                raise ScanTakenOver(media.path)
             rows = {t.number: t for t in media.tracks}
             touched: set[int] = set()
             for frame in frames:
@@ -126,6 +161,7 @@ class VideoRecord:
                     _keep_best_crops(session, rows[track.id], track)
             time_reached = frames[-1].timestamp if frames else None
             analysis = dict(media.analysis)
+            analysis["scanner"] = _scanner(self.token)
             analysis["resume_after_frame"] = last_frame
             if time_reached is not None:
                 analysis["resume_after_time"] = time_reached
@@ -134,6 +170,7 @@ class VideoRecord:
                 media.error = final.error
                 analysis["frames_decoded"] = final.frames_decoded
                 analysis["seconds_decoded"] = final.last_timestamp
+                analysis.pop("scanner", None)
             media.analysis = analysis
         if time_reached is not None:
             tracker.forget_closed(time_reached)
@@ -156,6 +193,10 @@ class VideoRecord:
         row.template = repo.encode_vector(track.template())
         row.model_name = self.engine.model_name
         row.model_sha256 = self.engine.model_sha256
+
+
+def _scanner(token: str) -> dict[str, Any]:
+    return {"token": token, "heartbeat": time.time()}
 
 
 def _keep_best_crops(session: Session, row: TrackRow, track: Track) -> None:

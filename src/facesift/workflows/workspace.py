@@ -36,7 +36,7 @@ from facesift.media.video import (
     read_frame_index,
 )
 from facesift.store import repository as repo
-from facesift.store.database import make_sessions, open_engine, sqlite_url
+from facesift.store.database import make_sessions, open_engine, sqlite_url, transaction
 from facesift.store.schema import Face as FaceRow
 from facesift.store.schema import Media
 from facesift.store.schema import Track as TrackRow
@@ -61,7 +61,7 @@ from facesift.workflows.results import (
 )
 from facesift.workflows.rows import face_from_row, face_row
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY, FrameFaces, track_video
-from facesift.workflows.video_store import VideoRecord
+from facesift.workflows.video_store import ScanTakenOver, VideoRecord
 
 DATABASE_FILE = "facesift.db"
 INDEX_DIR = "index"
@@ -72,8 +72,10 @@ ScanProgress = Callable[[Path, int, int], None]
 VideoProgress = Callable[[Path, float, float | None], None]
 
 # A video scan commits its faces and tracks at least this often (seconds of video), so an
-# interruption loses little and a rerun resumes from the last commit.
+# interruption loses little and a rerun resumes from the last commit; and at least this often
+# in wall-clock seconds, so other processes see it is alive (video_store.HEARTBEAT_STALE_SECONDS).
 CHECKPOINT_SECONDS = 10.0
+HEARTBEAT_SECONDS = 20.0
 
 
 class Workspace:
@@ -227,9 +229,7 @@ class Workspace:
         person = person.strip()
         if not person:
             raise WorkspaceError("a person's name cannot be empty")
-        with self._sessions.begin() as session:
-            repo.get_or_create_person(session, person, attributes)
-        return [self._enroll_file(person, Path(f)) for f in iter_media_files(files)]
+        return [self._enroll_file(person, Path(f), attributes) for f in iter_media_files(files)]
 
     def enroll_folder(
         self, root: str | Path, metadata: dict[str, dict[str, Any]] | None = None
@@ -246,52 +246,83 @@ class Workspace:
             outcomes.extend(self.enroll(folder.name, [folder], attributes))
         return outcomes
 
-    def _enroll_file(self, person: str, path: Path) -> EnrollOutcome:
+    def _enroll_file(
+        self, person: str, path: Path, attributes: dict[str, Any] | None
+    ) -> EnrollOutcome:
+        """Enrol one photo's main face. The person is created with their first enrolled face
+        (a failed enrolment leaves no empty person); analysis runs before the transaction,
+        which is retried when another writer stored the same file first."""
         try:
             sha = sha256_file(path)
-            with self._sessions.begin() as session:
-                media = repo.find_media(session, sha)
-                pixels = None
-                if media is None or media.status != "ok":
-                    decoded = load_image(path)
-                    pixels = decoded.pixels
-                    faces = self.engine.analyze_pixels(pixels, thorough=True)
-                    media = self._store_media(session, path, sha, analyzed_image(decoded, faces))
-                shape = (media.height or 0, media.width or 0)
-                face, why = choose_primary(media.faces, shape, "largest")
-                if face is None:
-                    status = "no_face" if not media.faces else "ambiguous"
-                    return EnrollOutcome(str(path), person, status, why)
-                owner = repo.get_or_create_person(session, person)
-                if face.person_id == owner.id:
-                    if face.low_res_embedding is None:  # enrolled before templates existed
-                        self._add_low_res_template(face, path, pixels)
-                        repo.bump_gallery_version(session)
-                    return EnrollOutcome(
-                        str(path), person, "already_enrolled", "already enrolled", face.id
-                    )
-                if face.person_id is not None:
-                    other = face.person.name if face.person else face.person_id
-                    return EnrollOutcome(
-                        str(path), person, "conflict", f"this face is enrolled as {other}", face.id
-                    )
-                if face.model_sha256 != self.engine.model_sha256:
-                    return EnrollOutcome(
-                        str(path),
-                        person,
-                        "conflict",
-                        f"stored face was made by another model ({face.model_name})",
-                        face.id,
-                    )
-                if face.low_res_embedding is None:
-                    self._add_low_res_template(face, path, pixels)
-                face.person_id = owner.id
-                repo.bump_gallery_version(session)
-                return EnrollOutcome(str(path), person, "enrolled", why, face.id)
+            with self._sessions() as session:
+                known = repo.find_media(session, sha)
+                stored = known is not None and known.status == "ok"
+            analysis, pixels = None, None
+            if not stored:
+                decoded = load_image(path)
+                pixels = decoded.pixels
+                faces = self.engine.analyze_pixels(pixels, thorough=True)
+                analysis = analyzed_image(decoded, faces)
+            return transaction(
+                self._sessions,
+                lambda session: self._enroll_stored(
+                    session, person, attributes, path, sha, analysis, pixels
+                ),
+            )
         except MediaError as exc:
             return EnrollOutcome(str(path), person, "unreadable", exc.reason)
         except OSError as exc:
             return EnrollOutcome(str(path), person, "unreadable", exc.strerror or str(exc))
+
+    def _enroll_stored(
+        self,
+        session: Session,
+        person: str,
+        attributes: dict[str, Any] | None,
+        path: Path,
+        sha: str,
+        analysis: AnalyzedImage | None,
+        pixels: np.ndarray | None,
+    ) -> EnrollOutcome:
+        media = repo.find_media(session, sha)
+        if media is None or media.status != "ok":
+            if analysis is None:  # the record seen before is gone: analyse now
+                decoded = load_image(path)
+                pixels = decoded.pixels
+                analysis = analyzed_image(
+                    decoded, self.engine.analyze_pixels(pixels, thorough=True)
+                )
+            media, _ = self._store_media(session, path, sha, analysis)
+        shape = (media.height or 0, media.width or 0)
+        face, why = choose_primary(media.faces, shape, "largest")
+        if face is None:
+            status = "no_face" if not media.faces else "ambiguous"
+            return EnrollOutcome(str(path), person, status, why)
+        if face.person_id is not None and face.person is not None and face.person.name == person:
+            if attributes:
+                repo.get_or_create_person(session, person, attributes)
+            if face.low_res_embedding is None:  # enrolled before templates existed
+                self._add_low_res_template(face, path, pixels)
+                repo.bump_gallery_version(session)
+            return EnrollOutcome(str(path), person, "already_enrolled", "already enrolled", face.id)
+        if face.person_id is not None:
+            other = face.person.name if face.person else face.person_id
+            return EnrollOutcome(
+                str(path), person, "conflict", f"this face is enrolled as {other}", face.id
+            )
+        if face.model_sha256 != self.engine.model_sha256:
+            return EnrollOutcome(
+                str(path),
+                person,
+                "conflict",
+                f"stored face was made by another model ({face.model_name})",
+                face.id,
+            )
+        if face.low_res_embedding is None:
+            self._add_low_res_template(face, path, pixels)
+        face.person_id = repo.get_or_create_person(session, person, attributes).id
+        repo.bump_gallery_version(session)
+        return EnrollOutcome(str(path), person, "enrolled", why, face.id)
 
     def _add_low_res_template(self, face: FaceRow, path: Path, pixels: np.ndarray | None) -> None:
         """Give an enrolled face its low-resolution template (facesift.vision.lowres)."""
@@ -375,13 +406,16 @@ class Workspace:
 
     def _already_stored(self, sha: str, case_name: str | None) -> bool:
         """True (and the file filed under the case) when the file was analysed before."""
-        with self._sessions.begin() as session:
+
+        def check(session: Session) -> bool:
             media = repo.find_media(session, sha)
-            if media is None or media.status not in ("ok", "partial"):
+            if media is None or media.status not in repo.COMPLETE:
                 return False
             if case_name:
                 repo.link_case(session, repo.get_or_create_case(session, case_name), media)
             return True
+
+        return transaction(self._sessions, check)
 
     def _store_analysis(
         self,
@@ -391,22 +425,31 @@ class Workspace:
         case_name: str | None,
         report: ScanReport,
     ) -> None:
-        with self._sessions.begin() as session:
+        def store(session: Session) -> bool:
             if isinstance(analysis, str):
                 media = self._store_error(session, path, sha, analysis)
-                report.errors.append((str(path), analysis))
+                stored = False
             else:
-                media = self._store_media(session, path, sha, analysis)
-                report.processed += 1
-                report.faces += len(analysis.faces)
+                media, stored = self._store_media(session, path, sha, analysis)
             if case_name:
                 repo.link_case(session, repo.get_or_create_case(session, case_name), media)
+            return stored
+
+        stored = transaction(self._sessions, store)
+        if isinstance(analysis, str):
+            report.errors.append((str(path), analysis))
+        elif stored:
+            report.processed += 1
+            report.faces += len(analysis.faces)
+        else:  # another process stored the same file meanwhile
+            report.already_stored += 1
 
     def _store_media(
         self, session: Session, path: Path, sha: str, analysis: AnalyzedImage
-    ) -> Media:
-        """Write an analysed file and all its faces (replacing an earlier failed attempt)."""
-        media = repo.replace_media(
+    ) -> tuple[Media, bool]:
+        """Write an analysed file and all its faces (in place of an earlier failed attempt);
+        when another writer completed the same file first, its record is kept: (it, False)."""
+        media = repo.begin_media(
             session,
             path,
             sha,
@@ -418,12 +461,19 @@ class Workspace:
             status="ok",
             analysis=self.engine.describe(),
         )
+        if media is None:
+            complete = repo.find_media(session, sha)
+            assert complete is not None
+            return complete, False
         media.faces = [face_row(face, self.engine) for face in analysis.faces]
         session.flush()
-        return media
+        return media, True
 
     def _store_error(self, session: Session, path: Path, sha: str, reason: str) -> Media:
+        """Record why a file could not be analysed (a complete record is never downgraded)."""
         media = repo.find_media(session, sha)
+        if media is not None and media.status in repo.COMPLETE:
+            return media
         if media is None:
             media = Media(sha256=sha, path=str(path.resolve()), size=path.stat().st_size)
             session.add(media)
@@ -457,42 +507,55 @@ class Workspace:
         try:
             info = probe_video(path)
         except MediaError as exc:
-            with self._sessions.begin() as session:
-                media = self._store_error(session, path, sha, exc.reason)
-                if case_name:
-                    repo.link_case(session, repo.get_or_create_case(session, case_name), media)
-            report.errors.append((str(path), exc.reason))
+            self._store_analysis(path, sha, exc.reason, case_name, report)
             return
         fps, full_scan_every = sampling
         settings = self._video_settings(fps, full_scan_every)
-        tracker = Tracker(TrackerSettings(**settings["tracker"]))
-        record, resume_after = VideoRecord.open(
-            self._sessions, self.engine, path, sha, info.to_dict(), settings, tracker
-        )
-        with self._sessions.begin() as session:
-            media = session.get(Media, record.media_id)
-            if case_name and media is not None:
-                repo.link_case(session, repo.get_or_create_case(session, case_name), media)
+        while True:  # another process scanning this video: wait for it, or take over when it died
+            tracker = Tracker(TrackerSettings(**settings["tracker"]))
+            opened = VideoRecord.open(
+                self._sessions, self.engine, path, sha, info.to_dict(), settings, tracker
+            )
+            if opened != "busy":
+                break
+            time.sleep(1.0)
+        if isinstance(opened, str):  # "complete": another process finished it
+            self._already_stored(sha, case_name)
+            report.already_stored += 1
+            return
+        record, resume_after = opened
+        if case_name:
+            transaction(self._sessions, lambda s: _link_case(s, record.media_id, case_name))
         status = DecodeStatus()
         pending: list[FrameFaces] = []
-        committed_at = 0.0
-        for frame in track_video(
-            pool,
-            path,
-            tracker,
-            fps=fps,
-            status=status,
-            skip_until=resume_after,
-            full_scan_every=full_scan_every,
-            min_face_px=self.engine.min_face_px,
-        ):
-            pending.append(frame)
-            if frame.timestamp - committed_at >= CHECKPOINT_SECONDS:
-                record.commit(pending, tracker, frame.index)
-                pending, committed_at = [], frame.timestamp
-            if progress is not None:
-                progress(path, frame.timestamp, info.duration)
-        record.commit(pending, tracker, status.frames_decoded - 1, status)
+        committed_at, committed_wall = 0.0, time.monotonic()
+        try:
+            for frame in track_video(
+                pool,
+                path,
+                tracker,
+                fps=fps,
+                status=status,
+                skip_until=resume_after,
+                full_scan_every=full_scan_every,
+                min_face_px=self.engine.min_face_px,
+            ):
+                pending.append(frame)
+                if (
+                    frame.timestamp - committed_at >= CHECKPOINT_SECONDS
+                    or time.monotonic() - committed_wall >= HEARTBEAT_SECONDS
+                ):
+                    record.commit(pending, tracker, frame.index)
+                    pending, committed_at = [], frame.timestamp
+                    committed_wall = time.monotonic()
+                if progress is not None:
+                    progress(path, frame.timestamp, info.duration)
+            record.commit(pending, tracker, status.frames_decoded - 1, status)
+        except ScanTakenOver:
+            report.errors.append(
+                (str(path), "another process took this video's scan over; rerun to check it")
+            )
+            return
         faces, tracks = record.counts()
         report.processed += 1
         report.faces += faces
@@ -913,3 +976,9 @@ def _candidate(
         fmr=fmr,
         band=strength,
     )
+
+
+def _link_case(session: Session, media_id: int, case_name: str) -> None:
+    media = session.get(Media, media_id)
+    if media is not None:
+        repo.link_case(session, repo.get_or_create_case(session, case_name), media)
