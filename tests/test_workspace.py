@@ -274,7 +274,8 @@ def test_older_store_is_upgraded_in_place(
         "PRAGMA foreign_keys = OFF; ALTER TABLE faces RENAME TO faces_v2;"
         + re.sub(r",\s*\)\s*$", ")", "\n".join(lines))
         + f"; INSERT INTO faces SELECT {', '.join(columns)} FROM faces_v2; DROP TABLE faces_v2;"
-        "DROP TABLE tracks; UPDATE settings SET value = '1' WHERE key = 'schema_version';"
+        "DROP TABLE tracks; ALTER TABLE media DROP COLUMN link_target;"
+        "DROP TABLE gallery_changes; UPDATE settings SET value = '1' WHERE key = 'schema_version';"
     )
     assert "track_id" not in {r[1] for r in db.execute("PRAGMA table_info(faces)")}
     db.close()
@@ -295,8 +296,9 @@ def test_older_store_is_upgraded_in_place(
         assert ws.identify().tracks[0].candidates[0].person == "Grace Hopper"
     db = sqlite3.connect(tmp_path / "ws" / "facesift.db")
     assert db.execute("SELECT value FROM settings WHERE key = 'schema_version'").fetchone() == (
-        "2",
+        "3",
     )
+    assert "link_target" in {r[1] for r in db.execute("PRAGMA table_info(media)")}
     db.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from facesift.errors import FacesiftError
 from facesift.match.calibration import LOW_RES
@@ -25,6 +27,7 @@ from facesift.media.draw import draw_boxes
 from facesift.media.files import is_video
 from facesift.media.image import load_image
 from facesift.media.video import DEFAULT_SAMPLE_FPS
+from facesift.reports.output import check_output, csv_cell, terminal_text, write_output
 from facesift.vision.engine import FaceEngine
 from facesift.workflows.results import Candidate, Decision, FaceMatches, TrackMatches
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY
@@ -38,8 +41,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
+# Markup off: names and paths from the user's files are printed as they are, never as styles.
+console = Console(markup=False)
+errors = Console(stderr=True, soft_wrap=True, markup=False)
+
+
+def _t(text: object) -> str:
+    """User-controlled text (file and person names) for the terminal: control characters
+    escaped, so a crafted name cannot move the cursor or rewrite what was printed."""
+    return terminal_text(str(text))
+
+
+def _labelled(out: Console, label: str, style: str, message: str) -> None:
+    out.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
 
 
 class State:
@@ -60,12 +74,15 @@ class State:
     @classmethod
     def workspace(cls) -> Workspace:
         if cls._workspace is None:
-            cls._workspace = Workspace(
-                cls.workspace_dir,
-                engine=cls.engine(),
-                database_url=cls.database_url,
-                decision_fmr=cls.decision_fmr,
-            )
+            try:
+                cls._workspace = Workspace(
+                    cls.workspace_dir,
+                    engine=cls.engine(),
+                    database_url=cls.database_url,
+                    decision_fmr=cls.decision_fmr,
+                )
+            except (FacesiftError, OSError) as exc:
+                raise _fail(str(exc)) from None
         return cls._workspace
 
 
@@ -121,12 +138,23 @@ def _global(
     State._workspace = None
 
 
+def _image_format(path: Path) -> str:
+    """Pillow's format for an output file name (the file is written under another name)."""
+    from PIL import Image
+
+    Image.init()
+    known = Image.registered_extensions().get(path.suffix.lower())
+    if known is None:
+        raise _fail(f"{path}: unknown image type {path.suffix!r}; use .png or .jpg")
+    return known
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    _labelled(errors, "error:", "red", _t(message))
     return typer.Exit(code)
 
 
@@ -134,8 +162,17 @@ def _read_metadata(path: Path | None) -> dict[str, dict[str, Any]]:
     """CSV with a `name` (or `person`) column; every other column becomes an attribute."""
     if path is None:
         return {}
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise _fail(f"{path}: no such metadata file") from None
+    except IsADirectoryError:
+        raise _fail(f"{path}: is a folder; --meta takes a CSV file") from None
+    except UnicodeDecodeError as exc:
+        raise _fail(f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8") from None
+    except (OSError, csv.Error) as exc:
+        raise _fail(f"{path}: cannot read the metadata CSV: {exc}") from None
     if rows and not ({"name", "person"} & set(rows[0])):
         raise _fail(f"{path}: the metadata CSV needs a 'name' column")
     out: dict[str, dict[str, Any]] = {}
@@ -158,16 +195,32 @@ STATUS_STYLE = {
 
 @app.command()
 def enroll(
-    paths: Annotated[list[Path], typer.Argument(help="Photos, or a folder of Name/ subfolders")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Photos, or a folder of Name/ subfolders")
+    ] = None,
     person: Annotated[
         str | None, typer.Option("--person", "-p", help="Enrol the given photos as this person")
     ] = None,
     meta: Annotated[
         Path | None, typer.Option("--meta", help="CSV of people: name + any metadata columns")
     ] = None,
+    remove: Annotated[
+        int | None,
+        typer.Option("--remove", help="Unenrol this face id (a mistaken enrolment) instead"),
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="With --remove: why")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Add known people to the gallery."""
+    """Add known people to the gallery (or, with --remove FACE_ID, take a face out)."""
+    if remove is not None:
+        try:
+            name = State.workspace().unenroll_face(remove, actor=_operator(), note=note)
+        except FacesiftError as exc:
+            raise _fail(str(exc)) from None
+        console.print(f"Face {remove} is no longer enrolled as {_t(name)}.", highlight=False)
+        return
+    if not paths:
+        raise _fail("give photos, or a folder of Name/ subfolders")
     metadata = _read_metadata(meta)
     ws = State.workspace()
     try:
@@ -186,13 +239,17 @@ def enroll(
     else:
         for o in outcomes:
             style = STATUS_STYLE.get(o.status, "white")
-            console.print(
-                f"[{style}]{o.status:<16}[/{style}] {o.person:<24} {o.path}  {o.message}",
-                highlight=False,
-                soft_wrap=True,
+            _labelled(
+                console, f"{o.status:<16}", style, f"{_t(o.person):<24} {_t(o.path)}  {o.message}"
             )
         enrolled = sum(o.ok for o in outcomes)
         console.print(f"{enrolled} of {len(outcomes)} photos in the gallery.")
+    unmatched = sorted(set(metadata) - {o.person for o in outcomes})
+    if unmatched:
+        _labelled(
+            errors, "not used:", "yellow",
+            f"--meta rows for people not enrolled here: {', '.join(map(_t, unmatched))}",
+        )  # fmt: skip
     if not any(o.ok for o in outcomes):
         raise typer.Exit(1)
 
@@ -242,7 +299,7 @@ def scan(
         BarColumn(),
         TextColumn("{task.fields[count]}"),
         TimeRemainingColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         console=errors,
         transient=True,
         disable=as_json or not errors.is_terminal,
@@ -252,16 +309,16 @@ def scan(
 
         def progress(path: Path, done: int, total: int) -> None:
             bar.update(
-                files, completed=done, total=total, description=path.name[:40],
+                files, completed=done, total=total, description=_t(path.name)[:40],
                 count=f"{done}/{total}",
             )  # fmt: skip
             bar.update(video, visible=False)
 
         def video_progress(path: Path, seconds: float, duration: float | None) -> None:
             shown = f"{seconds:.0f}/{duration:.0f} s" if duration else f"{seconds:.0f} s"
-            bar.update(files, description=path.name[:40])
+            bar.update(files, description=_t(path.name)[:40])
             bar.update(
-                video, completed=seconds, total=duration, description=path.name[:40],
+                video, completed=seconds, total=duration, description=_t(path.name)[:40],
                 count=shown, visible=True,
             )  # fmt: skip
 
@@ -281,9 +338,9 @@ def scan(
         _print_json(report.to_dict())
     else:
         for path, reason in report.errors:
-            errors.print(f"[red]skipped[/red] {path}: {reason}", highlight=False)
+            _labelled(errors, "skipped", "red", f"{_t(path)}: {_t(reason)}")
         for path, reason in report.partial:
-            errors.print(f"[yellow]partly read[/yellow] {path}: {reason}", highlight=False)
+            _labelled(errors, "partly read", "yellow", f"{_t(path)}: {_t(reason)}")
         rate = report.faces / report.seconds if report.seconds else 0.0
         videos = (
             f" {report.video_seconds:.1f} s of video, {report.tracks} tracks;"
@@ -301,10 +358,20 @@ def scan(
         raise typer.Exit(130)
 
 
+class _SafeCsv:
+    """csv.writer whose cells a spreadsheet cannot run as formulas (see reports.output)."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: list[Any]) -> None:
+        self._writer.writerow([csv_cell(v) for v in row])
+
+
 def _print_warnings(decision: Decision) -> None:
     """The warnings every result carries (e.g. a population mismatch), before the result."""
     for warning in decision.warnings:
-        console.print(f"[bold yellow]warning:[/bold yellow] {warning}", highlight=False)
+        _labelled(console, "warning:", "bold yellow", warning)
 
 
 def _fmr_text(fmr: float | None) -> str:
@@ -322,7 +389,7 @@ def _faces_table(title: str, faces: list[FaceMatches], decision: Decision) -> Ta
     for k, face in enumerate(faces, start=1):
         where = ", ".join(f"{v:.0f}" for v in face.bbox)
         if face.source:
-            where = f"{face.source['path']}\n[{where}]"
+            where = f"{_t(face.source['path'])}\n[{where}]"
         flags = ", ".join(face.quality.flags)
         quality = f"{face.quality.score:.2f}" + (f" ({flags})" if flags else "")
         table.add_row(
@@ -334,7 +401,7 @@ def _faces_table(title: str, faces: list[FaceMatches], decision: Decision) -> Ta
 
 def _candidates_text(candidates: list[Candidate]) -> str:
     return "\n".join(
-        f"{c.person}  {c.score:.3f}  {_fmr_text(c.fmr)} {c.band}"
+        f"{_t(c.person)}  {c.score:.3f}  {_fmr_text(c.fmr)} {c.band}"
         + (" *" if c.above_threshold else "")
         for c in candidates
     )
@@ -354,9 +421,9 @@ def _tracks_table(title: str, tracks: list[TrackMatches], decision: Decision) ->
         where = f"frame {shot.get('frame_index')} at {shot.get('timestamp')} s\n" + ", ".join(
             f"{v:.0f}" for v in shot.get("bbox", [])
         )
-        when = f"{track.start:.2f}–{track.end:.2f}"
+        when = f"{track.start:.3f}–{track.end:.3f}\nframes {track.start_frame}–{track.end_frame}"
         if track.source:
-            when = f"{Path(track.source['path']).name}\n{when}"
+            when = f"{_t(Path(track.source['path']).name)}\n{when}"
         table.add_row(
             str(track.number),
             when,
@@ -374,8 +441,12 @@ def search(
     top: Annotated[int, typer.Option("--top", "-k", min=1, help="Candidates per face")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     annotate: Annotated[
-        Path | None, typer.Option("--annotate", help="Photo: write a copy with boxes and names")
+        Path | None,
+        typer.Option("--annotate", help="Photo: write a copy with boxes and names (a new file)"),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Let --annotate replace an existing file")
+    ] = False,
     fps: SampleFps = DEFAULT_SAMPLE_FPS,
     every_frame: EveryFrame = False,
     full_scan_every: FullScanEvery = DEFAULT_FULL_SCAN_EVERY,
@@ -385,6 +456,12 @@ def search(
     ws = State.workspace()
     if annotate is not None and is_video(image):
         raise _fail("--annotate is for photos; for a video frame use: facesift frame VIDEO --at S")
+    if annotate is not None:
+        try:  # before the search, so that a wrong name loses no work
+            check_output(annotate, inputs=[image], force=force)
+        except FacesiftError as exc:
+            raise _fail(str(exc)) from None
+        _image_format(annotate)
     try:
         result = ws.search(
             image, top=top, fps=None if every_frame else fps, full_scan_every=full_scan_every
@@ -401,26 +478,34 @@ def search(
             else:
                 labels.append(f"{k}: unknown")
                 colors.append("#9ecbff")
-        pixels = load_image(image).pixels
-        draw_boxes(pixels, [f.bbox for f in result.faces], labels, colors).save(annotate)
+        drawn = draw_boxes(load_image(image).pixels, [f.bbox for f in result.faces], labels, colors)
+        try:
+            write_output(
+                annotate,
+                lambda path: drawn.save(path, format=_image_format(annotate)),
+                inputs=[image],
+                force=force,
+            )
+        except (FacesiftError, OSError, ValueError) as exc:
+            raise _fail(f"{annotate}: cannot write the image: {exc}") from None
     if as_json:
         _print_json(result.to_dict())
         return
     _print_warnings(result.decision)
     if not result.faces:
-        console.print(f"No face found in {image}.")
+        console.print(f"No face found in {_t(image)}.", highlight=False)
         return
     if result.tracks is not None:
         if result.video and result.video.get("error"):
-            errors.print(f"[yellow]partly read[/yellow] {image}: {result.video['error']}")
-        title = f"{image}: {len(result.tracks)} track(s), {len(result.faces)} face(s)"
+            _labelled(errors, "partly read", "yellow", f"{_t(image)}: {result.video['error']}")
+        title = f"{_t(image)}: {len(result.tracks)} track(s), {len(result.faces)} face(s)"
         console.print(_tracks_table(title, result.tracks, result.decision))
         return
     console.print(
-        _faces_table(f"{image}: {len(result.faces)} face(s)", result.faces, result.decision)
+        _faces_table(f"{_t(image)}: {len(result.faces)} face(s)", result.faces, result.decision)
     )
     if annotate is not None:
-        console.print(f"Annotated copy written to {annotate}")
+        console.print(f"Annotated copy written to {_t(annotate)}", highlight=False)
 
 
 @app.command()
@@ -440,7 +525,7 @@ def identify(
         _print_json(result.to_dict())
     elif as_csv:
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = _SafeCsv(out)
         writer.writerow(
             ["face_id", "path", "sha256", "x1", "y1", "x2", "y2", "quality", "rank", "person",
              "score", "fmr", "band", "above_threshold", "track_id", "start", "end", "frame_index"]
@@ -489,6 +574,7 @@ def frame(
         int | None, typer.Option("--index", min=0, help="Frame number (0 is the first)")
     ] = None,
     boxes: Annotated[bool, typer.Option("--boxes", help="Draw the faces in the frame")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Extract the evidence frame of a video (by time or frame number), with its faces.
@@ -498,12 +584,20 @@ def frame(
         raise _fail("give --at SECONDS or --index N")
     ws = State.workspace()
     try:
+        check_output(out, inputs=[video], force=force)
+        _image_format(out)
         shot = ws.evidence_frame(video, seconds=at, index=index)
     except (FacesiftError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
+    picture = shot.image(boxes)
     try:
-        shot.image(boxes).save(out)
-    except (OSError, ValueError) as exc:
+        write_output(
+            out,
+            lambda path: picture.save(path, format=_image_format(out)),
+            inputs=[video],
+            force=force,
+        )
+    except (FacesiftError, OSError, ValueError) as exc:
         raise _fail(f"{out}: cannot write the image: {exc}") from None
     if as_json:
         _print_json({**shot.to_dict(), "out": str(out)})
@@ -542,9 +636,55 @@ def verify(
     console.print(result.decision.note, style="dim", highlight=False)
 
 
-@app.command()
-def people(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+people_app = typer.Typer(
+    help="The gallery's people: list them (no subcommand), remove one, see corrections.",
+    invoke_without_command=True,
+)
+app.add_typer(people_app, name="people")
+
+
+def _operator() -> str:
+    """Who runs this command, recorded with every change it makes."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+@people_app.command("remove")
+def people_remove(
+    name: Annotated[str, typer.Argument(help="The person to take out of the gallery")],
+    note: Annotated[str | None, typer.Option("--note", help="Why (recorded)")] = None,
+) -> None:
+    """Take a person out of the gallery; their faces stay stored as scanned faces."""
+    try:
+        faces = State.workspace().remove_person(name, actor=_operator(), note=note)
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"Removed {_t(name)} ({len(faces)} face(s) unenrolled).", highlight=False)
+
+
+@people_app.command("history")
+def people_history(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every correction of the gallery: when, by whom, what."""
+    rows = State.workspace().gallery_changes()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("when", "who", "action", "person", "faces", "note")
+    for r in rows:
+        table.add_row(
+            r["at"], _t(r["actor"]), r["action"], _t(r["person"]),
+            ", ".join(map(str, r["face_ids"])), _t(r["note"] or ""),
+        )  # fmt: skip
+    console.print(table)
+
+
+@people_app.callback()
+def people(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the gallery's people."""
+    if ctx.invoked_subcommand is not None:
+        return
     rows = State.workspace().people()
     if as_json:
         _print_json(rows)
@@ -552,7 +692,9 @@ def people(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     table = Table("name", "faces", "attributes")
     for r in rows:
         table.add_row(
-            r["name"], str(r["faces"]), ", ".join(f"{k}={v}" for k, v in r["attributes"].items())
+            _t(r["name"]),
+            str(r["faces"]),
+            _t(", ".join(f"{k}={v}" for k, v in r["attributes"].items())),
         )
     console.print(table)
 
@@ -572,7 +714,13 @@ def media(
         dims = f"{r['width']}×{r['height']}" if r["width"] else ""
         status = f"{r['status']}: {r['error']}" if r["error"] else r["status"]
         table.add_row(
-            r["path"], r["kind"], r["sha256"][:12], str(r["size"]), dims, str(r["faces"]), status
+            _t(r["path"]),
+            r["kind"],
+            r["sha256"][:12],
+            str(r["size"]),
+            dims,
+            str(r["faces"]),
+            _t(status),
         )
     console.print(table)
 
@@ -590,10 +738,10 @@ def faces(
         return
     table = Table("id", "path", "frame @ s", "box", "quality", "px", "person")
     for r in rows:
-        at = "" if r["timestamp"] is None else f"{r['frame_index']} @ {r['timestamp']:.2f}"
+        at = "" if r["timestamp"] is None else f"{r['frame_index']} @ {r['timestamp']:.3f}"
         table.add_row(
-            str(r["id"]), r["path"], at, ", ".join(f"{v:.0f}" for v in r["bbox"]),
-            f"{r['quality']:.2f}", f"{r['face_px']:.0f}", r["person"] or "",
+            str(r["id"]), _t(r["path"]), at, ", ".join(f"{v:.0f}" for v in r["bbox"]),
+            f"{r['quality']:.2f}", f"{r['face_px']:.0f}", _t(r["person"] or ""),
         )  # fmt: skip
     console.print(table)
 
@@ -755,7 +903,7 @@ def calibration_status(
                     f"  FMR {point['fmr']:.0e}: too few pairs to resolve", highlight=False
                 )
     for warning in status.warnings:
-        console.print(f"[bold yellow]warning:[/bold yellow] {warning}", highlight=False)
+        _labelled(console, "warning:", "bold yellow", warning)
 
 
 evaluation = typer.Typer(help="Measure accuracy on labelled datasets.", no_args_is_help=True)
@@ -889,7 +1037,7 @@ def eval_verify(
         )
     console.print(f"photos without a face: {len(report.failures)} ({data['failure_handling']})")
     for path, reason in list(report.failures.items())[:20]:
-        console.print(f"  {path}: {reason}", highlight=False)
+        console.print(f"  {_t(path)}: {_t(reason)}", highlight=False)
     if "groups" in out:
         _print_group_verification(out["groups"])
 

@@ -7,7 +7,9 @@ Candidates are people, never single photos.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,12 @@ class GalleryIndex:
     def people(self) -> int:
         return len(np.unique(self.person_ids))
 
+    def content_sha256(self) -> str:
+        """SHA-256 of what the index holds (ids and normalised vectors): compared with the
+        store's, so that an altered index file is never trusted."""
+        vectors = self.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, 0))
+        return vectors_sha256(self.face_ids, self.person_ids, vectors)
+
     def search(self, queries: np.ndarray, top: int) -> list[list[PersonHit]]:
         """For each query row, the `top` best people by their best face score, descending."""
         queries = l2_normalize(queries)
@@ -75,13 +83,15 @@ class GalleryIndex:
 
     def save(self, path: Path, stamp: dict[str, object]) -> None:
         """Write the index and its stamp (what it was built from) next to each other."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.with_suffix(".json").unlink(missing_ok=True)  # no stamp while files change
         tmp = path.with_suffix(".tmp")
         faiss.write_index(self.index, str(tmp))
         np.savez(path.with_suffix(".ids.npz"), face_ids=self.face_ids, person_ids=self.person_ids)
         tmp.replace(path)
         path.with_suffix(".json").write_text(json.dumps({**stamp, "dim": self.dim}))
+        for written in (path, path.with_suffix(".ids.npz"), path.with_suffix(".json")):
+            os.chmod(written, 0o600)  # biometric data
 
     @classmethod
     def load(cls, path: Path, stamp: dict[str, object]) -> GalleryIndex | None:
@@ -99,4 +109,17 @@ class GalleryIndex:
         gallery.person_ids = ids["person_ids"]
         gallery.dim = int(saved.get("dim", 0))
         gallery.index = index
+        expected = stamp.get("vectors_sha256")
+        if expected is not None and gallery.content_sha256() != expected:
+            return None  # the file was changed: rebuilt from the store
         return gallery
+
+
+def vectors_sha256(face_ids: np.ndarray, person_ids: np.ndarray, vectors: np.ndarray) -> str:
+    """The content hash of a gallery: ids and L2-normalised float32 vectors, in order."""
+    digest = hashlib.sha256()
+    digest.update(np.asarray(face_ids, dtype="<i8").tobytes())
+    digest.update(np.asarray(person_ids, dtype="<i8").tobytes())
+    if len(vectors):
+        digest.update(np.round(l2_normalize(vectors), 5).astype("<f4").tobytes())
+    return digest.hexdigest()

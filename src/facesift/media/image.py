@@ -73,6 +73,8 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise MediaError(path, "no such file") from None
     except OSError as exc:
         raise MediaError(path, f"cannot read: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise MediaError(path, "is a folder, not a photo")
     if size == 0:
         raise MediaError(path, "empty file (0 bytes)")
     try:

@@ -210,8 +210,15 @@ def read_frames(
             )
 
 
+# Listings print times to the millisecond: a time within half a millisecond after a frame's
+# timestamp is taken as naming that frame, so a printed time gives back the frame it was
+# printed for (frames are always more than 1 ms apart).
+PRINTED_TIME_TOLERANCE = 0.0005
+
+
 def read_frame_at(path: str | Path, seconds: float) -> VideoFrame:
-    """The frame on screen at `seconds`: the last one whose timestamp is at or before it.
+    """The frame on screen at `seconds`: the last one whose timestamp is at or before it
+    (within PRINTED_TIME_TOLERANCE, so that times copied from a listing round-trip).
 
     Decodes from the start (converting only the chosen frame) so that the index is exact and
     matches the one a scan stored.
@@ -230,7 +237,7 @@ def read_frame_at(path: str | Path, seconds: float) -> VideoFrame:
         try:
             for index, frame in enumerate(container.decode(stream)):
                 last = (frame.pts - start) * time_base if frame.pts is not None else None
-                if last is None or last > seconds + 1e-6:
+                if last is None or last > seconds + PRINTED_TIME_TOLERANCE:
                     break
                 chosen = (index, last, frame)
         except av.error.FFmpegError as exc:

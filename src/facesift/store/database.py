@@ -8,8 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, LargeBinary, create_engine, event, inspect, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy import Engine, LargeBinary, create_engine, event, inspect, make_url, select, text
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from facesift.errors import WorkspaceError
@@ -33,20 +39,35 @@ def open_engine(url: str) -> Engine:
     schema while the others wait on a lock; on SQLite a loser of the race retries.
     """
     sqlite = url.startswith("sqlite")
-    engine = create_engine(
-        url, future=True, connect_args={"timeout": SQLITE_BUSY_SECONDS} if sqlite else {}
-    )
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+        engine = create_engine(
+            url, future=True, connect_args={"timeout": SQLITE_BUSY_SECONDS} if sqlite else {}
+        )
+    except (ArgumentError, ImportError) as exc:
+        raise WorkspaceError(f"cannot use the database URL {url!r}: {exc}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     for attempt in range(8):
         try:
             _create_schema(engine)
             return engine
-        except (IntegrityError, ProgrammingError, OperationalError):
-            if attempt == 7:
-                raise
+        except DBAPIError as exc:
+            if attempt == 7 or not _is_creation_race(exc):
+                engine.dispose()
+                raise WorkspaceError(f"cannot open the database {shown}: {exc.orig}") from None
             time.sleep(0.1 * (attempt + 1) * (1 + random.random()))
     return engine
+
+
+def _is_creation_race(exc: DBAPIError) -> bool:
+    """Another process creating the same new store at the same moment."""
+    if isinstance(exc, IntegrityError | ProgrammingError):
+        return True
+    message = str(exc.orig).lower()
+    return isinstance(exc, OperationalError) and (
+        "already exists" in message or "locked" in message
+    )
 
 
 def _create_schema(engine: Engine) -> None:
@@ -110,6 +131,9 @@ def _add_missing_columns(session: Session) -> None:
     for name in ("crop", "low_res_embedding"):  # version 2: track crops, low-res templates
         if name not in columns:
             session.execute(text(f"ALTER TABLE faces ADD COLUMN {name} {blob}"))
+    media_columns = {c["name"] for c in inspect(session.connection()).get_columns("media")}
+    if "link_target" not in media_columns:  # version 3: where symbolic links point
+        session.execute(text("ALTER TABLE media ADD COLUMN link_target TEXT"))
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

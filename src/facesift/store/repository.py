@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from facesift.store.database import read_setting, write_setting
-from facesift.store.schema import Case, Face, Media, Person, Track, case_media
+from facesift.store.schema import Case, Face, GalleryChange, Media, Person, Track, case_media
 
 GALLERY_VERSION_KEY = "gallery_version"
 
@@ -42,7 +42,7 @@ def begin_media(session: Session, path: Path, sha256: str, **fields: Any) -> Med
     if media is not None and media.status in COMPLETE:
         return None
     if media is None:
-        media = Media(sha256=sha256, path=str(path.resolve()), size=path.stat().st_size)
+        media = new_media(path, sha256)
         session.add(media)
     else:
         media.faces = []
@@ -53,6 +53,19 @@ def begin_media(session: Session, path: Path, sha256: str, **fields: Any) -> Med
         setattr(media, key, value)
     session.flush()  # a concurrent insert of the same file fails here, and is retried
     return media
+
+
+def new_media(path: Path, sha256: str) -> Media:
+    """A record of the file as found: its absolute path (a symbolic link is not followed, so
+    the record says where the evidence was seen) and, for a link, what it points to."""
+    found = path.absolute()
+    target = path.resolve()
+    return Media(
+        sha256=sha256,
+        path=str(found),
+        link_target=str(target) if target != found else None,
+        size=path.stat().st_size,
+    )
 
 
 def person_by_name(session: Session, name: str) -> Person | None:
@@ -289,3 +302,40 @@ def faces_stamp(session: Session) -> tuple[int, int, int]:
     or enrolled, so what is derived from them knows it is stale."""
     count, largest = session.execute(select(func.count(Face.id), func.max(Face.id))).one()
     return gallery_version(session), int(count or 0), int(largest or 0)
+
+
+def remove_person(session: Session, name: str, actor: str, note: str | None) -> list[int] | None:
+    """Take a person out of the gallery: their faces stay stored (evidence), unenrolled, and
+    the change is recorded. The ids of those faces, or None if there is no such person."""
+    person = person_by_name(session, name)
+    if person is None:
+        return None
+    face_ids = [f.id for f in person.faces]
+    for face in person.faces:
+        face.person_id = None
+    session.add(GalleryChange(actor=actor, action="remove_person", person=name,
+                              face_ids=face_ids, note=note))  # fmt: skip
+    session.delete(person)
+    bump_gallery_version(session)
+    return face_ids
+
+
+def unenroll_face(session: Session, face_id: int, actor: str, note: str | None) -> str | None:
+    """Unenrol one face (it stays stored); a person left without faces is removed. The
+    person's name, or None if the face is not enrolled."""
+    face = session.get(Face, face_id)
+    if face is None or face.person is None:
+        return None
+    person = face.person
+    face.person_id = None
+    session.add(GalleryChange(actor=actor, action="unenroll_face", person=person.name,
+                              face_ids=[face_id], note=note))  # fmt: skip
+    session.flush()
+    if not session.scalar(select(func.count(Face.id)).where(Face.person_id == person.id)):
+        session.delete(person)
+    bump_gallery_version(session)
+    return person.name
+
+
+def gallery_changes(session: Session) -> list[GalleryChange]:
+    return list(session.scalars(select(GalleryChange).order_by(GalleryChange.id)))

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2  # 2: video tracks, face crops, low-resolution templates
+SCHEMA_VERSION = 3  # 2: video tracks, face crops, low-resolution templates; 3: link targets
 
 
 def utcnow() -> datetime:
@@ -65,6 +65,19 @@ class Person(Base):
     faces: Mapped[list[Face]] = relationship(back_populates="person")
 
 
+class GalleryChange(Base):
+    """A correction of the gallery (a person removed, a face unenrolled): who, when, what."""
+
+    __tablename__ = "gallery_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))
+    person: Mapped[str] = mapped_column(String(255))
+    face_ids: Mapped[list[Any]] = mapped_column(default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class Case(Base):
     """A named investigation grouping the media scanned for it."""
 
@@ -88,7 +101,8 @@ class Media(Base):
     __tablename__ = "media"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)  # absolute, where it was found (links not followed)
+    link_target: Mapped[str | None] = mapped_column(Text)  # the file a symbolic link points to
     size: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16), default="image")
     format: Mapped[str | None] = mapped_column(String(32))

@@ -62,6 +62,8 @@ class PyramidLayout:
         scanned = (rows, cols)
         for _ in range(upsample):
             scanned = upsampled_size(*scanned)
+        if min(scanned) < MIN_IMAGE_SIDE:  # a sliver of pixels: no tiling, nothing to scan
+            return cls((rows, cols), upsample, scanned, (), (0, 0))
         rects, tensor_rows, tensor_cols = level_rects(*scanned, padding, outer)
         return cls((rows, cols), upsample, scanned, tuple(rects), (tensor_rows, tensor_cols))
 

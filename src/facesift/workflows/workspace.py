@@ -7,6 +7,8 @@ PostgreSQL database instead with `database_url`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ from facesift.match.decision import (
     DEFAULT_THRESHOLD,
     SCORE_NOTE,
 )
-from facesift.match.gallery import GalleryIndex, PersonHit
+from facesift.match.gallery import GalleryIndex, PersonHit, vectors_sha256
 from facesift.match.policy import DecisionPolicy, operating_points, summary
 from facesift.match.tracking import Track, Tracker, TrackerSettings
 from facesift.media.files import MEDIA_EXTENSIONS, is_video, iter_media_files, sha256_file
@@ -94,7 +96,18 @@ class Workspace:
         `same_person` are decided, turned into a score by the calibration in force (see
         `policy`); `threshold`, a raw score, overrides it."""
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():  # biometric data: readable by its owner only
+            self.path.mkdir(parents=True, mode=0o700)
+            os.chmod(self.path, 0o700)
+        if not self.path.is_dir():
+            raise WorkspaceError(f"{self.path}: the workspace must be a folder")
+        if (self.path / INDEX_DIR).exists() and not (self.path / INDEX_DIR).is_dir():
+            raise WorkspaceError(
+                f"{self.path / INDEX_DIR}: is a file, where the workspace keeps its vector index "
+                "(derived from the database): move it away"
+            )
+        if database_url is None:
+            _create_private(self.path / DATABASE_FILE)
         self.engine = engine or FaceEngine()
         self.fixed_threshold = threshold
         self.decision_fmr = decision_fmr
@@ -245,6 +258,41 @@ class Workspace:
             attributes = (metadata or {}).get(folder.name)
             outcomes.extend(self.enroll(folder.name, [folder], attributes))
         return outcomes
+
+    def remove_person(self, name: str, *, actor: str, note: str | None = None) -> list[int]:
+        """Take `name` out of the gallery (their faces stay stored, unenrolled); recorded with
+        `actor`. The ids of the faces unenrolled."""
+        removed = transaction(
+            self._sessions, lambda session: repo.remove_person(session, name, actor, note)
+        )
+        if removed is None:
+            raise WorkspaceError(f"no person named {name!r} in the gallery")
+        return removed
+
+    def unenroll_face(self, face_id: int, *, actor: str, note: str | None = None) -> str:
+        """Unenrol one face (a mistaken enrolment); the face stays stored. Recorded with
+        `actor`; a person left without faces is removed. The person's name."""
+        person = transaction(
+            self._sessions, lambda session: repo.unenroll_face(session, face_id, actor, note)
+        )
+        if person is None:
+            raise WorkspaceError(f"face {face_id} is not an enrolled face")
+        return person
+
+    def gallery_changes(self) -> list[dict[str, Any]]:
+        """Every correction of the gallery, oldest first: when, who, what."""
+        with self._sessions() as session:
+            return [
+                {
+                    "at": c.at.isoformat(),
+                    "actor": c.actor,
+                    "action": c.action,
+                    "person": c.person,
+                    "face_ids": list(c.face_ids),
+                    "note": c.note,
+                }
+                for c in repo.gallery_changes(session)
+            ]
 
     def _enroll_file(
         self, person: str, path: Path, attributes: dict[str, Any] | None
@@ -475,7 +523,7 @@ class Workspace:
         if media is not None and media.status in repo.COMPLETE:
             return media
         if media is None:
-            media = Media(sha256=sha, path=str(path.resolve()), size=path.stat().st_size)
+            media = repo.new_media(path, sha)
             session.add(media)
         media.status, media.error = "error", reason
         session.flush()
@@ -578,16 +626,16 @@ class Workspace:
             cached = self._galleries.get(low_res)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
+            stored = repo.gallery_vectors(
+                session, self.engine.model_name, self.engine.model_sha256, low_res
+            )
             suffix = ".low-res.faiss" if low_res else ".faiss"
             index_path = self.path / INDEX_DIR / f"{self.engine.model_name}{suffix}"
-            gallery = GalleryIndex.load(index_path, stamp)
+            checked = {**stamp, "vectors_sha256": vectors_sha256(*stored)}
+            gallery = GalleryIndex.load(index_path, checked)
             if gallery is None:
-                gallery = GalleryIndex(
-                    *repo.gallery_vectors(
-                        session, self.engine.model_name, self.engine.model_sha256, low_res
-                    )
-                )
-                gallery.save(index_path, stamp)
+                gallery = GalleryIndex(*stored)
+                gallery.save(index_path, checked)
         self._galleries[low_res] = (stamp, gallery)
         return gallery
 
@@ -888,6 +936,7 @@ class Workspace:
                 {
                     "id": m.id,
                     "path": m.path,
+                    "link_target": m.link_target,
                     "sha256": m.sha256,
                     "size": m.size,
                     "kind": m.kind,
@@ -976,6 +1025,13 @@ def _candidate(
         fmr=fmr,
         band=strength,
     )
+
+
+def _create_private(path: Path) -> None:
+    """Create `path` empty with owner-only permissions unless it exists (SQLite gives its
+    journal files the database file's permissions)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _link_case(session: Session, media_id: int, case_name: str) -> None:
