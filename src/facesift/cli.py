@@ -289,10 +289,15 @@ def scan(
     fps: SampleFps = DEFAULT_SAMPLE_FPS,
     every_frame: EveryFrame = False,
     full_scan_every: FullScanEvery = DEFAULT_FULL_SCAN_EVERY,
+    skip_hidden: Annotated[
+        bool, typer.Option("--skip-hidden", help="Leave hidden files and folders out")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Find and store every face in photos and videos (video faces linked into tracks).
-    Reruns skip stored files and resume videos: Ctrl-C, then rerun."""
+    Reruns skip stored files and resume videos: Ctrl-C, then rerun. Exit status: 0 when
+    every file found was analysed (or was already), 3 when some failed, 4 when no photo or
+    video was found, 130 when interrupted."""
     ws = State.workspace()
     with Progress(
         TextColumn("[bold]{task.fields[label]}"),
@@ -331,6 +336,7 @@ def scan(
                 fps=None if every_frame else fps,
                 full_scan_every=full_scan_every,
                 video_progress=video_progress,
+                skip_hidden=skip_hidden,
             )
         except (FacesiftError, FileNotFoundError) as exc:
             raise _fail(str(exc)) from None
@@ -341,6 +347,8 @@ def scan(
             _labelled(errors, "skipped", "red", f"{_t(path)}: {_t(reason)}")
         for path, reason in report.partial:
             _labelled(errors, "partly read", "yellow", f"{_t(path)}: {_t(reason)}")
+        for path, reason in report.skipped:
+            _labelled(errors, "not analysed", "yellow", f"{_t(path)}: {_t(reason)}")
         rate = report.faces / report.seconds if report.seconds else 0.0
         videos = (
             f" {report.video_seconds:.1f} s of video, {report.tracks} tracks;"
@@ -349,13 +357,19 @@ def scan(
         )
         console.print(
             f"{report.files} files: {report.processed} analysed, {report.already_stored} already "
-            f"stored, {len(report.errors)} failed;{videos} {report.faces} faces found "
+            f"stored, {len(report.errors)} failed, {len(report.skipped)} not analysed "
+            f"(listed above);{videos} {report.faces} faces found "
             f"in {report.seconds:.1f} s ({rate:.1f} faces/s).",
             highlight=False,
         )
     if report.interrupted:
         errors.print("Interrupted: what was analysed is saved; run the same command to resume.")
         raise typer.Exit(130)
+    if report.errors:
+        raise typer.Exit(3)
+    if not report.files:
+        errors.print("No photo or video found.")
+        raise typer.Exit(4)
 
 
 class _SafeCsv:

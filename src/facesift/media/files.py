@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 IMAGE_EXTENSIONS = frozenset(
@@ -16,7 +18,134 @@ MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 
 
 def is_video(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+    """A video by its extension, or, for an unknown extension, by its content."""
+    return media_kind(path) == "video"
+
+
+# Signatures of the formats facesift reads, for files whose extension says nothing (.jfif,
+# camera .mts, no extension): (offset, bytes, kind).
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\xff\xd8\xff", "image"),  # JPEG / JFIF
+    (0, b"\x89PNG\r\n\x1a\n", "image"),
+    (0, b"GIF8", "image"),
+    (0, b"II*\x00", "image"),  # TIFF
+    (0, b"MM\x00*", "image"),
+    (0, b"BM", "image"),
+    (8, b"WEBP", "image"),
+    (4, b"ftypheic", "image"),
+    (4, b"ftypheix", "image"),
+    (4, b"ftypmif1", "image"),
+    (4, b"ftypavif", "image"),
+    (4, b"ftyp", "video"),  # MP4, MOV, 3GP (after the HEIF brands above)
+    (4, b"moov", "video"),
+    (4, b"mdat", "video"),
+    (0, b"\x1aE\xdf\xa3", "video"),  # Matroska, WebM
+    (8, b"AVI ", "video"),
+    (0, b"\x00\x00\x01\xba", "video"),  # MPEG program stream
+    (0, b"0&\xb2u\x8ef\xcf\x11", "video"),  # ASF / WMV
+    (0, b"FLV", "video"),
+)
+
+
+def sniff(path: str | Path) -> str | None:
+    """ "image" or "video" by the file's first bytes, else None."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(400)
+    except OSError:
+        return None
+    for offset, signature, kind in _SIGNATURES:
+        if head[offset : offset + len(signature)] == signature:
+            return kind
+    # MPEG transport stream: sync bytes every 188 bytes (.ts), or 192 with a time code (.mts).
+    for start, stride in ((0, 188), (4, 192)):
+        if len(head) >= start + 2 * stride and all(
+            head[start + k * stride] == 0x47 for k in range(2)
+        ):
+            return "video"
+    return None
+
+
+def media_kind(path: str | Path) -> str | None:
+    """ "image" or "video": by a known extension, else by content; None if neither."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    if suffix in VIDEO_EXTENSIONS:
+        return "video"
+    return sniff(path)
+
+
+@dataclass
+class Discovery:
+    """What a walk over folders found: the media to analyse, and every other file it saw,
+    with the reason it is not analysed (nothing is passed over silently)."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def discover(
+    paths: Iterable[str | Path],
+    kinds: tuple[str, ...] = ("image", "video"),
+    *,
+    skip_hidden: bool = False,
+) -> Discovery:
+    """Media files under `paths`, recursively, in a stable order, each once.
+
+    Files are recognised by extension or, failing that, by content. Hidden files and folders
+    are included unless `skip_hidden`; links to folders are followed (each real folder once).
+    A file named explicitly is always taken, so that an unsupported one gets a clear error.
+    A missing path raises FileNotFoundError.
+    """
+    found = Discovery()
+    seen: dict[Path, Path] = {}
+
+    def take(candidate: Path) -> None:
+        key = candidate.resolve()
+        if key in seen:
+            found.skipped.append((str(candidate), f"the same file as {seen[key]}"))
+            return
+        seen[key] = candidate
+        found.files.append(candidate)
+
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or folder")
+        if not path.is_dir():
+            take(path)
+            continue
+        walked: set[Path] = set()
+        media: list[Path] = []
+        for folder, subfolders, names in os.walk(path, followlinks=True):
+            here = Path(folder)
+            real = here.resolve()
+            if real in walked:
+                found.skipped.append((str(here), "a link to a folder already scanned"))
+                subfolders.clear()
+                continue
+            walked.add(real)
+            subfolders.sort()
+            if skip_hidden:
+                for name in [d for d in subfolders if d.startswith(".")]:
+                    found.skipped.append((str(here / name), "hidden folder (--skip-hidden)"))
+                    subfolders.remove(name)
+            for name in sorted(names):
+                candidate = here / name
+                if skip_hidden and name.startswith("."):
+                    found.skipped.append((str(candidate), "hidden file (--skip-hidden)"))
+                elif not candidate.is_file():
+                    found.skipped.append((str(candidate), "not a regular file"))
+                elif (kind := media_kind(candidate)) is None:
+                    found.skipped.append((str(candidate), "not a photo or video (by content)"))
+                elif kind not in kinds:
+                    found.skipped.append((str(candidate), f"a {kind}: not taken here"))
+                else:
+                    media.append(candidate)
+        for candidate in sorted(media):
+            take(candidate)
+    return found
 
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
@@ -31,29 +160,7 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
 def iter_media_files(
     paths: Iterable[str | Path], extensions: frozenset[str] = IMAGE_EXTENSIONS
 ) -> Iterator[Path]:
-    """Yield media files under `paths`, recursively, in a stable order, each once.
-
-    Folders are searched for files whose extension is supported (hidden entries are skipped);
-    a file named explicitly is always yielded, so that an unsupported one gets a clear error
-    instead of being ignored silently. A missing path raises FileNotFoundError.
-    """
-    seen: set[Path] = set()
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or folder")
-        if path.is_dir():
-            candidates: Iterable[Path] = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in extensions
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        else:
-            candidates = [path]
-        for candidate in candidates:
-            key = candidate.resolve()
-            if key not in seen:
-                seen.add(key)
-                yield candidate
+    """Photos (or, with MEDIA_EXTENSIONS, also videos) under `paths`, hidden entries left out,
+    for gallery folders and labelled datasets (a scan uses `discover` and reports the rest)."""
+    kinds = ("image", "video") if extensions & VIDEO_EXTENSIONS else ("image",)
+    yield from discover(paths, kinds, skip_hidden=True).files

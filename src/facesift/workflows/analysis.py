@@ -39,6 +39,7 @@ class AnalyzedImage:
     height: int
     exif: dict[str, Any]
     faces: list[Face]
+    frames: int = 1  # a multi-frame file (GIF, TIFF): only the first frame is analysed
 
 
 def analyze_file(
@@ -69,6 +70,7 @@ def analyzed_image(decoded: DecodedImage, faces: list[Face]) -> AnalyzedImage:
         height=decoded.height,
         exif=decoded.exif,
         faces=[replace(f, chip=None) for f in faces],
+        frames=decoded.frames,
     )
 
 

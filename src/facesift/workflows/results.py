@@ -309,6 +309,8 @@ class ScanReport:
     tracks: int = 0
     video_seconds: float = 0.0  # seconds of video read
     partial: list[tuple[str, str]] = field(default_factory=list)  # videos read in part, why
+    # Every file seen and not analysed (or not wholly), with the reason.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -320,6 +322,7 @@ class ScanReport:
             "video_seconds": round(self.video_seconds, 2),
             "errors": [{"path": p, "reason": r} for p, r in self.errors],
             "partial": [{"path": p, "reason": r} for p, r in self.partial],
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 2),
         }

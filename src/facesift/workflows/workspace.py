@@ -28,7 +28,7 @@ from facesift.match.decision import (
 from facesift.match.gallery import GalleryIndex, PersonHit, vectors_sha256
 from facesift.match.policy import DecisionPolicy, operating_points, summary
 from facesift.match.tracking import Track, Tracker, TrackerSettings
-from facesift.media.files import MEDIA_EXTENSIONS, is_video, iter_media_files, sha256_file
+from facesift.media.files import discover, is_video, iter_media_files, sha256_file
 from facesift.media.image import ImageSource, load_image
 from facesift.media.video import (
     DEFAULT_SAMPLE_FPS,
@@ -389,6 +389,7 @@ class Workspace:
         fps: float | None = DEFAULT_SAMPLE_FPS,
         full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
         video_progress: VideoProgress | None = None,
+        skip_hidden: bool = False,
     ) -> ScanReport:
         """Store every face of every supported photo and video under `paths`, with provenance.
 
@@ -400,11 +401,13 @@ class Workspace:
         at `fps` frames per second (None: every frame) and their faces linked into tracks;
         small faces are searched for in the whole frame every `full_scan_every` seconds and
         near known small faces in between (0: every sampled frame in full; see
-        facesift.workflows.video).
+        facesift.workflows.video). Files are recognised by extension or content; hidden ones
+        are scanned unless `skip_hidden`; every file not analysed is in the report's `skipped`.
         """
         started = time.perf_counter()
-        files = list(iter_media_files(paths, MEDIA_EXTENSIONS))
-        report = ScanReport(files=len(files))
+        found = discover(paths, skip_hidden=skip_hidden)
+        files = found.files
+        report = ScanReport(files=len(files), skipped=list(found.skipped))
         videos: list[tuple[Path, str]] = []
         done = 0
 
@@ -489,6 +492,11 @@ class Workspace:
         elif stored:
             report.processed += 1
             report.faces += len(analysis.faces)
+            if analysis.frames > 1:
+                report.skipped.append(
+                    (str(path), f"frames 2–{analysis.frames} of this multi-frame image were not "
+                     "analysed (only the first is)")
+                )  # fmt: skip
         else:  # another process stored the same file meanwhile
             report.already_stored += 1
 
