@@ -45,7 +45,10 @@ class Pair:
 
 def read_pairs(path: Path, root: Path) -> list[Pair]:
     """Pairs from an LFW-format or CSV pair file; image paths resolved under `root`."""
-    text = Path(path).read_text(encoding="utf-8-sig")
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FacesiftError(f"{path}: cannot read the pair file: {exc}") from None
     if path.suffix.lower() == ".csv" or text.lstrip().lower().startswith("file_x"):
         return _read_csv_pairs(text, root, path)
     return _read_lfw_pairs(text, root, path)
@@ -57,8 +60,14 @@ def _lfw_image(root: Path, name: str, number: str) -> Path:
 
 def _read_lfw_pairs(text: str, root: Path, path: Path) -> list[Pair]:
     lines = [line.split() for line in text.splitlines() if line.strip()]
-    header = [int(v) for v in lines[0]]
-    folds, per_fold = (header[0], header[1]) if len(header) == 2 else (1, header[0])
+    try:
+        header = [int(v) for v in lines[0]]
+        folds, per_fold = (header[0], header[1]) if len(header) == 2 else (1, header[0])
+    except (IndexError, ValueError):
+        raise FacesiftError(
+            f"{path}: not a pair file (LFW's starts with the number of pairs; a CSV one with "
+            "the header file_x,file_y,Decision)"
+        ) from None
     pairs: list[Pair] = []
     body = lines[1:]
     if len(body) != folds * per_fold * 2:
