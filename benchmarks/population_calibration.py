@@ -160,6 +160,16 @@ def adaptation(
     return out
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict[str, Any]:
     import onnxruntime
 
@@ -172,7 +182,7 @@ def machine() -> dict[str, Any]:
     return {
         "commit": commit,
         "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "onnxruntime": onnxruntime.__version__,
     }

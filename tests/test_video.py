@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,87 @@ def test_interrupted_video_scan_resumes_to_the_same_result(
         assert ws.scan([lfw_video]).already_stored == 1
 
 
+# Small faces (about 37 px: found only by a full scan, or near the small faces of the last one)
+# that come in between full scans, so which frames are scanned in full changes what is found.
+SMALL_SHOWN = [("Colin_Powell", 0.0, 6.0, (40, 60, 80), (400, 200, 90)),
+               ("Tony_Blair", 1.3, 6.0, (500, 40, 85), (200, 300, 75)),
+               ("Jennifer_Aniston", 2.5, 5.5, (300, 120, 80), (100, 100, 80)),
+               ("Vladimir_Putin", 3.7, 6.0, (100, 350, 90), (450, 350, 80))]  # fmt: skip
+SMALL_SCAN = {"workers": 1, "fps": 5.0, "full_scan_every": 1.0}
+Stored = tuple[list[tuple[object, ...]], list[tuple[object, ...]]]
+
+
+@pytest.fixture(scope="module")
+def small_faces_video(lfw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 s at 10 fps of small faces, all but the first appearing between full scans."""
+    shows = [(photos(lfw, person)[1], *timing) for person, *timing in SMALL_SHOWN]
+    path = tmp_path_factory.mktemp("video") / "small_faces.mp4"
+    return moving_photos_video(path, shows, duration=6.0)
+
+
+def stored_video(ws: Workspace) -> Stored:
+    """Every stored face (frame, box to 0.1 px, track number) and track, in a fixed order."""
+    from facesift.store.schema import Face as FaceRow
+    from facesift.store.schema import Track as TrackRow
+
+    with ws._sessions() as session:
+        faces = sorted(
+            (f.frame_index, tuple(round(v, 1) for v in f.bbox), f.track.number)
+            for f in session.query(FaceRow)
+        )
+        tracks = sorted(
+            (t.number, t.start_frame, t.end_frame, t.face_count, t.best_face.frame_index)
+            for t in session.query(TrackRow)
+        )
+    return faces, tracks
+
+
+@pytest.fixture(scope="module")
+def small_faces_whole(
+    small_faces_video: Path, tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine
+) -> Stored:
+    with Workspace(tmp_path_factory.mktemp("whole"), engine=engine) as ws:
+        assert ws.scan([small_faces_video], **SMALL_SCAN).processed == 1
+        return stored_video(ws)
+
+
+@pytest.mark.parametrize(("commit_on", "every"), [("CHECKPOINT_SECONDS", 0.5),
+                                                ("HEARTBEAT_SECONDS", 0.0)])  # fmt: skip
+def test_video_scan_interrupted_between_full_scans_resumes_exactly(
+    commit_on: str,
+    every: float,
+    small_faces_video: Path,
+    small_faces_whole: Stored,
+    tmp_path: Path,
+    engine: FaceEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stopped at several moments, most between full scans (one a second; frames every 0.2 s),
+    and resumed each time, once right after resuming (the first run's full scan carried over
+    twice): the same faces, boxes and tracks as one uninterrupted scan. Commits every 0.5 s of
+    video, or at every frame (the wall-clock heartbeat)."""
+    monkeypatch.setattr(workspace_module, commit_on, every)
+
+    def stop_at(moment: float) -> Callable[[Path, float, float | None], None]:
+        def progress(path: Path, seconds: float, duration: float | None) -> None:
+            if seconds >= moment - 1e-6:
+                raise KeyboardInterrupt
+
+        return progress
+
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        for moment in (1.4, 1.6, 3.0, 4.8):
+            stopped = ws.scan([small_faces_video], **SMALL_SCAN, video_progress=stop_at(moment))
+            assert stopped.interrupted
+            (media,) = ws.media()
+            assert media["status"] == "scanning"
+        report = ws.scan([small_faces_video], **SMALL_SCAN)
+        assert report.processed == 1 and not report.interrupted
+        faces, tracks = stored_video(ws)
+    assert faces == small_faces_whole[0]
+    assert tracks == small_faces_whole[1]
+
+
 def test_truncated_video_keeps_its_faces_and_reports_the_damage(
     lfw_video: Path, tmp_path: Path, engine: FaceEngine
 ) -> None:
@@ -214,5 +296,6 @@ def test_cli_search_video_json_and_evidence_frame(
     assert json.loads(by_index.stdout)["timestamp"] == pytest.approx(shot["timestamp"], abs=1e-3)
     identify = runner.invoke(app, ["-w", ws, "identify", "--csv"])
     assert identify.exit_code == 0 and "Colin_Powell" in identify.stdout
-    bad = runner.invoke(app, ["-w", ws, "frame", str(lfw_video), "--at", "60", "--out", str(out)])
+    late = tmp_path / "late.png"
+    bad = runner.invoke(app, ["-w", ws, "frame", str(lfw_video), "--at", "60", "--out", str(late)])
     assert bad.exit_code != 0 and "ends at" in bad.output

@@ -8,6 +8,11 @@ a "full scan" frame at least every `full_scan_every` seconds. The sampled frames
 are searched whole for faces twice that size, and for small faces only near the small faces
 of the last full scan (detect_focused). A small face that appears between full scans is
 found at the next one; `full_scan_every=0` scans every sampled frame in full.
+
+The schedule follows the video's timeline, not the run: each full scan is the first sampled
+frame `full_scan_every` seconds after the one before. A scan resumed after some frame is given
+the full scan that frame followed (its `FrameFaces.anchor`; its faces are stored), so it
+searches the same frames in the same places as an uninterrupted scan, and finds the same faces.
 """
 
 from __future__ import annotations
@@ -40,12 +45,25 @@ SMALL_FACE_FACTOR = 2.0
 
 @dataclass(frozen=True)
 class FrameFaces:
-    """The faces of one sampled frame, each with the track it joined."""
+    """The faces of one sampled frame, each with the track it joined, and the (index,
+    timestamp) of the full scan whose small faces it was searched near (its own when it was
+    scanned in full): what a scan resumed after this frame goes on from."""
 
     index: int
     timestamp: float
     sightings: list[Sighting]
     track_ids: list[int]
+    anchor: tuple[int, float]
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A full scan done before a resumed scan (its frame and the faces found there): the
+    frames after it are searched near its small faces until the next full scan is due."""
+
+    index: int
+    timestamp: float
+    faces: list[Face]
 
 
 @dataclass(eq=False)
@@ -65,30 +83,44 @@ def track_video(
     fps: float | None,
     status: DecodeStatus,
     skip_until: int = -1,
+    anchor: Anchor | None = None,
     full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
     min_face_px: float = 30.0,
 ) -> Iterator[FrameFaces]:
     """Sampled frames of `path` with their faces and track ids, in order.
 
+    Frames up to `skip_until` are skipped; a resumed scan gives the `anchor` of the frame it
+    resumes after, to keep the full-scan schedule (None: the first frame is scanned in full).
     Decoding problems end the iteration with `status.error` set; a frame whose analysis fails
     ends it too (the error is recorded the same way), keeping what came before.
     """
     frames = read_frames(path, fps=fps, skip_until=skip_until, status=status)
-    for pending, faces in _analysed(pool, frames, full_scan_every, min_face_px):
+    for pending, faces in _analysed(pool, frames, anchor, full_scan_every, min_face_px):
         if isinstance(faces, str):
             status.error = f"frame {pending.index} ({pending.timestamp:.2f} s): {faces}"
             return
         sightings = [Sighting(pending.index, pending.timestamp, face) for face in faces]
         ids = tracker.update(pending.index, pending.timestamp, sightings)
-        yield FrameFaces(pending.index, pending.timestamp, sightings, ids)
+        full_scan = pending.anchor or pending
+        yield FrameFaces(
+            pending.index, pending.timestamp, sightings, ids, (full_scan.index, full_scan.timestamp)
+        )
 
 
 def _analysed(
-    pool: AnalysisPool, frames: Iterator[VideoFrame], full_scan_every: float, min_face_px: float
+    pool: AnalysisPool,
+    frames: Iterator[VideoFrame],
+    start: Anchor | None,
+    full_scan_every: float,
+    min_face_px: float,
 ) -> Iterator[tuple[_Pending, list[Face] | str]]:
     """Frames sent to the workers as soon as what they depend on is known; results in order."""
     window: deque[_Pending] = deque()
     anchor: _Pending | None = None
+    if start is not None:  # a full scan of an earlier run: its faces are known
+        known: Future[list[Face] | str] = Future()
+        known.set_result(start.faces)
+        anchor = _Pending(start.index, start.timestamp, future=known)
     look_ahead = 4 * pool.workers + 4  # frames decoded ahead: full scans start early
 
     def submit(item: _Pending) -> None:

@@ -2,12 +2,14 @@
 
 The scan commits every few seconds of video. The media row stays "scanning" with the last
 frame committed until the end; a rerun with the same settings resumes after that frame, with
-the tracks that were still open rebuilt from the store, so it ends as an uninterrupted scan
-would have.
+the tracks that were still open rebuilt from the store and the full scan that frame followed
+(its stored faces: facesift.workflows.video), so it ends as an uninterrupted scan would have.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +27,7 @@ from facesift.store.schema import Media
 from facesift.store.schema import Track as TrackRow
 from facesift.vision.engine import FaceEngine
 from facesift.workflows.rows import face_from_row, face_row
-from facesift.workflows.video import FrameFaces
+from facesift.workflows.video import Anchor, FrameFaces
 
 # What an interrupted scan must share with this one to be resumed: the models, and how faces
 # are searched for (on a GPU the pixel budget follows its free memory, so it can differ).
@@ -62,12 +64,14 @@ class VideoRecord:
         info: dict[str, Any],
         settings: dict[str, Any],
         tracker: Tracker,
-    ) -> tuple[VideoRecord, int] | str:
-        """The record to fill and the last frame already stored (-1 for a fresh start), or
-        "complete" (another process finished this video) or "busy" (another is scanning it).
+    ) -> tuple[VideoRecord, int, Anchor | None] | str:
+        """The record to fill, the last frame already stored (-1 for a fresh start) and the
+        full scan it followed (None for a fresh start), or "complete" (another process
+        finished this video) or "busy" (another is scanning it).
 
         A scan interrupted with the same settings and models resumes: its open tracks are
-        restored into `tracker`. An interrupted scan with other settings is started afresh.
+        restored into `tracker`. An interrupted scan with other settings, or one stored
+        without its full scan (by an older facesift), is started afresh.
         """
         described = engine.describe()
         token = uuid.uuid4().hex
@@ -76,20 +80,17 @@ class VideoRecord:
             if media is not None and media.status in repo.COMPLETE:
                 return "complete"
             scanner = (media.analysis or {}).get("scanner") if media is not None else None
-            if (
-                media is not None
-                and media.status == "scanning"
-                and scanner
-                and time.time() - float(scanner.get("heartbeat", 0)) < HEARTBEAT_STALE_SECONDS
-            ):
+            if media is not None and media.status == "scanning" and _alive(scanner):
                 return "busy"
             if (
                 media is not None
                 and media.status == "scanning"
                 and media.analysis.get("video") == settings
                 and all(media.analysis.get(key) == described[key] for key in RESUME_KEYS)
+                and "resume_anchor" in media.analysis
             ):
                 resume_after = int(media.analysis.get("resume_after_frame", -1))
+                anchor = _anchor(session, media)
                 last_time = float(media.analysis.get("resume_after_time", 0.0))
                 open_tracks = [
                     _track_from_rows(row)
@@ -99,7 +100,7 @@ class VideoRecord:
                 next_number = max((t.number for t in media.tracks), default=0) + 1
                 tracker.resume(open_tracks, next_number)
                 media.analysis = {**media.analysis, "scanner": _scanner(token)}
-                return cls(sessions, engine, media.id, token), resume_after
+                return cls(sessions, engine, media.id, token), resume_after, anchor
             fresh = repo.begin_media(
                 session,
                 path,
@@ -114,12 +115,13 @@ class VideoRecord:
                     **described,
                     "video": settings,
                     "resume_after_frame": -1,
+                    "resume_anchor": None,
                     "scanner": _scanner(token),
                 },
             )
             if fresh is None:
                 return "complete"
-            return cls(sessions, engine, fresh.id, token), -1
+            return cls(sessions, engine, fresh.id, token), -1, None
 
     def commit(
         self,
@@ -128,12 +130,13 @@ class VideoRecord:
         last_frame: int,
         final: DecodeStatus | None = None,
     ) -> None:
-        """Store `frames`' faces, update their tracks, and move the resume point forward;
-        with `final`, mark the video done ("ok", or "partial" when decoding broke off)."""
+        """Store `frames`' faces, update their tracks, and move the resume point forward (with
+        the full scan its frame followed: a scan can resume after any commit); with `final`,
+        mark the video done ("ok", or "partial" when decoding broke off)."""
         with self._sessions.begin() as session:
             media = session.get(Media, self.media_id, with_for_update=True)
             assert media is not None
-            if (media.analysis or {}).get("scanner", {}).get("token") != self.token:
+            if not self._holds(media):
                 raise ScanTakenOver(media.path)
             rows = {t.number: t for t in media.tracks}
             touched: set[int] = set()
@@ -165,6 +168,7 @@ class VideoRecord:
             analysis["resume_after_frame"] = last_frame
             if time_reached is not None:
                 analysis["resume_after_time"] = time_reached
+                analysis["resume_anchor"] = list(frames[-1].anchor)
             if final is not None:
                 media.status = "partial" if final.error else "ok"
                 media.error = final.error
@@ -175,10 +179,22 @@ class VideoRecord:
         if time_reached is not None:
             tracker.forget_closed(time_reached)
 
+    def release(self) -> None:
+        """Give the video up, keeping what was committed: a scan stopped in this process
+        (Ctrl-C) is then resumed by a rerun at once, not once its heartbeat is stale."""
+        with self._sessions.begin() as session:
+            media = session.get(Media, self.media_id, with_for_update=True)
+            if media is not None and self._holds(media):
+                media.analysis = {k: v for k, v in media.analysis.items() if k != "scanner"}
+
     def counts(self) -> tuple[int, int]:
         """(faces, tracks) stored so far."""
         with self._sessions() as session:
             return repo.count_video(session, self.media_id)
+
+    def _holds(self, media: Media) -> bool:
+        """Whether this scan still holds the video (no other process took it over)."""
+        return (media.analysis or {}).get("scanner", {}).get("token") == self.token
 
     def _summarise(self, row: TrackRow, track: Track) -> None:
         best = track.best(1)[0]
@@ -196,7 +212,30 @@ class VideoRecord:
 
 
 def _scanner(token: str) -> dict[str, Any]:
-    return {"token": token, "heartbeat": time.time()}
+    return {
+        "token": token,
+        "heartbeat": time.time(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+
+
+def _alive(scanner: dict[str, Any] | None) -> bool:
+    """Whether the scan that marked a video may still be running: its last commit is recent,
+    and, when it ran on this machine, its process still exists (a scan killed outright is
+    taken over at once, not after HEARTBEAT_STALE_SECONDS)."""
+    if not scanner:
+        return False
+    if time.time() - float(scanner.get("heartbeat", 0)) >= HEARTBEAT_STALE_SECONDS:
+        return False
+    if scanner.get("host") == socket.gethostname() and scanner.get("pid"):
+        try:
+            os.kill(int(scanner["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # another user's process
+    return True
 
 
 def _keep_best_crops(session: Session, row: TrackRow, track: Track) -> None:
@@ -213,6 +252,17 @@ def _keep_best_crops(session: Session, row: TrackRow, track: Track) -> None:
         .where(FaceRow.track_id == row.id, FaceRow.id.not_in(best_ids), FaceRow.crop.is_not(None))
         .values(crop=None)
     )
+
+
+def _anchor(session: Session, media: Media) -> Anchor | None:
+    """The full scan that the last committed frame followed, its faces read back from the
+    store (None when nothing was committed)."""
+    stored = media.analysis["resume_anchor"]
+    if stored is None:
+        return None
+    index, timestamp = stored
+    rows = repo.frame_faces(session, media.id, index)
+    return Anchor(index, timestamp, [face_from_row(row) for row in rows])
 
 
 def _track_from_rows(row: TrackRow) -> Track:

@@ -558,7 +558,9 @@ class Workspace:
         """Store a video's faces and tracks, committing every CHECKPOINT_SECONDS of video.
 
         An interrupted scan left the media row "scanning" with the frame it got to; with the
-        same settings it resumes there, with its open tracks restored from the store.
+        same settings it resumes there, with its open tracks and the full scan that frame
+        followed restored from the store: any commit is an exact resume point. Ctrl-C gives
+        the video up at once, so that a rerun need not wait for the heartbeat to go stale.
         """
         try:
             info = probe_video(path)
@@ -579,7 +581,7 @@ class Workspace:
             self._already_stored(sha, case_name)
             report.already_stored += 1
             return
-        record, resume_after = opened
+        record, resume_after, anchor = opened
         if case_name:
             transaction(self._sessions, lambda s: _link_case(s, record.media_id, case_name))
         status = DecodeStatus()
@@ -593,6 +595,7 @@ class Workspace:
                 fps=fps,
                 status=status,
                 skip_until=resume_after,
+                anchor=anchor,
                 full_scan_every=full_scan_every,
                 min_face_px=self.engine.min_face_px,
             ):
@@ -612,6 +615,9 @@ class Workspace:
                 (str(path), "another process took this video's scan over; rerun to check it")
             )
             return
+        except KeyboardInterrupt:
+            record.release()
+            raise
         faces, tracks = record.counts()
         report.processed += 1
         report.faces += faces
