@@ -27,7 +27,7 @@ from facesift.media.draw import draw_boxes
 from facesift.media.files import is_video
 from facesift.media.image import load_image
 from facesift.media.video import DEFAULT_SAMPLE_FPS
-from facesift.reports.output import check_output, csv_cell, terminal_text, write_output
+from facesift.reports.output import check_output, csv_cell, image_format, save_image, terminal_text
 from facesift.vision.engine import FaceEngine
 from facesift.workflows.results import Candidate, Decision, FaceMatches, TrackMatches
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY
@@ -138,15 +138,11 @@ def _global(
     State._workspace = None
 
 
-def _image_format(path: Path) -> str:
-    """Pillow's format for an output file name (the file is written under another name)."""
-    from PIL import Image
-
-    Image.init()
-    known = Image.registered_extensions().get(path.suffix.lower())
-    if known is None:
-        raise _fail(f"{path}: unknown image type {path.suffix!r}; use .png or .jpg")
-    return known
+def _save_image(picture: Any, out: Path, source: Path, force: bool) -> None:
+    try:
+        save_image(picture, out, inputs=[source], force=force)
+    except (FacesiftError, OSError, ValueError) as exc:
+        raise _fail(f"{out}: cannot write the image: {exc}") from None
 
 
 def _print_json(data: Any) -> None:
@@ -473,9 +469,9 @@ def search(
     if annotate is not None:
         try:  # before the search, so that a wrong name loses no work
             check_output(annotate, inputs=[image], force=force)
+            image_format(annotate)
         except FacesiftError as exc:
             raise _fail(str(exc)) from None
-        _image_format(annotate)
     try:
         result = ws.search(
             image, top=top, fps=None if every_frame else fps, full_scan_every=full_scan_every
@@ -493,15 +489,7 @@ def search(
                 labels.append(f"{k}: unknown")
                 colors.append("#9ecbff")
         drawn = draw_boxes(load_image(image).pixels, [f.bbox for f in result.faces], labels, colors)
-        try:
-            write_output(
-                annotate,
-                lambda path: drawn.save(path, format=_image_format(annotate)),
-                inputs=[image],
-                force=force,
-            )
-        except (FacesiftError, OSError, ValueError) as exc:
-            raise _fail(f"{annotate}: cannot write the image: {exc}") from None
+        _save_image(drawn, annotate, image, force)
     if as_json:
         _print_json(result.to_dict())
         return
@@ -599,20 +587,11 @@ def frame(
     ws = State.workspace()
     try:
         check_output(out, inputs=[video], force=force)
-        _image_format(out)
+        image_format(out)
         shot = ws.evidence_frame(video, seconds=at, index=index)
     except (FacesiftError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
-    picture = shot.image(boxes)
-    try:
-        write_output(
-            out,
-            lambda path: picture.save(path, format=_image_format(out)),
-            inputs=[video],
-            force=force,
-        )
-    except (FacesiftError, OSError, ValueError) as exc:
-        raise _fail(f"{out}: cannot write the image: {exc}") from None
+    _save_image(shot.image(boxes), out, video, force)
     if as_json:
         _print_json({**shot.to_dict(), "out": str(out)})
     else:

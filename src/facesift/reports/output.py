@@ -65,6 +65,26 @@ def write_output(
         Path(temporary).unlink(missing_ok=True)
 
 
+def image_format(path: Path) -> str:
+    """Pillow's format for an output file name (the file is first written under another)."""
+    from PIL import Image
+
+    Image.init()
+    known = Image.registered_extensions().get(path.suffix.lower())
+    if known is None:
+        raise FacesiftError(f"{path}: unknown image type {path.suffix!r}; use .png or .jpg")
+    return known
+
+
+def save_image(
+    picture: Any, path: Path, *, inputs: Iterable[Path] = (), force: bool = False
+) -> None:
+    """Save a PIL image as a new file at `path` (see write_output), in the format its name says."""
+    fmt = image_format(path)
+    write_output(path, lambda temporary: picture.save(temporary, format=fmt), inputs=inputs,
+                 force=force)  # fmt: skip
+
+
 def csv_cell(value: Any) -> Any:
     """A value safe to put in a CSV cell that a spreadsheet opens."""
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
