@@ -1003,8 +1003,9 @@ def eval_verify(
         if report.calibrated_threshold is not None:
             marks["FMR 1e-3"] = report.calibrated_threshold
         verification_plot(
-            report.scores, report.same, marks, f"{pairs.name}: {report.pairs} pairs", plot
-        )
+            report.scores, report.same, marks, f"{pairs.name if pairs else root.name}: "
+            f"{report.pairs} pairs", plot,
+        )  # fmt: skip
     if as_json:
         _print_json({**report.to_dict(), **out})
         return

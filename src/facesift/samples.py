@@ -113,7 +113,9 @@ def build_demo(folder: str | Path) -> DemoCase:
     }
     footage = root / "footage"
     footage.mkdir(parents=True, exist_ok=True)
-    shows = [(faces[name], *timing) for name, *timing in CLIP_SHOWS]
+    shows: list[Show] = [
+        (faces[name], start, end, first, last) for name, start, end, first, last in CLIP_SHOWS
+    ]
     write_moving_clip(footage / "clip.mp4", shows, duration=max(s[2] for s in CLIP_SHOWS))
     return DemoCase(
         gallery=gallery, evidence=evidence, scene=scene_path, metadata=metadata, footage=footage
@@ -150,7 +152,7 @@ def write_moving_clip(
                     a = (t - start) / (end - start)
                     width = round(w0 + a * (w1 - w0))
                     canvas.paste(
-                        photo.resize((width, width), Image.BILINEAR),
+                        photo.resize((width, width), Image.Resampling.BILINEAR),
                         (round(x0 + a * (x1 - x0)), round(y0 + a * (y1 - y0))),
                     )
             frame = av.VideoFrame.from_image(canvas)

@@ -104,9 +104,10 @@ class Calibration:
         """The FMRs of one estimate at the table's scores, and its value above them."""
         if estimate == "point":
             return self.fmrs, 1.0 / self.pairs
+        assert self.fmr_lower is not None and self.fmr_upper is not None  # see __post_init__
         if estimate == "lower":
-            return self.fmr_lower, 0.0  # type: ignore[return-value]
-        return self.fmr_upper, self.floor  # type: ignore[return-value]
+            return self.fmr_lower, 0.0
+        return self.fmr_upper, self.floor
 
     def fmr_for(self, score: float | np.ndarray, estimate: Estimate = "upper") -> Any:
         """Estimated FMR at `score` (vectorised): by default the upper end of its interval."""
@@ -144,6 +145,7 @@ class Calibration:
         return float(np.interp(np.log10(fmr), log_curve[::-1], self.scores[::-1]))
 
     def to_json(self) -> dict[str, Any]:
+        lower, upper = self._curve("lower")[0], self._curve("upper")[0]
         return {
             "model_name": self.model_name,
             "model_sha256": self.model_sha256,
@@ -152,9 +154,7 @@ class Calibration:
             "table_columns": ["score", "fmr", "fmr_lower", "fmr_upper"],
             "table": [
                 [round(float(s), 7), *(float(f"{v:.6g}") for v in values)]
-                for s, *values in zip(
-                    self.scores, self.fmrs, self.fmr_lower, self.fmr_upper, strict=True
-                )
+                for s, *values in zip(self.scores, self.fmrs, lower, upper, strict=True)
             ],
         }
 

@@ -35,7 +35,7 @@ class GalleryIndex:
         self.face_ids = np.asarray(face_ids, dtype=np.int64)
         self.person_ids = np.asarray(person_ids, dtype=np.int64)
         self.dim = int(vectors.shape[1]) if len(vectors) else 0
-        self.index = faiss.IndexFlatIP(max(self.dim, 1))
+        self.index: faiss.Index = faiss.IndexFlatIP(max(self.dim, 1))
         if len(vectors):
             self.index.add(l2_normalize(vectors))
 

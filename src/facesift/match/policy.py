@@ -235,7 +235,7 @@ def _sig(value: float) -> float:
 def operating_points(calibration: Calibration) -> list[dict[str, Any]]:
     """At FMR 1e-2, 1e-3 and 1e-4 (where the data resolves them): the score, and the interval
     of the FMR there — what a reader needs to judge how far the calibration can be trusted."""
-    out = []
+    out: list[dict[str, Any]] = []
     for fmr in (1e-2, 1e-3, 1e-4):
         if not calibration.resolves(fmr):
             out.append({"fmr": fmr, "score": None, "resolved": False})

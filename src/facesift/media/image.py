@@ -18,11 +18,11 @@ from PIL import ExifTags, Image, ImageOps, TiffImagePlugin, UnidentifiedImageErr
 from facesift.errors import MediaError
 
 try:  # HEIC/HEIF support is optional at import time but a declared dependency.
-    import pillow_heif
+    from pillow_heif import register_heif_opener
 
-    pillow_heif.register_heif_opener()
+    register_heif_opener()
 except ImportError:  # pragma: no cover - only without the dependency installed
-    pillow_heif = None
+    pass
 
 # Refuse images larger than this many pixels: a tiny file can declare a gigantic canvas
 # (a "decompression bomb") and exhaust memory. 180 MP covers every camera on the market.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Select, func, select
@@ -14,6 +14,7 @@ from facesift.store.database import read_setting, write_setting
 from facesift.store.schema import Case, Face, GalleryChange, Media, Person, Track, case_media
 
 GALLERY_VERSION_KEY = "gallery_version"
+QueryT = TypeVar("QueryT", bound=Select)
 
 
 def encode_vector(vector: np.ndarray) -> bytes:
@@ -143,7 +144,7 @@ def people_by_id(session: Session, ids: Sequence[int]) -> dict[int, Person]:
     return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(list(ids))))}
 
 
-def _in_case(query: Select[Any], case_name: str) -> Select[Any]:
+def _in_case(query: QueryT, case_name: str) -> QueryT:
     """`query` (which selects from media) narrowed to the media filed under one case."""
     return (
         query.join(case_media, case_media.c.media_id == Media.id)
@@ -167,7 +168,7 @@ def unenrolled_faces(session: Session, case_name: str | None = None) -> list[Fac
 
 
 def case_exists(session: Session, name: str) -> bool:
-    return session.scalar(select(func.count(Case.id)).where(Case.name == name)) > 0
+    return bool(session.scalar(select(func.count(Case.id)).where(Case.name == name)))
 
 
 def list_people(session: Session) -> list[tuple[Person, int]]:
@@ -251,7 +252,8 @@ def best_shot_ids(session: Session, track_ids: Sequence[int]) -> dict[int, list[
     )
     out: dict[int, list[int]] = {}
     for track_id, face_id in rows:
-        out.setdefault(track_id, []).append(face_id)
+        if track_id is not None:
+            out.setdefault(track_id, []).append(face_id)
     return out
 
 

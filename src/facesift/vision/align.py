@@ -46,7 +46,9 @@ def warp_affine(rgb: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> n
     """The size=(width, height) crop where output pixel p shows input pixel matrix⁻¹·p."""
     inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
     image = Image.fromarray(rgb)
-    warped = image.transform(size, Image.Transform.AFFINE, inverse.ravel().tolist(), Image.BILINEAR)
+    warped = image.transform(
+        size, Image.Transform.AFFINE, inverse.ravel().tolist(), Image.Resampling.BILINEAR
+    )
     return np.asarray(warped)
 
 

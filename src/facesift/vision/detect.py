@@ -141,7 +141,8 @@ def detect_downscaled(
         return detector(rgb, upsample)
     small = np.asarray(
         Image.fromarray(rgb).resize(
-            (max(1, round(width * factor)), max(1, round(height * factor))), Image.BILINEAR
+            (max(1, round(width * factor)), max(1, round(height * factor))),
+            Image.Resampling.BILINEAR,
         )
     )
     return [

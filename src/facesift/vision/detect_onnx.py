@@ -25,7 +25,7 @@ def letterbox(rgb: np.ndarray, width: int, height: int) -> tuple[np.ndarray, flo
     """`rgb` scaled to fit width×height (aspect kept), padded right and bottom with zeros."""
     scale = min(width / rgb.shape[1], height / rgb.shape[0])
     new_w, new_h = max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))
-    resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.BILINEAR))
+    resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BILINEAR))
     canvas = np.zeros((height, width, 3), np.uint8)
     canvas[:new_h, :new_w] = resized
     return canvas, scale
@@ -63,11 +63,11 @@ class _OnnxDetector:
         keep = nms(boxes, scores, NMS_IOU)
         return [
             Detection(
-                tuple(float(v) for v in boxes[k] / scale),
+                _box(boxes[k] / scale),
                 float(scores[k]),
                 self.name,
                 points[k] / scale,
-            )  # type: ignore[arg-type]
+            )
             for k in keep
         ]
 
@@ -150,3 +150,8 @@ class YunetDetector(_OnnxDetector):
             points.append((kps + grid[:, None, :]) * stride)
             scores.append(level_scores[keep])
         return np.concatenate(boxes), np.concatenate(scores), np.concatenate(points)
+
+
+def _box(values: np.ndarray) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in values[:4])
+    return x1, y1, x2, y2

@@ -130,7 +130,7 @@ class FaceEngine:
 
     def fmr_for(self, score: float) -> float:
         """Estimated false-match rate at `score`: how often different people score this high."""
-        return self._calibrated().fmr_for(score)  # type: ignore[return-value]
+        return float(self._calibrated().fmr_for(score))
 
     def threshold_for(self, fmr: float) -> float:
         """The score at which the estimated false-match rate is `fmr`."""

@@ -51,7 +51,9 @@ def degrade(rgb: np.ndarray, scale: float) -> np.ndarray:
     """`rgb` shrunk by `scale` (bicubic), blurred (σ BLUR_SIGMA) and JPEG-compressed."""
     image = Image.fromarray(rgb)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    small = image.resize(size, Image.BICUBIC).filter(ImageFilter.GaussianBlur(BLUR_SIGMA))
+    small = image.resize(size, Image.Resampling.BICUBIC).filter(
+        ImageFilter.GaussianBlur(BLUR_SIGMA)
+    )
     buffer = io.BytesIO()
     small.save(buffer, "JPEG", quality=JPEG_QUALITY)
     buffer.seek(0)

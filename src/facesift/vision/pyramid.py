@@ -324,12 +324,12 @@ def _columns(in_cols: int, out_cols: int) -> _Sampling:
     block = np.array([start, start + x_scale, start + 2 * x_scale, start + 3 * x_scale])
     step = np.float32(4 * x_scale)
     blocks = out_cols // 4 + 2
-    xs = np.empty((blocks, 4), np.float32)
+    xs: np.ndarray = np.empty((blocks, 4), np.float32)
     current = block.astype(np.float32)
     for k in range(blocks):  # sequential float32 accumulation, as in the SIMD loop
         current = (current + step).astype(np.float32)
         xs[k] = current
-    lefts = xs.astype(np.int64)
+    lefts: np.ndarray = xs.astype(np.int64)
     count = 0
     while count < blocks and lefts[count, 3] + 1 < in_cols:
         count += 1

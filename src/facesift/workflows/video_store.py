@@ -152,16 +152,16 @@ class VideoRecord:
                     session.add(row)
                     sighting.key = row
                     touched.add(number)
-            for track in tracker.tracks:
-                if track.id in touched:
-                    self._summarise(rows[track.id], track)
+            for live in tracker.tracks:
+                if live.id in touched:
+                    self._summarise(rows[live.id], live)
             session.flush()
             for frame in frames:  # keep ids, not rows that outlive this session
                 for sighting in frame.sightings:
                     sighting.key = sighting.key.id
-            for track in tracker.tracks:
-                if track.id in touched:
-                    _keep_best_crops(session, rows[track.id], track)
+            for live in tracker.tracks:
+                if live.id in touched:
+                    _keep_best_crops(session, rows[live.id], live)
             time_reached = frames[-1].timestamp if frames else None
             analysis = dict(media.analysis)
             analysis["scanner"] = _scanner(self.token)

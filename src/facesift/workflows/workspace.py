@@ -709,10 +709,10 @@ class Workspace:
         candidates = self._candidates(
             np.array([f.embedding for f in faces]), top, [f.quality.face_px for f in faces], policy
         )
-        is_path = isinstance(image, str | Path)
+        path = Path(image) if isinstance(image, str | Path) else None
         return SearchResult(
-            image=str(image) if is_path else "<in memory>",
-            sha256=sha256_file(image) if is_path else None,
+            image=str(path) if path is not None else "<in memory>",
+            sha256=sha256_file(path) if path is not None else None,
             width=decoded.width,
             height=decoded.height,
             faces=[
@@ -865,9 +865,11 @@ class Workspace:
         path = Path(path)
         if (seconds is None) == (index is None):
             raise WorkspaceError("give either a time in seconds or a frame index")
-        frame = (
-            read_frame_at(path, seconds) if seconds is not None else read_frame_index(path, index)
-        )  # type: ignore[arg-type]
+        if seconds is not None:
+            frame = read_frame_at(path, seconds)
+        else:
+            assert index is not None
+            frame = read_frame_index(path, index)
         sha = sha256_file(path)
         with self._sessions() as session:
             media = repo.find_media(session, sha)

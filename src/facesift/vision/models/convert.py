@@ -37,7 +37,7 @@ CONVERTER_VERSION = 1
 class GraphBuilder:
     """Nodes and constants of an ONNX graph being built in code."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self._n = 0
@@ -99,8 +99,8 @@ def build_body(
                 and nxt.attrs["mode"] == 0
                 and not nxt.attrs.get("disabled")
             ):
-                gm = nxt.params["gamma"].reshape(-1).astype(np.float32)
-                bt = nxt.params["beta"].reshape(-1).astype(np.float32)
+                gm: np.ndarray = nxt.params["gamma"].reshape(-1).astype(np.float32)
+                bt: np.ndarray = nxt.params["beta"].reshape(-1).astype(np.float32)
                 wgt = wgt * gm[:, None, None, None]
                 bias = bias * gm + bt
                 fused = True

@@ -215,7 +215,8 @@ class Layer:
     version: str = ""  # the layer's own version tag as found in the file
     wrapper_version: int = 0  # add_layer / add_tag_layer / add_skip_layer version int
     file_offset: int = 0  # where its details start in the file (-1: no details)
-    state: dict[str, tuple] = field(default_factory=dict)  # shapes of stored runtime tensors
+    # Shapes of stored runtime tensors, and a few stored scalars.
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -254,7 +255,7 @@ def _read_input_layer(r: Reader) -> Layer:
         )
     if name in ("input_rgb_image_pyramid", "input_rgb_image_pyramid2"):
         avg = (r.float_(), r.float_(), r.float_())
-        attrs = {"avg_red": avg[0], "avg_green": avg[1], "avg_blue": avg[2]}
+        attrs: dict[str, Any] = {"avg_red": avg[0], "avg_green": avg[1], "avg_blue": avg[2]}
         if name == "input_rgb_image_pyramid2":
             attrs["pyramid_padding"] = r.uint()
             attrs["pyramid_outer_padding"] = r.uint()
@@ -626,7 +627,7 @@ def read_network(path_or_bytes, strict: bool = True) -> Network:
         first = _read_layer_details(r)
         first.wrapper_version = innermost_version
         flags = (r.bool_(), r.bool_(), r.bool_())
-        st = {
+        st: dict[str, Any] = {
             "x_grad": r.tensor().shape,
             "cached_output": r.tensor().shape,
             "grad_final": r.tensor().shape,
