@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from facesift import FaceEngine
 from facesift.cli import app
 from facesift.samples import build_demo
 from facesift.workflows.evaluate import read_pairs
@@ -190,3 +192,38 @@ def test_calibrate_fits_standard_and_low_resolution_maps(tmp_path: Path, lfw: Pa
     assert low_res["threshold_fmr_1e-2"] > standard["threshold_fmr_1e-2"]
     assert Path(standard["saved_to"]).is_file() and Path(low_res["saved_to"]).is_file()
     assert low_res["saved_to"].endswith(".low-res.json")
+
+
+@pytest.mark.datasets
+def test_eval_identify_ranks_as_the_product_searches(
+    tmp_path: Path, lfw: Path, engine: FaceEngine
+) -> None:
+    """`eval identify` and a workspace's search share the candidate search: a workspace with
+    the same gallery shows each probe the same people with the same scores."""
+    from facesift import Workspace
+    from facesift.workflows.evaluate import evaluate_identification, identity_folder
+
+    root = tmp_path / "root"
+    root.mkdir()
+    people = [p for p in sorted((lfw / "images").iterdir()) if len(list(p.iterdir())) >= 2][:25]
+    for person in people:
+        (root / person.name).symlink_to(person)
+    report = evaluate_identification(engine, root)
+    photos, labels = identity_folder(root)
+    gallery = {}
+    for photo, label in zip(photos, labels, strict=True):
+        gallery.setdefault(label, photo)  # the first photo by name, as eval enrols
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        for name, photo in gallery.items():
+            assert ws.enroll(name, [photo])[0].status == "enrolled"
+        compared = 0
+        for probe in (p for p in photos if p not in gallery.values()):
+            faces = ws.search(probe, top=5).faces
+            if len(faces) != 1 or str(probe) not in report.candidates:
+                continue  # eval takes one face per photo; compare where there is no choice
+            shown = [(c.person, c.score) for c in faces[0].candidates]
+            expected = report.candidates[str(probe)]
+            assert [n for n, _ in shown] == [n for n, _ in expected], probe
+            assert np.allclose([s for _, s in shown], [s for _, s in expected], atol=1e-5)
+            compared += 1
+    assert compared >= 20

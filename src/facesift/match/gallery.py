@@ -115,6 +115,25 @@ class GalleryIndex:
         return gallery
 
 
+def search_people(
+    standard: GalleryIndex,
+    low_res: GalleryIndex,
+    probes: np.ndarray,
+    small: np.ndarray,
+    top: int,
+) -> list[list[PersonHit]]:
+    """The `top` ranked people for each probe vector: probes marked `small` (narrower than
+    facesift.vision.lowres.LOW_RES_PROBE_PX) against the people's low-resolution templates,
+    the others against their enrolled faces. The one candidate search: the product's search
+    and identify, and `eval identify`, all rank people with it."""
+    hits: list[list[PersonHit]] = [[] for _ in range(len(probes))]
+    for index, rows in ((standard, np.flatnonzero(~small)), (low_res, np.flatnonzero(small))):
+        if len(rows):
+            for row, found in zip(rows, index.search(probes[rows], top), strict=True):
+                hits[row] = found
+    return hits
+
+
 def vectors_sha256(face_ids: np.ndarray, person_ids: np.ndarray, vectors: np.ndarray) -> str:
     """The content hash of a gallery: ids and L2-normalised float32 vectors, in order."""
     digest = hashlib.sha256()

@@ -26,6 +26,7 @@ from facesift.match.calibration import (
     fit_calibration,
     labelled_impostor_pairs,
 )
+from facesift.match.gallery import GalleryIndex, search_people
 from facesift.match.similarity import l2_normalize
 from facesift.media.files import iter_media_files
 from facesift.media.image import load_image
@@ -416,6 +417,8 @@ class IdentificationReport:
     mate_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     non_mated_labels: list[str] = field(default_factory=list)
     non_mated_top: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Each probe photo's five best candidates (name, score), as a search shows them.
+    candidates: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -483,41 +486,44 @@ def evaluate_identification(
     )
     at = enrolled.index()
     names = [n for n in gallery if not np.isnan(enrolled.vectors[at[gallery[n]]]).any()]
-    gallery_vectors = l2_normalize(np.stack([enrolled.vectors[at[gallery[n]]] for n in names]))
-    assert enrolled.low_res is not None
-    low_res_vectors = l2_normalize(np.stack([enrolled.low_res[at[gallery[n]]] for n in names]))
+    assert enrolled.low_res is not None and embedded.face_px is not None
+    ids = np.arange(len(names))
+    standard = GalleryIndex(ids, ids, np.stack([enrolled.vectors[at[gallery[n]]] for n in names]))
+    low_res = GalleryIndex(ids, ids, np.stack([enrolled.low_res[at[gallery[n]]] for n in names]))
     column = {name: k for k, name in enumerate(names)}
     where = embedded.index()
     usable = [(p, n) for p, n in probes if not np.isnan(embedded.vectors[where[p]]).any()]
-    probe_vectors = l2_normalize(np.stack([embedded.vectors[where[p]] for p, _ in usable]))
-    assert embedded.face_px is not None
-    small = np.array([uses_low_res_templates(embedded.face_px[where[p]]) for p, _ in usable])
     mated_rows = [k for k, (_, n) in enumerate(usable) if n in column]
     other_rows = [k for k, (_, n) in enumerate(usable) if n not in column]
-    ranks, mate_scores, top = [], [], []
-    for start in range(0, len(usable), 2048):  # bounded memory for large sets
-        queries = probe_vectors[start : start + 2048]
-        block = np.where(  # small probe faces are matched against low-resolution templates
-            small[start : start + 2048, None],
-            queries @ low_res_vectors.T,
-            queries @ gallery_vectors.T,
-        )
-        rows = range(start, start + len(block))
-        mated = [k - start for k in rows if usable[k][1] in column]
-        if mated:
-            mates = np.array([column[usable[start + k][1]] for k in mated])
-            r, s = metrics.mate_ranks(block[mated], mates)
-            ranks.append(r)
-            mate_scores.append(s)
-        others = [k - start for k in rows if usable[k][1] not in column]
-        top.append(block[others].max(axis=1) if others else np.zeros(0))
-    rank = np.concatenate(ranks) if ranks else np.zeros(0, int)
-    mate = np.concatenate(mate_scores) if mate_scores else np.zeros(0)
-    non_mated = np.concatenate(top)
+    ranks: dict[int, int] = {}
+    mate_scores: dict[int, float] = {}
+    top: dict[int, float] = {}
+    shown: dict[str, list[tuple[str, float]]] = {}
+    for start in range(0, len(usable), 512):  # bounded memory for large sets
+        chunk = usable[start : start + 512]
+        vectors = np.stack([embedded.vectors[where[p]] for p, _ in chunk])
+        small = np.array([uses_low_res_templates(embedded.face_px[where[p]]) for p, _ in chunk])
+        # Every person ranked, by the search the product uses.
+        for k, hits in enumerate(search_people(standard, low_res, vectors, small, len(names))):
+            row, (path, name) = start + k, chunk[k]
+            shown[str(path)] = [(names[h.person_id], h.score) for h in hits[:5]]
+            if name in column:
+                mate = column[name]
+                score = next(h.score for h in hits if h.person_id == mate)
+                # Ties rank the mate last.
+                ranks[row] = 1 + sum(h.score >= score for h in hits if h.person_id != mate)
+                mate_scores[row] = score
+            else:
+                top[row] = hits[0].score if hits else -1.0
+    rank = np.array([ranks[k] for k in mated_rows], dtype=int)
+    mate_score = np.array([mate_scores[k] for k in mated_rows])
+    non_mated = np.array([top[k] for k in other_rows])
     curve = metrics.cmc(rank)
     fnir, thresholds = {}, {}
     for key, fpir in (("0.01", 0.01), ("0.003", 0.003)):
-        fnir[key], thresholds[f"fpir_{key}"] = metrics.fnir_at_fpir(rank, mate, non_mated, fpir)
+        fnir[key], thresholds[f"fpir_{key}"] = metrics.fnir_at_fpir(
+            rank, mate_score, non_mated, fpir
+        )
     return IdentificationReport(
         gallery=len(names),
         mated=len(mated_rows),
@@ -528,10 +534,11 @@ def evaluate_identification(
         fnir=fnir,
         thresholds=thresholds,
         failures={**enrolled.failures, **embedded.failures},
-        det=metrics.det_open_set(rank, mate, non_mated),
+        det=metrics.det_open_set(rank, mate_score, non_mated),
         mated_labels=[usable[k][1] for k in mated_rows],
         ranks=rank,
-        mate_scores=mate,
+        mate_scores=mate_score,
         non_mated_labels=[usable[k][1] for k in other_rows],
         non_mated_top=non_mated,
+        candidates=shown,
     )

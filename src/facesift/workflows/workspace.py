@@ -25,7 +25,7 @@ from facesift.match.decision import (
     DEFAULT_THRESHOLD,
     SCORE_NOTE,
 )
-from facesift.match.gallery import GalleryIndex, PersonHit, vectors_sha256
+from facesift.match.gallery import GalleryIndex, PersonHit, search_people, vectors_sha256
 from facesift.match.policy import DecisionPolicy, operating_points, summary
 from facesift.match.tracking import Track, Tracker, TrackerSettings
 from facesift.media.files import discover, is_video, iter_media_files, sha256_file
@@ -673,13 +673,9 @@ class Workspace:
         policy = policy or self.policy()
         sizes = list(face_px) if face_px is not None else [float("inf")] * len(vectors)
         small = np.array([uses_low_res_templates(px) for px in sizes], dtype=bool)
-        hits: list[list[PersonHit]] = [[] for _ in range(len(vectors))]
-        for low_res in (False, True):
-            rows = np.flatnonzero(small == low_res)
-            if len(rows):
-                found = self.gallery(low_res=low_res).search(vectors[rows], top)
-                for row, row_hits in zip(rows, found, strict=True):
-                    hits[row] = row_hits
+        standard = self.gallery()
+        low_res = self.gallery(low_res=True) if small.any() else standard
+        hits = search_people(standard, low_res, vectors, small, top)
         with self._sessions() as session:
             people = repo.people_by_id(session, sorted({h.person_id for row in hits for h in row}))
             return [
