@@ -195,13 +195,15 @@ def main() -> None:
     args = parser.parse_args()
     from facesift import FaceEngine
     from facesift.match.calibration import (
+        bundled_calibration,
         fit_calibration,
         impostor_scores,
         labelled_impostor_pairs,
     )
     from facesift.match.decision import DEFAULT_DECISION_FMR
 
-    shipped = FaceEngine().calibration
+    engine = FaceEngine()
+    shipped = bundled_calibration(engine.model_name, engine.model_sha256)
     assert shipped is not None
     east_asian = {r["identity"] for r in csv.DictReader(GROUPS.open())}
     ea_vectors, ea_labels, _ = embed(DATASETS / "eastasian-dev" / "images")

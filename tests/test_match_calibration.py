@@ -150,11 +150,11 @@ def test_cooccurrence_pairs_are_different_people_of_one_picture() -> None:
 
 
 def test_shipped_calibration_belongs_to_the_bundled_model(engine: FaceEngine) -> None:
-    calibration = engine.calibration
+    calibration = bundled_calibration(engine.model_name, engine.model_sha256)
     assert calibration is not None and calibration.impostor_pairs > 5_000_000
     assert calibration.provenance["pairs_file"] == "pairsDevTrain.txt"
-    assert engine.threshold_for(1e-3) > engine.threshold_for(1e-2)
-    assert engine.fmr_for(engine.threshold_for(1e-3)) == pytest.approx(1e-3, rel=1e-6)
+    assert calibration.threshold_for(1e-3) > calibration.threshold_for(1e-2)
+    assert calibration.fmr_for(calibration.threshold_for(1e-3)) == pytest.approx(1e-3, rel=1e-6)
     assert bundled_calibration(engine.model_name, "another-hash") is None
 
 
@@ -175,8 +175,10 @@ def test_fmr_holds_on_people_the_calibration_never_saw(engine: FaceEngine, lfw: 
     labels = [p.parent.name for p, ok in zip(photos, found, strict=True) if ok]
     impostors = impostor_scores(embedded.vectors[found], labels)
     assert len(impostors) > 1_000_000
+    shipped = bundled_calibration(engine.model_name, engine.model_sha256)
+    assert shipped is not None
     for target in (1e-3, 1e-2):
-        measured = float(np.mean(impostors >= engine.threshold_for(target)))
+        measured = float(np.mean(impostors >= shipped.threshold_for(target)))
         assert target / 3 <= measured <= target * 3, (target, measured)
 
 
@@ -240,7 +242,7 @@ def test_low_resolution_fmr_holds_on_people_the_calibration_never_saw(
         [p.parent.name for p, ok in zip(photos, g_ok, strict=True) if ok],
     )
     assert len(impostors) > 300_000
-    calibration = engine.low_res_calibration
+    calibration = bundled_calibration(engine.model_name, engine.model_sha256, low_res=True)
     assert calibration is not None and calibration.provenance["pairs_file"] == "pairsDevTrain.txt"
     for target in (1e-3, 1e-2):
         measured = float(np.mean(impostors >= calibration.threshold_for(target)))

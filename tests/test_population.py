@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from facesift import FaceEngine, Workspace
 from facesift.cli import app
-from facesift.match.calibration import impostor_scores
+from facesift.match.calibration import bundled_calibration, impostor_scores
 from facesift.workflows.evaluate import embed_photos, identity_folder
 
 pytestmark = pytest.mark.datasets
@@ -97,7 +97,7 @@ def test_own_calibration_holds_on_people_held_apart(
         _group_photo([spare[i][n % len(spare[i])] for i in trio], case_dir / f"group-{n}.jpg")
     ws.scan([case_dir], case="case")
 
-    shipped = engine.calibration
+    shipped = bundled_calibration(engine.model_name, engine.model_sha256)
     assert shipped is not None
     policy = ws.policy("case")
     assert policy.source == "local", policy.warnings

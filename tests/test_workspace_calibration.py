@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from facesift import FaceEngine, Workspace
 from facesift.cli import app
+from facesift.match.calibration import bundled_calibration
 from facesift.samples import DemoCase, build_demo
 
 runner = CliRunner()
@@ -47,7 +48,7 @@ def test_population_mismatch_is_detected_and_used(
 ) -> None:
     path, _ = look_alikes
     with Workspace(path, engine=engine) as ws:
-        shipped = engine.calibration
+        shipped = bundled_calibration(engine.model_name, engine.model_sha256)
         assert shipped is not None
         policy = ws.policy()
         assert policy.check is not None and policy.check.mismatch

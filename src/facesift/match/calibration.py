@@ -17,6 +17,7 @@ Above the highest impostor score the data can only say "at most `floor`".
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -188,6 +189,7 @@ class Calibration:
 LOW_RES = ".low-res"
 
 
+@functools.cache
 def bundled_calibration(
     model_name: str, model_sha256: str, low_res: bool = False
 ) -> Calibration | None:

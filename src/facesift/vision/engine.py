@@ -11,7 +11,6 @@ import dlib
 import numpy as np
 
 from facesift.errors import ModelError
-from facesift.match.calibration import Calibration, bundled_calibration
 from facesift.match.similarity import cosine_similarity, l2_normalize
 from facesift.media.image import ImageSource, load_image
 from facesift.vision.align import five_points_from_68
@@ -117,31 +116,6 @@ class FaceEngine:
     @functools.cached_property
     def _shape_predictor(self) -> Any:
         return dlib.shape_predictor(str(self.landmarks_model.path))
-
-    @functools.cached_property
-    def calibration(self) -> Calibration | None:
-        """The shipped score → false-match-rate map of this engine's model, if any."""
-        return bundled_calibration(self.model_name, self.model_sha256)
-
-    @functools.cached_property
-    def low_res_calibration(self) -> Calibration | None:
-        """The same for small probe faces against low-resolution templates."""
-        return bundled_calibration(self.model_name, self.model_sha256, low_res=True)
-
-    def fmr_for(self, score: float) -> float:
-        """Estimated false-match rate at `score`: how often different people score this high."""
-        return float(self._calibrated().fmr_for(score))
-
-    def threshold_for(self, fmr: float) -> float:
-        """The score at which the estimated false-match rate is `fmr`."""
-        return self._calibrated().threshold_for(fmr)
-
-    def _calibrated(self) -> Calibration:
-        if self.calibration is None:
-            raise ModelError(
-                f"no calibration for the model {self.model_name}: fit one with `facesift calibrate`"
-            )
-        return self.calibration
 
     @property
     def model_name(self) -> str:

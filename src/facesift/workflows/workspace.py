@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from facesift.errors import MediaError, WorkspaceError
-from facesift.match.calibration import LOW_RES, Calibration
+from facesift.match.calibration import LOW_RES, Calibration, bundled_calibration
 from facesift.match.decision import (
     CALIBRATED_NOTE,
     DEFAULT_DECISION_FMR,
@@ -122,6 +122,11 @@ class Workspace:
         suffix = LOW_RES if low_res else ""
         return self.path / f"calibration-{self.engine.model_name}{suffix}.json"
 
+    def shipped_calibration(self, low_res: bool = False) -> Calibration | None:
+        """The calibration shipped for this engine's exact model file (LFW DevTrain), if any;
+        `low_res`: the one for small probe faces against low-resolution templates."""
+        return bundled_calibration(self.engine.model_name, self.engine.model_sha256, low_res)
+
     def reference_calibration(self, low_res: bool = False) -> Calibration | None:
         """The calibration fitted on a labelled reference set for this workspace, if any."""
         path = self.calibration_file(low_res)
@@ -152,9 +157,9 @@ class Workspace:
         reference_low = self.reference_calibration(low_res=True)
         return DecisionPolicy(
             decision_fmr=self.decision_fmr,
-            baseline=reference or self.engine.calibration,
+            baseline=reference or self.shipped_calibration(),
             local=self.own_calibration(case),
-            low_res=reference_low or self.engine.low_res_calibration,
+            low_res=reference_low or self.shipped_calibration(low_res=True),
             fixed_threshold=self.fixed_threshold,
             uncalibrated_threshold=DEFAULT_THRESHOLD,
             baseline_kind="reference" if reference is not None else "shipped",
