@@ -25,10 +25,11 @@ def decode_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)
 
 
-def find_media(session: Session, sha256: str) -> Media | None:
-    return session.scalar(
-        select(Media).where(Media.sha256 == sha256).options(selectinload(Media.faces))
-    )
+def find_media(session: Session, sha256: str, lock: bool = False) -> Media | None:
+    """The record of a file by content; `lock`: held until the transaction ends, so that
+    two processes never both claim it (PostgreSQL; SQLite serialises writers anyway)."""
+    query = select(Media).where(Media.sha256 == sha256).options(selectinload(Media.faces))
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 # Media whose analysis is complete: never replaced, whoever asks.

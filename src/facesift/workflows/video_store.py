@@ -22,6 +22,7 @@ from facesift.match.tracking import BEST_SHOTS, Sighting, Track, Tracker
 from facesift.media.image import encode_jpeg
 from facesift.media.video import DecodeStatus
 from facesift.store import repository as repo
+from facesift.store.database import transaction
 from facesift.store.schema import Face as FaceRow
 from facesift.store.schema import Media
 from facesift.store.schema import Track as TrackRow
@@ -75,8 +76,9 @@ class VideoRecord:
         """
         described = engine.describe()
         token = uuid.uuid4().hex
-        with sessions.begin() as session:
-            media = repo.find_media(session, sha)
+
+        def claim(session: Session) -> tuple[VideoRecord, int, Anchor | None] | str:
+            media = repo.find_media(session, sha, lock=True)
             if media is not None and media.status in repo.COMPLETE:
                 return "complete"
             scanner = (media.analysis or {}).get("scanner") if media is not None else None
@@ -122,6 +124,9 @@ class VideoRecord:
             if fresh is None:
                 return "complete"
             return cls(sessions, engine, fresh.id, token), -1, None
+
+        # Retried when another process created the same video's record at the same moment.
+        return transaction(sessions, claim)
 
     def commit(
         self,
