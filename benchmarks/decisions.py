@@ -38,8 +38,8 @@ def chips_for(photos: list[Path]) -> list[np.ndarray | None]:
 
 def main() -> None:
     from facesift.match import metrics
-    from facesift.match.similarity import l2_normalize
     from facesift.vision.embed import DlibEmbedder
+    from facesift.vision.similarity import l2_normalize
     from facesift.workflows.evaluate import read_pairs
 
     train = read_pairs(DATA / "pairsDevTrain.txt", DATA / "images")

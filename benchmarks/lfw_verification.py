@@ -106,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from facesift.match.decision import DEFAULT_THRESHOLD
-    from facesift.match.similarity import cosine_similarity
+    from facesift.vision.similarity import cosine_similarity
 
     pairs = [
         (str(args.root / a), str(args.root / b), same) for a, b, same in read_pairs(args.pairs)

@@ -45,7 +45,7 @@ GROUPS = ROOT / "tests" / "data" / "lfw_view1_groups.csv"
 def embed(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unit vectors, identity labels and photo paths of every photo with a face."""
     from facesift import FaceEngine
-    from facesift.match.similarity import l2_normalize
+    from facesift.vision.similarity import l2_normalize
     from facesift.workflows.evaluate import embed_photos, identity_folder
 
     photos, labels = identity_folder(folder)
@@ -132,7 +132,7 @@ def adaptation(
         impostor_scores,
         labelled_impostor_pairs,
     )
-    from facesift.match.similarity import l2_normalize
+    from facesift.vision.similarity import l2_normalize
 
     mine, theirs = np.isin(labels, gallery), np.isin(labels, apart)
     mean = vectors[mine].mean(axis=0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from facesift.match.gallery import GalleryIndex
-from facesift.match.similarity import cosine_similarity, l2_normalize
+from facesift.vision.similarity import cosine_similarity, l2_normalize
 
 
 def _brute_force(queries, vectors, person_ids, top):

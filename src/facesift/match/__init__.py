@@ -1,1 +1,2 @@
-"""Pure functions on vectors: similarity, templates, vector indexes, decisions."""
+"""Pure functions on vectors: vector indexes, calibration, the decision policy, tracking,
+metrics (the similarity metric itself is the embedders', in facesift.vision.similarity)."""

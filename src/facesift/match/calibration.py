@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import sparse, stats
 
-from facesift.match.similarity import l2_normalize
+from facesift.vision.similarity import l2_normalize
 
 # Evidence bands, by estimated FMR.
 STRONG_FMR = 1e-3

@@ -16,7 +16,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from facesift.match.similarity import l2_normalize
+from facesift.vision.similarity import l2_normalize
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from facesift.match.similarity import cosine_similarity, l2_normalize
 from facesift.vision.face import Box, Face
+from facesift.vision.similarity import cosine_similarity, l2_normalize
 
 # Faces kept per track for its template, and best shots whose chips (crops) are kept.
 TEMPLATE_FACES = 5

@@ -11,7 +11,6 @@ import dlib
 import numpy as np
 
 from facesift.errors import ModelError
-from facesift.match.similarity import cosine_similarity, l2_normalize
 from facesift.media.image import ImageSource, load_image
 from facesift.vision.align import five_points_from_68
 from facesift.vision.detect import (
@@ -32,6 +31,7 @@ from facesift.vision.mmod import MmodOnnxDetector
 from facesift.vision.models import LANDMARKS_5, LANDMARKS_68, ModelFile, bundled_model
 from facesift.vision.models.runtime import CUDA, available_providers, gpu_free_memory_mib
 from facesift.vision.quality import assess_quality
+from facesift.vision.similarity import cosine_similarity, l2_normalize
 
 # Detection's pixel budget (the upsampled image's size) by default: on a CPU, what a 1080p
 # frame upsampled once needs (HOG: ~1 s on one core); on a GPU, a 1080p frame upsampled twice,

@@ -27,12 +27,12 @@ from facesift.match.calibration import (
     labelled_impostor_pairs,
 )
 from facesift.match.gallery import GalleryIndex, search_people
-from facesift.match.similarity import l2_normalize
 from facesift.media.files import iter_media_files
 from facesift.media.image import load_image
 from facesift.vision.engine import FaceEngine
 from facesift.vision.face import choose_primary
 from facesift.vision.lowres import degrade, uses_low_res_templates
+from facesift.vision.similarity import l2_normalize
 from facesift.workflows.analysis import AnalysisPool, default_workers
 
 

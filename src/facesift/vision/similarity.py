@@ -1,4 +1,8 @@
-"""Similarity between embeddings: cosine of L2-normalised vectors, in [-1, 1]."""
+"""Similarity between embeddings: cosine of L2-normalised vectors, in [-1, 1].
+
+The embedders' metric (dlib's ResNet, ArcFace and SFace are all compared by cosine), so it
+lives with them; match/ compares vectors with it.
+"""
 
 from __future__ import annotations
 
