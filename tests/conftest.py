@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 from PIL import Image
 
 from facesift import FaceEngine, samples
+from facesift.samples import DemoCase, build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("FACESIFT_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -57,3 +60,33 @@ def datasets() -> Path:
 @pytest.fixture(scope="session")
 def lfw(datasets: Path) -> Path:
     return datasets / "lfw-view1"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoCase:
+    """The demo case (public-domain portraits, a scene, a clip), built once per test module."""
+    return build_demo(tmp_path_factory.mktemp("demo"))
+
+
+POSTGRES = os.environ.get(
+    "FACESIFT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL of a fresh, empty schema on the test PostgreSQL server, dropped afterwards."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    admin = sqlalchemy.create_engine(POSTGRES)
+    schema = f"facesift_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sqlalchemy.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES}: {exc.orig}")
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()

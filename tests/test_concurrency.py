@@ -11,8 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +20,6 @@ from tests.videos import moving_photos_video
 
 pytestmark = [pytest.mark.datasets, pytest.mark.slow]
 ROUNDS = int(os.environ.get("FACESIFT_CONCURRENCY_ROUNDS", "10"))
-POSTGRES = os.environ.get(
-    "FACESIFT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 @pytest.fixture(scope="module")
@@ -92,24 +87,6 @@ def sequential(
     return _counts(workspace, None, engine)
 
 
-@pytest.fixture
-def postgres_schema() -> Iterator[str]:
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    admin = sqlalchemy.create_engine(POSTGRES)
-    schema = f"facesift_conc_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES}: {exc.orig}")
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
-
-
 def _race(workspace: Path, url: str | None, folders: tuple[Path, Path]) -> None:
     running = [
         subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
@@ -140,8 +117,8 @@ def test_concurrent_writers_on_postgres(
     tmp_path: Path,
     folders: tuple[Path, Path],
     sequential: dict[str, int],
-    postgres_schema: str,
+    postgres_url: str,
     engine: FaceEngine,
 ) -> None:
-    _race(tmp_path / "ws", postgres_schema, folders)
-    assert _counts(tmp_path / "ws", postgres_schema, engine) == sequential
+    _race(tmp_path / "ws", postgres_url, folders)
+    assert _counts(tmp_path / "ws", postgres_url, engine) == sequential

@@ -19,14 +19,9 @@ from typer.testing import CliRunner
 from facesift import FaceEngine, Workspace
 from facesift.cli import app
 from facesift.media.files import sha256_file
-from facesift.samples import DemoCase, build_demo
+from facesift.samples import DemoCase
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoCase:
-    return build_demo(tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture(scope="module")

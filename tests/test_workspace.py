@@ -11,14 +11,9 @@ import pytest
 from PIL import Image
 
 from facesift import FaceEngine, MediaError, Workspace, WorkspaceError
-from facesift.samples import DemoCase, build_demo
+from facesift.samples import DemoCase
 from facesift.store import repository as repo
 from tests.videos import moving_photos_video
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoCase:
-    return build_demo(tmp_path_factory.mktemp("demo"))
 
 
 def _metadata() -> dict[str, dict[str, str]]:
@@ -213,46 +208,27 @@ def test_gallery_index_follows_the_database(
 
 
 @pytest.mark.postgres
-def test_postgres_store(tmp_path: Path, demo: DemoCase, engine: FaceEngine) -> None:
-    import os
-    import uuid
-
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    base = os.environ.get(
-        "FACESIFT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+def test_postgres_store(
+    tmp_path: Path, demo: DemoCase, engine: FaceEngine, postgres_url: str
+) -> None:
+    ws = Workspace(tmp_path / "ws", engine=engine, database_url=postgres_url)
+    ws.enroll_folder(demo.gallery, _metadata())
+    report = ws.scan([demo.evidence], case="pg")
+    assert report.faces == 7 and len(report.errors) == 1
+    assert ws.scan([demo.evidence], case="pg").already_stored == 4
+    result = ws.identify(case="pg")
+    assert sum(f.candidates[0].above_threshold for f in result.faces) == 5
+    assert ws.people()[1]["attributes"] == {"rank": "Rear Admiral"}
+    with ws._sessions() as session:
+        assert repo.gallery_version(session) == 2
+    hopper = next((demo.gallery / "Grace Hopper").iterdir())
+    clip = moving_photos_video(
+        tmp_path / "clip.mp4", [(hopper, 0.0, 2.0, (10, 10, 300), (60, 20, 320))], duration=2
     )
-    schema = f"facesift_test_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine(base)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {base}: {exc.orig}")
-    try:
-        ws = Workspace(
-            tmp_path / "ws", engine=engine, database_url=f"{base}?options=-csearch_path%3D{schema}"
-        )
-        ws.enroll_folder(demo.gallery, _metadata())
-        report = ws.scan([demo.evidence], case="pg")
-        assert report.faces == 7 and len(report.errors) == 1
-        assert ws.scan([demo.evidence], case="pg").already_stored == 4
-        result = ws.identify(case="pg")
-        assert sum(f.candidates[0].above_threshold for f in result.faces) == 5
-        assert ws.people()[1]["attributes"] == {"rank": "Rear Admiral"}
-        with ws._sessions() as session:
-            assert repo.gallery_version(session) == 2
-        hopper = next((demo.gallery / "Grace Hopper").iterdir())
-        clip = moving_photos_video(
-            tmp_path / "clip.mp4", [(hopper, 0.0, 2.0, (10, 10, 300), (60, 20, 320))], duration=2
-        )
-        assert ws.scan([clip], case="pg", workers=1).tracks == 1
-        (track,) = ws.identify(case="pg").tracks
-        assert track.candidates[0].person == "Grace Hopper" and track.best_faces
-        ws.close()
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    assert ws.scan([clip], case="pg", workers=1).tracks == 1
+    (track,) = ws.identify(case="pg").tracks
+    assert track.candidates[0].person == "Grace Hopper" and track.best_faces
+    ws.close()
 
 
 def test_older_store_is_upgraded_in_place(

@@ -947,7 +947,7 @@ def eval_verify(
         identity_folder,
         read_pairs,
     )
-    from facesift.workflows.groups import differential, group_verification, read_groups
+    from facesift.workflows.groups import read_groups, verification_by_group
 
     if pairs is None and groups is None:
         raise _fail("give --pairs, or --groups to evaluate every photo under --root")
@@ -969,20 +969,7 @@ def eval_verify(
     policy = ws.policy()
     out: dict[str, Any] = {}
     if group_of is not None:
-        calibrated = policy.threshold_for(1e-3) if policy.calibrated else None
-        rows = group_verification(
-            embedded.vectors, [p.parent.name for p in embedded.paths], group_of,
-            policy.threshold, calibrated,
-        )  # fmt: skip
-        out["groups"] = {
-            "threshold": round(policy.threshold, 4),
-            "calibrated_fmr_1e-3_score": None if calibrated is None else round(calibrated, 4),
-            "calibration": policy.source,
-            "rows": [r.to_dict() for r in rows],
-            "fmr_differential_at_threshold": differential(rows, "fmr_at_threshold"),
-            "fmr_differential_at_calibrated_1e-3": differential(rows, "fmr_at_calibrated_1e3"),
-            "pairs": "all pairs of the evaluated photos within each group",
-        }
+        out["groups"] = verification_by_group(embedded, group_of, policy)
     if pair_list is None:
         if as_json:
             _print_json(out)
@@ -1078,7 +1065,7 @@ def eval_identify(
     """Open-set 1:N identification: rank-1/5, CMC, FNIR at FPIR 1% and 0.3%; with --groups
     also rank-1, FNIR and FPIR at the threshold per group of the probes' identities."""
     from facesift.workflows.evaluate import evaluate_identification
-    from facesift.workflows.groups import differential, group_identification, read_groups
+    from facesift.workflows.groups import identification_by_group, read_groups
 
     ws = State.workspace()
     try:
@@ -1101,17 +1088,7 @@ def eval_identify(
         identification_plot(report.cmc, *report.det, title, plot)
     data = report.to_dict()
     if group_of is not None:
-        threshold = ws.threshold
-        rows = group_identification(
-            report.mated_labels, report.ranks, report.mate_scores, report.non_mated_labels,
-            report.non_mated_top, group_of, threshold,
-        )  # fmt: skip
-        data["groups"] = {
-            "threshold": round(threshold, 4),
-            "rows": [r.to_dict() for r in rows],
-            "fpir_differential_at_threshold": differential(rows, "fpir_at_threshold"),
-            "fnir_differential_at_threshold": differential(rows, "fnir_at_threshold"),
-        }
+        data["groups"] = identification_by_group(report, group_of, ws.threshold)
     if as_json:
         _print_json(data)
         return

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facesift.match.calibration import STRONG_FMR, Calibration, band
+from facesift.match.decision import DEFAULT_THRESHOLD
 
 # The shipped calibration is taken as understating false matches when the workspace's own
 # pairs show at least this many times its FMR at its FMR 1e-3 score (low end of the interval).
@@ -73,7 +74,7 @@ class DecisionPolicy:
     local: Calibration | None = None
     low_res: Calibration | None = None
     fixed_threshold: float | None = None
-    uncalibrated_threshold: float = 0.914
+    uncalibrated_threshold: float = DEFAULT_THRESHOLD
     baseline_kind: str = "shipped"  # or "reference"
     scope: str = "workspace"
     notes: tuple[str, ...] = field(default_factory=tuple)

@@ -24,10 +24,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def check_output(path: Path, *, inputs: Iterable[Path] = (), force: bool = False) -> None:
     """Fail, before any work is done, when `path` could not or should not be written."""
-    for source in inputs:
+    for source in inputs:  # the same file under any name, through links too
         if path.exists() and Path(source).exists() and os.path.samefile(path, source):
-            raise FacesiftError(f"{path}: is an input file; evidence is never overwritten")
-        if path.resolve() == Path(source).resolve():
             raise FacesiftError(f"{path}: is an input file; evidence is never overwritten")
     if path.is_dir():
         raise FacesiftError(f"{path}: is a folder, not a file name")

@@ -22,6 +22,8 @@ import numpy as np
 
 from facesift.errors import FacesiftError
 from facesift.match.calibration import genuine_scores, impostor_scores
+from facesift.match.policy import DecisionPolicy
+from facesift.workflows.evaluate import EmbeddedPhotos, IdentificationReport
 
 # Identities the groups file does not list.
 UNLISTED = "unlisted"
@@ -151,6 +153,44 @@ def group_identification(
             )
         )
     return out
+
+
+def verification_by_group(
+    embedded: EmbeddedPhotos, groups: dict[str, str], policy: DecisionPolicy
+) -> dict[str, Any]:
+    """`eval verify --groups`: per-group rates of the embedded photos (identity = folder name)
+    at the policy's threshold and calibrated FMR 1e-3 score, and the differentials."""
+    calibrated = policy.threshold_for(1e-3) if policy.calibrated else None
+    rows = group_verification(
+        embedded.vectors, [p.parent.name for p in embedded.paths], groups,
+        policy.threshold, calibrated,
+    )  # fmt: skip
+    return {
+        "threshold": round(policy.threshold, 4),
+        "calibrated_fmr_1e-3_score": None if calibrated is None else round(calibrated, 4),
+        "calibration": policy.source,
+        "rows": [r.to_dict() for r in rows],
+        "fmr_differential_at_threshold": differential(rows, "fmr_at_threshold"),
+        "fmr_differential_at_calibrated_1e-3": differential(rows, "fmr_at_calibrated_1e3"),
+        "pairs": "all pairs of the evaluated photos within each group",
+    }
+
+
+def identification_by_group(
+    report: IdentificationReport, groups: dict[str, str], threshold: float
+) -> dict[str, Any]:
+    """`eval identify --groups`: rank-1, FNIR and FPIR at `threshold` per group of the probes'
+    identities, and the differentials."""
+    rows = group_identification(
+        report.mated_labels, report.ranks, report.mate_scores, report.non_mated_labels,
+        report.non_mated_top, groups, threshold,
+    )  # fmt: skip
+    return {
+        "threshold": round(threshold, 4),
+        "rows": [r.to_dict() for r in rows],
+        "fpir_differential_at_threshold": differential(rows, "fpir_at_threshold"),
+        "fnir_differential_at_threshold": differential(rows, "fnir_at_threshold"),
+    }
 
 
 def differential(rows: list[Any], field: str) -> float | None:

@@ -22,7 +22,6 @@ from facesift.match.calibration import LOW_RES, Calibration, bundled_calibration
 from facesift.match.decision import (
     CALIBRATED_NOTE,
     DEFAULT_DECISION_FMR,
-    DEFAULT_THRESHOLD,
     SCORE_NOTE,
 )
 from facesift.match.gallery import GalleryIndex, PersonHit, search_people, vectors_sha256
@@ -161,7 +160,6 @@ class Workspace:
             local=self.own_calibration(case),
             low_res=reference_low or self.shipped_calibration(low_res=True),
             fixed_threshold=self.fixed_threshold,
-            uncalibrated_threshold=DEFAULT_THRESHOLD,
             baseline_kind="reference" if reference is not None else "shipped",
             scope="workspace" if case is None else f"case {case!r}",
         )
