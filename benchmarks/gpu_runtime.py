@@ -181,7 +181,7 @@ def scan_on_gpu() -> None:
     from facesift import FaceEngine
     from facesift.media.video import read_frames
     from facesift.vision.models.runtime import gpu_free_memory_mib
-    from facesift.workflows.analysis import AnalysisPool, default_workers
+    from facesift.execution.local import LocalProcesses, default_workers
 
     with tempfile.TemporaryDirectory() as folder:
         photos = sorted((DATA / "lfw-view1" / "images").glob("*/*_0001.jpg"))[:60]
@@ -207,7 +207,7 @@ def scan_on_gpu() -> None:
         runs += [("MMOD on the GPU", gpu_engine, n) for n in (1, 2, 4)]
         base = None
         for label, engine, workers in runs:
-            with AnalysisPool(engine, workers) as pool:
+            with LocalProcesses(engine, workers) as pool:
                 list(pool.imap(iter([(0, photos[0])])))  # workers started and warmed
                 start = time.perf_counter()
                 results = [r for _, r in pool.imap((k, p) for k, p in enumerate(photos))]

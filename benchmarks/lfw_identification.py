@@ -92,7 +92,7 @@ class Embedded:
 
 def scores_for(gallery: Embedded, probes: Embedded, euclid: bool) -> np.ndarray:
     """Probe × gallery scores, higher = more alike; -inf where a face is missing."""
-    from facesift.vision.lowres import uses_low_res_templates
+    from facesift.match.policy import uses_low_res_templates
     from facesift.vision.similarity import l2_normalize
 
     g, p = gallery.vectors, probes.vectors

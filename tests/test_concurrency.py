@@ -68,7 +68,7 @@ def _counts(workspace: Path, url: str | None, engine: FaceEngine) -> dict[str, i
         return {
             "media": len(ws.media()),
             "faces": len(faces),
-            "enrolled": sum(f["person"] is not None for f in faces),
+            "enrolled": sum(f.person is not None for f in faces),
             "people": len(ws.people()),
             "case S": len(ws.media("S")),
             "case T": len(ws.media("T")),

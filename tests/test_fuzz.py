@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 from facesift import FaceEngine, Workspace
 from facesift.cli import app
 from facesift.errors import FacesiftError, MediaError
+from facesift.execution.analysis import analyze_file
 from facesift.media.image import load_image
 from facesift.media.video import probe_video, read_frame_at
 from facesift.samples import build_demo
-from facesift.workflows.analysis import analyze_file
 from facesift.workflows.evaluate import read_pairs
 
 runner = CliRunner()

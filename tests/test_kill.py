@@ -56,14 +56,14 @@ def _env() -> dict[str, str]:
 def _stored(workspace: Path, engine: FaceEngine) -> tuple[list[tuple], list[tuple]]:
     with Workspace(workspace, engine=engine) as ws:
         faces = sorted(
-            (Path(f["path"]).name, f["frame_index"], tuple(f["bbox"]), f["track_id"] is not None)
+            (Path(f.path).name, f.frame_index, tuple(f.bbox), f.track_id is not None)
             for f in ws.faces()
         )
         tracks = sorted(
-            (Path(t.source["path"]).name, t.start_frame, t.end_frame, t.faces)
+            (Path(t.source.path).name, t.start_frame, t.end_frame, t.faces)
             for t in ws.identify().tracks
         )
-        statuses = {m["status"] for m in ws.media()}
+        statuses = {m.status for m in ws.media()}
     assert statuses <= {"ok", "error"}, statuses
     return faces, tracks
 

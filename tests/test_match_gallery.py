@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from facesift.match.gallery import GalleryIndex
+from facesift.store.vectors import load_index, save_index
 from facesift.vision.similarity import cosine_similarity, l2_normalize
 
 
@@ -61,12 +62,12 @@ def test_saved_index_is_reused_only_while_its_stamp_matches(tmp_path: Path) -> N
     vectors = np.random.default_rng(0).normal(size=(10, 16)).astype(np.float32)
     gallery = GalleryIndex(np.arange(10), np.arange(10) % 3, vectors)
     path = tmp_path / "g.faiss"
-    gallery.save(path, {"gallery_version": 4, "model_sha256": "abc"})
-    loaded = GalleryIndex.load(path, {"gallery_version": 4, "model_sha256": "abc"})
+    save_index(gallery, path, {"gallery_version": 4, "model_sha256": "abc"})
+    loaded = load_index(path, {"gallery_version": 4, "model_sha256": "abc"})
     assert loaded is not None and len(loaded) == 10
     a, b = gallery.search(vectors[:3], 2), loaded.search(vectors[:3], 2)
     assert [[h.person_id for h in r] for r in a] == [[h.person_id for h in r] for r in b]
-    assert GalleryIndex.load(path, {"gallery_version": 5, "model_sha256": "abc"}) is None
-    assert GalleryIndex.load(path, {"gallery_version": 4, "model_sha256": "zzz"}) is None
+    assert load_index(path, {"gallery_version": 5, "model_sha256": "abc"}) is None
+    assert load_index(path, {"gallery_version": 4, "model_sha256": "zzz"}) is None
     path.write_bytes(b"garbage")
-    assert GalleryIndex.load(path, {"gallery_version": 4, "model_sha256": "abc"}) is None
+    assert load_index(path, {"gallery_version": 4, "model_sha256": "abc"}) is None

@@ -142,7 +142,7 @@ def test_group_photos_feed_the_calibration(tmp_path: Path, lfw: Path, engine: Fa
         ws.scan([folder], case="crowd")
         boxes: dict[str, list[list[float]]] = {}
         for face in ws.faces(case="crowd"):
-            boxes.setdefault(face["path"], []).append(face["bbox"])
+            boxes.setdefault(face.path, []).append(face.bbox)
         # Every two faces of one picture, except boxes that overlap (one face found twice).
         expected = sum(
             not (min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1]))

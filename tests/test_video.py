@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from facesift import FaceEngine, Workspace
 from facesift.cli import app
-from facesift.workflows import workspace as workspace_module
+from facesift.workflows import scan as workspace_module
 from tests.videos import moving_photos_video
 
 pytestmark = pytest.mark.datasets
@@ -67,10 +67,10 @@ def test_lfw_video_is_identified_with_people_and_time_spans(
         result = ws.identify(case="clip")
         for track in result.tracks:  # the best shots' crops are kept, and only theirs
             assert 1 <= len(track.best_faces) <= min(3, track.faces)
-            assert track.best_shot["face_id"] == track.best_faces[0]
+            assert track.best_shot.face_id == track.best_faces[0]
             crop = Image.open(io.BytesIO(ws.face_crop(track.best_faces[0]) or b""))
             assert crop.format == "JPEG" and crop.size == (150, 150)
-        kept = sum(ws.face_crop(f["id"]) is not None for f in ws.faces())
+        kept = sum(ws.face_crop(f.id) is not None for f in ws.faces())
         assert kept == sum(len(t.best_faces) for t in result.tracks)
     assert result.faces == []  # every video face is reported in its track
     named = [t for t in result.tracks if t.candidates and t.candidates[0].above_threshold]
@@ -84,7 +84,7 @@ def test_lfw_video_is_identified_with_people_and_time_spans(
         assert start <= track.start < start + 0.5 and end - 0.5 - 1e-6 <= track.end < end
         assert track.faces >= 5 and track.candidates[0].band in ("strong", "possible")
         shot = track.best_shot
-        assert start <= shot["timestamp"] <= end and len(shot["bbox"]) == 4
+        assert start <= shot.timestamp <= end and len(shot.bbox) == 4
     # the person nobody enrolled is a track of their own, matched to no one
     unknown = [t for t in result.tracks if t.start <= 7.5 <= t.end]
     assert len(unknown) == 1 and not unknown[0].candidates[0].above_threshold
@@ -111,12 +111,12 @@ def test_interrupted_video_scan_resumes_to_the_same_result(
         first = ws.scan([lfw_video], workers=1, video_progress=stop_at_five)
         assert first.interrupted
         (media,) = ws.media()
-        assert media["status"] == "scanning" and media["faces"] > 0
-        kept = media["faces"]
+        assert media.status == "scanning" and media.faces > 0
+        kept = media.faces
         second = ws.scan([lfw_video], workers=1)
         assert not second.interrupted and second.processed == 1
         (media,) = ws.media()
-        assert media["status"] == "ok" and media["faces"] > kept
+        assert media.status == "ok" and media.faces > kept
         assert summary(ws) == expected
         assert ws.scan([lfw_video]).already_stored == 1
 
@@ -144,7 +144,7 @@ def stored_video(ws: Workspace) -> Stored:
     from facesift.store.schema import Face as FaceRow
     from facesift.store.schema import Track as TrackRow
 
-    with ws._sessions() as session:
+    with ws.context.store.sessions() as session:
         faces = sorted(
             (f.frame_index, tuple(round(v, 1) for v in f.bbox), f.track.number)
             for f in session.query(FaceRow)
@@ -194,7 +194,7 @@ def test_video_scan_interrupted_between_full_scans_resumes_exactly(
             stopped = ws.scan([small_faces_video], **SMALL_SCAN, video_progress=stop_at(moment))
             assert stopped.interrupted
             (media,) = ws.media()
-            assert media["status"] == "scanning"
+            assert media.status == "scanning"
         report = ws.scan([small_faces_video], **SMALL_SCAN)
         assert report.processed == 1 and not report.interrupted
         faces, tracks = stored_video(ws)
@@ -222,8 +222,8 @@ def test_truncated_video_keeps_its_faces_and_reports_the_damage(
         ((path, reason),) = report.partial
         assert path.endswith("cut.mkv") and "truncated" in reason
         (media,) = ws.media()
-        assert media["status"] == "partial" and media["faces"] > 0
-        assert "truncated" in media["error"]
+        assert media.status == "partial" and media.faces > 0
+        assert "truncated" in media.error
         assert ws.scan([cut]).already_stored == 1  # not retried: the file is what it is
 
 
@@ -239,7 +239,7 @@ def test_tracks_follow_people_in_real_footage(
     """Checked against appearances annotated by eye: one track per appearance, never shared."""
     with Workspace(tmp_path / "ws", engine=engine) as ws:
         ws.scan([datasets / "media" / video])
-        with ws._sessions() as session:
+        with ws.context.store.sessions() as session:
             from facesift.store.schema import Face as FaceRow
 
             rows = [(r.timestamp, r.bbox, r.track.number) for r in session.query(FaceRow)]

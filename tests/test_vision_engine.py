@@ -234,8 +234,9 @@ def test_each_detector_is_upsampled_to_reach_its_smallest_face() -> None:
 
 
 def test_gpu_pixel_budget_and_scan_workers_follow_free_gpu_memory(monkeypatch) -> None:
+    import facesift.execution.local as analysis_module
     import facesift.vision.engine as engine_module
-    import facesift.workflows.analysis as analysis_module
+    from facesift.execution.local import GPU_MAX_WORKERS, default_workers
     from facesift.vision.engine import (
         CPU_DETECT_PIXELS,
         GPU_DETECT_PIXELS,
@@ -243,7 +244,6 @@ def test_gpu_pixel_budget_and_scan_workers_follow_free_gpu_memory(monkeypatch) -
         gpu_engine_mib,
     )
     from facesift.vision.models.runtime import CPU, CUDA
-    from facesift.workflows.analysis import GPU_MAX_WORKERS, default_workers
 
     assert gpu_detect_pixels(200_000) == GPU_DETECT_PIXELS
     assert gpu_detect_pixels(None) == CPU_DETECT_PIXELS

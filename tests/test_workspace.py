@@ -38,7 +38,7 @@ def test_enrol_folder_with_metadata(tmp_path: Path, demo: DemoCase, engine: Face
         ("Grace Hopper", "enrolled"),
     ]
     assert [o.message for o in outcomes] == ["one face", "one face"]
-    people = {p["name"]: p for p in ws.people()}
+    people = {p.name: p.to_dict() for p in ws.people()}
     assert people["Grace Hopper"]["attributes"] == {"rank": "Rear Admiral"}
     assert people["Eileen Collins"]["faces"] == 1
     again = ws.enroll("Grace Hopper", [demo.gallery / "Grace Hopper"])
@@ -76,7 +76,7 @@ def test_enrol_reports_each_problem_file(
 def test_scan_stores_faces_with_provenance_and_reports_bad_files(
     scanned: Workspace, demo: DemoCase
 ) -> None:
-    media = {Path(m["path"]).name: m for m in scanned.media(case="demo")}
+    media = {Path(m.path).name: m.to_dict() for m in scanned.media(case="demo")}
     assert media["scene.jpg"]["faces"] == 3
     assert media["scene_camera_rotated.jpg"]["faces"] == 3
     assert media["empty_wall.png"]["faces"] == 0
@@ -88,7 +88,7 @@ def test_scan_stores_faces_with_provenance_and_reports_bad_files(
     # EXIF orientation honoured: the rotated copy is stored upright, with the same boxes.
     rotated = media["scene_camera_rotated.jpg"]
     assert (rotated["width"], rotated["height"]) == (1400, 800)
-    faces = scanned.faces(case="demo")
+    faces = [f.to_dict() for f in scanned.faces(case="demo")]
     boxes = {}
     for f in faces:
         boxes.setdefault(Path(f["path"]).name, []).append(f["bbox"])
@@ -111,7 +111,7 @@ def test_rescan_is_idempotent(scanned: Workspace, demo: DemoCase) -> None:
     shutil.copy(demo.scene, copy)
     assert scanned.scan([copy], case="other").already_stored == 1
     assert len(scanned.faces()) == len(before)
-    assert [Path(m["path"]).name for m in scanned.media(case="other")] == ["scene.jpg"]
+    assert [Path(m.path).name for m in scanned.media(case="other")] == ["scene.jpg"]
 
 
 def test_interrupted_scan_resumes(tmp_path: Path, demo: DemoCase, engine: FaceEngine) -> None:
@@ -169,7 +169,7 @@ def test_identify_lists_case_faces(scanned: Workspace) -> None:
     assert len(result.faces) == 7
     named = [f.candidates[0].person for f in result.faces if f.candidates[0].above_threshold]
     assert sorted(named) == ["Eileen Collins"] * 2 + ["Grace Hopper"] * 3
-    assert all(f.source["sha256"] and f.face_id for f in result.faces)
+    assert all(f.source.sha256 and f.face_id for f in result.faces)
     with pytest.raises(WorkspaceError, match="no case named"):
         scanned.identify(case="nope")
 
@@ -218,8 +218,8 @@ def test_postgres_store(
     assert ws.scan([demo.evidence], case="pg").already_stored == 4
     result = ws.identify(case="pg")
     assert sum(f.candidates[0].above_threshold for f in result.faces) == 5
-    assert ws.people()[1]["attributes"] == {"rank": "Rear Admiral"}
-    with ws._sessions() as session:
+    assert ws.people()[1].attributes == {"rank": "Rear Admiral"}
+    with ws.context.store.sessions() as session:
         assert repo.gallery_version(session) == 2
     hopper = next((demo.gallery / "Grace Hopper").iterdir())
     clip = moving_photos_video(
@@ -260,8 +260,8 @@ def test_older_store_is_upgraded_in_place(
         # Enrolling again gives the faces enrolled before templates existed their template.
         again = ws.enroll_folder(demo.gallery, _metadata())
         assert [o.status for o in again] == ["already_enrolled"] * 2
-        with ws._sessions() as session:
-            enrolled = [f for m in (repo.find_media(session, f["sha256"]) for f in ws.faces())
+        with ws.context.store.sessions() as session:
+            enrolled = [f for m in (repo.find_media(session, f.sha256) for f in ws.faces())
                         for f in m.faces if f.person_id is not None]  # fmt: skip
             assert enrolled and all(f.low_res_embedding is not None for f in enrolled)
         hopper = next((demo.gallery / "Grace Hopper").iterdir())
@@ -283,9 +283,9 @@ def test_small_probe_faces_are_matched_against_low_resolution_templates(
 ) -> None:
     from facesift.vision.lowres import LOW_RES_PROBE_PX, degrade
 
-    enrolled = [f for f in scanned.faces() if f["person"]]
-    with scanned._sessions() as session:
-        templates = [repo.find_media(session, f["sha256"]).faces for f in enrolled]
+    enrolled = [f for f in scanned.faces() if f.person]
+    with scanned.context.store.sessions() as session:
+        templates = [repo.find_media(session, f.sha256).faces for f in enrolled]
         assert all(
             face.low_res_embedding is not None for faces in templates for face in faces
             if face.person_id is not None
@@ -328,7 +328,7 @@ def test_bad_videos_are_reported_and_faceless_ones_stored(
         assert set(reasons) == {"junk.mp4", "empty.mkv"}
         assert all("not a readable video" in r for r in reasons.values())
         assert report.processed == 1 and report.faces == 0 and report.tracks == 0
-        by_name = {Path(m["path"]).name: m for m in ws.media()}
+        by_name = {Path(m.path).name: m.to_dict() for m in ws.media()}
         assert by_name["quiet.mp4"]["kind"] == "video" and by_name["quiet.mp4"]["status"] == "ok"
         assert by_name["junk.mp4"]["status"] == "error"
         with pytest.raises(MediaError, match=r"junk\.mp4"):

@@ -398,8 +398,8 @@ def _faces_table(title: str, faces: list[FaceMatches], decision: Decision) -> Ta
     )
     for k, face in enumerate(faces, start=1):
         where = ", ".join(f"{v:.0f}" for v in face.bbox)
-        if face.source:
-            where = f"{_t(face.source['path'])}\n[{where}]"
+        if face.source.path:
+            where = f"{_t(face.source.path)}\n[{where}]"
         flags = ", ".join(face.quality.flags)
         quality = f"{face.quality.score:.2f}" + (f" ({flags})" if flags else "")
         table.add_row(
@@ -427,13 +427,13 @@ def _tracks_table(title: str, tracks: list[TrackMatches], decision: Decision) ->
         "candidates: score, estimated FMR, band (* = above threshold)", overflow="fold"
     )
     for track in tracks:
-        shot = track.best_shot
+        shot = track.best_shot.to_dict() if track.best_shot else {}
         where = f"frame {shot.get('frame_index')} at {shot.get('timestamp')} s\n" + ", ".join(
             f"{v:.0f}" for v in shot.get("bbox", [])
         )
         when = f"{track.start:.3f}–{track.end:.3f}\nframes {track.start_frame}–{track.end_frame}"
-        if track.source:
-            when = f"{_t(Path(track.source['path']).name)}\n{when}"
+        if track.source.path:
+            when = f"{_t(Path(track.source.path).name)}\n{when}"
         table.add_row(
             str(track.number),
             when,
@@ -543,12 +543,12 @@ def identify(
                 )  # fmt: skip
 
         for face in result.faces:
-            head = [face.face_id, face.source["path"], face.source["sha256"],
+            head = [face.face_id, face.source.path, face.source.sha256,
                     *(round(v, 1) for v in face.bbox), round(face.quality.score, 3)]  # fmt: skip
             rows(head, face.candidates, ["", "", "", ""])
         for track in result.tracks:
-            shot = track.best_shot
-            head = [shot.get("face_id", ""), track.source["path"], track.source["sha256"],
+            shot = track.best_shot.to_dict() if track.best_shot else {}
+            head = [shot.get("face_id", ""), track.source.path, track.source.sha256,
                     *shot.get("bbox", ["", "", "", ""]), shot.get("quality", "")]  # fmt: skip
             tail = [track.track_id, round(track.start, 3), round(track.end, 3),
                     shot.get("frame_index", "")]  # fmt: skip
@@ -660,7 +660,7 @@ def people_remove(
 @people_app.command("history")
 def people_history(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every correction of the gallery: when, by whom, what."""
-    rows = State.workspace().gallery_changes()
+    rows = [r.to_dict() for r in State.workspace().gallery_changes()]
     if as_json:
         _print_json(rows)
         return
@@ -678,7 +678,7 @@ def people(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     """List the gallery's people."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = State.workspace().people()
+    rows = [r.to_dict() for r in State.workspace().people()]
     if as_json:
         _print_json(rows)
         return
@@ -698,7 +698,7 @@ def media(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List stored media with their SHA-256 and face counts."""
-    rows = State.workspace().media(case)
+    rows = [r.to_dict() for r in State.workspace().media(case)]
     if as_json:
         _print_json(rows)
         return
@@ -725,7 +725,7 @@ def faces(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List stored faces."""
-    rows = State.workspace().faces(person=person, case=case)
+    rows = [r.to_dict() for r in State.workspace().faces(person=person, case=case)]
     if as_json:
         _print_json(rows)
         return

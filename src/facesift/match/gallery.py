@@ -8,10 +8,8 @@ Candidates are people, never single photos.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import faiss
 import numpy as np
@@ -24,6 +22,20 @@ class PersonHit:
     person_id: int
     score: float
     face_id: int  # the enrolled face that scored best
+
+
+class PeopleIndex(Protocol):
+    """What a gallery index does, wherever its vectors live (FAISS in memory, a vector
+    database): rank people for probe vectors by their best enrolled face."""
+
+    @property
+    def people(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def search(self, queries: np.ndarray, top: int) -> list[list[PersonHit]]:
+        """For each query row, the `top` best people by their best face score, descending."""
+        ...
 
 
 class GalleryIndex:
@@ -81,43 +93,10 @@ class GalleryIndex:
                     break
         return list(hits.values())
 
-    def save(self, path: Path, stamp: dict[str, object]) -> None:
-        """Write the index and its stamp (what it was built from) next to each other."""
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.with_suffix(".json").unlink(missing_ok=True)  # no stamp while files change
-        tmp = path.with_suffix(".tmp")
-        faiss.write_index(self.index, str(tmp))
-        np.savez(path.with_suffix(".ids.npz"), face_ids=self.face_ids, person_ids=self.person_ids)
-        tmp.replace(path)
-        path.with_suffix(".json").write_text(json.dumps({**stamp, "dim": self.dim}))
-        for written in (path, path.with_suffix(".ids.npz"), path.with_suffix(".json")):
-            os.chmod(written, 0o600)  # biometric data
-
-    @classmethod
-    def load(cls, path: Path, stamp: dict[str, object]) -> GalleryIndex | None:
-        """The saved index if its stamp matches `stamp`, else None (missing or stale)."""
-        try:
-            saved = json.loads(path.with_suffix(".json").read_text())
-            ids = np.load(path.with_suffix(".ids.npz"))
-            index = faiss.read_index(str(path))
-        except (OSError, ValueError, RuntimeError):
-            return None
-        if {k: saved.get(k) for k in stamp} != stamp or index.ntotal != len(ids["face_ids"]):
-            return None
-        gallery = cls.__new__(cls)
-        gallery.face_ids = ids["face_ids"]
-        gallery.person_ids = ids["person_ids"]
-        gallery.dim = int(saved.get("dim", 0))
-        gallery.index = index
-        expected = stamp.get("vectors_sha256")
-        if expected is not None and gallery.content_sha256() != expected:
-            return None  # the file was changed: rebuilt from the store
-        return gallery
-
 
 def search_people(
-    standard: GalleryIndex,
-    low_res: GalleryIndex,
+    standard: PeopleIndex,
+    low_res: PeopleIndex,
     probes: np.ndarray,
     small: np.ndarray,
     top: int,

@@ -21,11 +21,18 @@ from typing import Any
 
 from facesift.match.calibration import STRONG_FMR, Calibration, band
 from facesift.match.decision import DEFAULT_THRESHOLD
+from facesift.vision.lowres import LOW_RES_PROBE_PX
 
 # The shipped calibration is taken as understating false matches when the workspace's own
 # pairs show at least this many times its FMR at its FMR 1e-3 score (low end of the interval).
 MISMATCH_FACTOR = 3.0
 CHECK_FMR = STRONG_FMR
+
+
+def uses_low_res_templates(face_px: float) -> bool:
+    """Whether a probe face this wide is matched against the gallery's low-resolution
+    templates (and judged by their calibration): the routing rule of every 1:N search."""
+    return face_px < LOW_RES_PROBE_PX
 
 
 @dataclass(frozen=True)

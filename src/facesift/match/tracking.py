@@ -223,3 +223,26 @@ class Tracker:
 
 
 _FORBIDDEN = 1e6
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    """The faces of one sampled frame, each with the track it joined, and the (index,
+    timestamp) of the full scan whose small faces it was searched near (its own when it was
+    scanned in full): what a scan resumed after this frame goes on from."""
+
+    index: int
+    timestamp: float
+    sightings: list[Sighting]
+    track_ids: list[int]
+    anchor: tuple[int, float]
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A full scan done before a resumed scan (its frame and the faces found there): the
+    frames after it are searched near its small faces until the next full scan is due."""
+
+    index: int
+    timestamp: float
+    faces: list[Face]

@@ -139,12 +139,6 @@ def gallery_vectors(
     )
 
 
-def people_by_id(session: Session, ids: Sequence[int]) -> dict[int, Person]:
-    if not ids:
-        return {}
-    return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(list(ids))))}
-
-
 def _in_case(query: QueryT, case_name: str) -> QueryT:
     """`query` (which selects from media) narrowed to the media filed under one case."""
     return (
@@ -172,13 +166,16 @@ def case_exists(session: Session, name: str) -> bool:
     return bool(session.scalar(select(func.count(Case.id)).where(Case.name == name)))
 
 
-def list_people(session: Session) -> list[tuple[Person, int]]:
+def list_people(session: Session, ids: Sequence[int] | None = None) -> list[tuple[Person, int]]:
+    """People (all, or those with `ids`) and how many faces each has enrolled, by name."""
     query = (
         select(Person, func.count(Face.id))
         .outerjoin(Face, Face.person_id == Person.id)
         .group_by(Person.id)
         .order_by(Person.name)
     )
+    if ids is not None:
+        query = query.where(Person.id.in_(list(ids)))
     return [(person, count) for person, count in session.execute(query)]
 
 

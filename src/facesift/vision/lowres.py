@@ -33,10 +33,6 @@ JPEG_QUALITY = 50
 CONTEXT = 2.3
 
 
-def uses_low_res_templates(face_px: float) -> bool:
-    return face_px < LOW_RES_PROBE_PX
-
-
 def context_crop(rgb: np.ndarray, box: Box, context: float = CONTEXT) -> np.ndarray:
     """The square region `context` face widths wide around a face, clipped to the image."""
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2

@@ -18,41 +18,46 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
+from facesift.errors import WorkspaceError
 from facesift.match.calibration import (
+    LOW_RES,
     Calibration,
     ImpostorPairs,
     SeenTogether,
+    bundled_calibration,
     cooccurrence_pairs,
     fit_calibration,
     labelled_impostor_pairs,
     pool_pairs,
 )
-from facesift.store import repository as repo
+from facesift.match.policy import DecisionPolicy, operating_points, summary
+from facesift.store.records import ModelKey
+from facesift.store.store import Tx
 from facesift.vision.engine import FaceEngine
+from facesift.workflows.context import Context
+from facesift.workflows.results import CalibrationStatus
 
 # Fewer different-person pairs than this make no fit (the interval would say nothing).
 MIN_OWN_PAIRS = 100
 
 
-def own_pairs(session: Session, engine: FaceEngine, case: str | None) -> list[ImpostorPairs]:
+def own_pairs(tx: Tx, model: ModelKey, case: str | None) -> list[ImpostorPairs]:
     """The workspace's different-person pairs: the gallery's, and faces seen together (in
     `case`'s pictures only, when given)."""
-    _, people, vectors = repo.gallery_vectors(session, engine.model_name, engine.model_sha256)
+    _, people, vectors = tx.gallery_vectors(model)
     sources = []
     if len(people) > 1:
         sources.append(labelled_impostor_pairs(vectors, people, "gallery"))
-    together = repo.faces_seen_together(session, engine.model_sha256, case)
-    templates = repo.track_templates(session, sorted({t for *_, t, _, _ in together if t}))
+    together = tx.faces_seen_together(model, case)
+    templates = tx.track_templates(sorted({f.track_id for f in together if f.track_id}))
     items = [
         SeenTogether(
-            (media_id, frame),
-            ("track", track) if track is not None else ("face", face_id),
-            templates[track] if track is not None else vector,
-            box,
+            (f.media_id, f.frame_index),
+            ("track", f.track_id) if f.track_id is not None else ("face", f.face_id),
+            templates[f.track_id] if f.track_id is not None else f.embedding,
+            f.bbox,
         )
-        for face_id, media_id, frame, track, box, vector in together
+        for f in together
     ]
     sources.append(cooccurrence_pairs(items))
     return [s for s in sources if len(s.scores)]
@@ -77,15 +82,15 @@ def fit_own(
     return fit_calibration(scores, engine.model_name, engine.model_sha256, provenance, units=units)
 
 
-def own_calibration(
-    sessions: sessionmaker[Session], engine: FaceEngine, folder: Path, case: str | None
-) -> Calibration | None:
+def own_calibration(ctx: Context, case: str | None) -> Calibration | None:
     """The workspace's (or `case`'s) own calibration: read from its file while the faces it
     was fitted on are unchanged, else fitted again and saved."""
+    engine = ctx.engine
     scope = "workspace" if case is None else f"case {case}"
-    with sessions() as session:
-        stamp = list(repo.faces_stamp(session))
-        path = folder / _file_name(engine.model_name, case)
+    path = ctx.folder / _file_name(engine.model_name, case)
+
+    def cached_or_fitted(tx: Tx) -> tuple[list[int], Calibration | None, bool]:
+        stamp = list(tx.faces_stamp())
         if path.is_file():
             try:
                 cached = Calibration.load(path)
@@ -96,10 +101,14 @@ def own_calibration(
                 and cached.provenance.get("stamp") == stamp
                 and cached.model_sha256 == engine.model_sha256
             ):
-                return cached
+                return stamp, cached, True
         elif _empty_marker(path).is_file() and _read_stamp(_empty_marker(path)) == stamp:
-            return None
-        fitted = fit_own(own_pairs(session, engine, case), engine, scope, stamp)
+            return stamp, None, True
+        return stamp, fit_own(own_pairs(tx, ctx.model, case), engine, scope, stamp), False
+
+    stamp, fitted, cached = ctx.store.read(cached_or_fitted)
+    if cached:
+        return fitted
     if fitted is None:
         path.unlink(missing_ok=True)
         _empty_marker(path).write_text(json.dumps(stamp))
@@ -124,3 +133,79 @@ def _read_stamp(path: Path) -> list[int] | None:
         return list(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None
+
+
+def calibration_file(ctx: Context, low_res: bool = False) -> Path:
+    """Where `facesift calibrate FOLDER` keeps the workspace's reference calibration."""
+    suffix = LOW_RES if low_res else ""
+    return ctx.folder / f"calibration-{ctx.engine.model_name}{suffix}.json"
+
+
+def shipped_calibration(ctx: Context, low_res: bool = False) -> Calibration | None:
+    """The calibration shipped for the engine's exact model file (LFW DevTrain), if any."""
+    return bundled_calibration(ctx.engine.model_name, ctx.engine.model_sha256, low_res)
+
+
+def reference_calibration(ctx: Context, low_res: bool = False) -> Calibration | None:
+    """The calibration fitted on a labelled reference set for this workspace, if any (read
+    again whenever its file changes)."""
+    path = calibration_file(ctx, low_res)
+    stamp = path.stat().st_mtime_ns if path.is_file() else None
+    cached = ctx.references.get(low_res)
+    if cached is None or cached[0] != stamp:
+        own = Calibration.load(path) if stamp is not None else None
+        if own is not None and own.model_sha256 != ctx.engine.model_sha256:
+            own = None
+        cached = ctx.references[low_res] = (stamp, own)
+    return cached[1]
+
+
+def save_calibration(ctx: Context, calibration: Calibration, low_res: bool = False) -> None:
+    if calibration.model_sha256 != ctx.engine.model_sha256:
+        raise WorkspaceError("the calibration was fitted for another model")
+    calibration.save(calibration_file(ctx, low_res))
+
+
+def policy(ctx: Context, case: str | None = None) -> DecisionPolicy:
+    """The decision policy in force for the workspace, or for one case: the baseline
+    calibration (a reference set's, else the shipped one), the workspace's own, which of
+    them is used, the threshold, and the warnings every result carries."""
+    reference = reference_calibration(ctx)
+    reference_low = reference_calibration(ctx, low_res=True)
+    return DecisionPolicy(
+        decision_fmr=ctx.decision_fmr,
+        baseline=reference or shipped_calibration(ctx),
+        local=own_calibration(ctx, case),
+        low_res=reference_low or shipped_calibration(ctx, low_res=True),
+        fixed_threshold=ctx.fixed_threshold,
+        baseline_kind="reference" if reference is not None else "shipped",
+        scope="workspace" if case is None else f"case {case!r}",
+    )
+
+
+def calibration_status(ctx: Context, case: str | None = None) -> CalibrationStatus:
+    """Which calibration is in force for the workspace (or a case), its sources, sample
+    sizes and intervals, and the warnings results carry."""
+    if case is not None and not ctx.store.read(lambda tx: tx.case_exists(case)):
+        raise WorkspaceError(f"no case named {case!r} in this workspace")
+    in_force = policy(ctx, case)
+
+    def described(calibration: Calibration | None, kind: str | None) -> dict[str, Any] | None:
+        if calibration is None:
+            return None
+        return {
+            "kind": kind,
+            **summary(calibration),
+            "operating_points": operating_points(calibration),
+        }
+
+    return CalibrationStatus(
+        scope=in_force.scope,
+        source=in_force.source,
+        decision_fmr=None if in_force.fixed_threshold is not None else in_force.decision_fmr,
+        threshold=in_force.threshold,
+        baseline=described(in_force.baseline, in_force.baseline_kind),
+        own=described(in_force.local, "own"),
+        population_check=None if in_force.check is None else in_force.check.to_dict(),
+        warnings=in_force.warnings,
+    )

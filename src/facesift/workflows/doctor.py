@@ -7,11 +7,11 @@ import platform
 from importlib import metadata
 from typing import Any
 
+from facesift.execution.local import default_workers
 from facesift.vision.engine import FaceEngine
 from facesift.vision.models import CNN_DETECTOR, EMBEDDER, LANDMARKS_5, LANDMARKS_68, bundled_model
 from facesift.vision.models.cache import cache_dir
 from facesift.vision.models.runtime import available_providers, default_threads
-from facesift.workflows.analysis import default_workers
 
 
 def _version(package: str) -> str | None:

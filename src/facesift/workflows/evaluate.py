@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from facesift.errors import FacesiftError
+from facesift.execution.local import LocalProcesses, default_workers
 from facesift.match.calibration import (
     Calibration,
     cross_impostor_scores,
@@ -27,13 +28,13 @@ from facesift.match.calibration import (
     labelled_impostor_pairs,
 )
 from facesift.match.gallery import GalleryIndex, search_people
+from facesift.match.policy import uses_low_res_templates
 from facesift.media.files import iter_media_files
 from facesift.media.image import load_image
 from facesift.vision.engine import FaceEngine
 from facesift.vision.face import choose_primary
-from facesift.vision.lowres import degrade, uses_low_res_templates
+from facesift.vision.lowres import degrade
 from facesift.vision.similarity import l2_normalize
-from facesift.workflows.analysis import AnalysisPool, default_workers
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def embed_photos(
     )
     workers = default_workers(engine) if workers is None else workers
     pool_size = min(workers, len(unique))
-    with AnalysisPool(engine, pool_size, thorough=True, templates=templates) as pool:
+    with LocalProcesses(engine, pool_size, thorough=True, templates=templates) as pool:
         for done, (k, analysis) in enumerate(
             pool.imap(((k, p) for k, p in enumerate(unique))), start=1
         ):

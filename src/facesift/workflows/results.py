@@ -1,4 +1,8 @@
-"""Typed results of the workflows, with their stable JSON form (fields are only ever added)."""
+"""Typed results of the workflows, with their stable JSON form (fields are only ever added).
+
+The listing rows (PersonEntry, MediaEntry, FaceEntry, GalleryChangeEntry) are the store's own
+values (facesift.store.records), re-exported here with the other results.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,13 @@ from typing import Any
 
 from PIL import Image
 
+from facesift.match.policy import uses_low_res_templates
 from facesift.media.draw import draw_boxes
 from facesift.media.video import VideoFrame
-from facesift.vision.lowres import uses_low_res_templates
+from facesift.store.records import FaceEntry as FaceEntry
+from facesift.store.records import GalleryChangeEntry as GalleryChangeEntry
+from facesift.store.records import MediaEntry as MediaEntry
+from facesift.store.records import PersonEntry as PersonEntry
 from facesift.vision.quality import Quality
 
 
@@ -33,6 +41,81 @@ def _quality(quality: Quality) -> dict[str, Any]:
         "sharpness": round(quality.sharpness, 1),
         "flags": list(quality.flags),
     }
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a face was found: the file (path and content hash) and, in a video, the frame.
+
+    Its JSON has the file's fields when the file is known and the frame's when a frame is
+    (a photo's face in the store is frame 0 with no timestamp).
+    """
+
+    path: str | None = None
+    sha256: str | None = None
+    frame_index: int | None = None
+    timestamp: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.path is not None:
+            out |= {"path": self.path, "sha256": self.sha256}
+        if self.frame_index is not None:
+            out |= {"frame_index": self.frame_index, "timestamp": self.timestamp}
+        return out
+
+
+@dataclass(frozen=True)
+class BestShot:
+    """A track's best face: where to find it (frame, time, box) to cite or extract it;
+    `face_id` when it is stored."""
+
+    frame_index: int
+    timestamp: float | None
+    bbox: tuple[float, float, float, float]
+    quality: float
+    face_px: float
+    face_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {} if self.face_id is None else {"face_id": self.face_id}
+        return out | {
+            "frame_index": self.frame_index,
+            "timestamp": None if self.timestamp is None else round(self.timestamp, 3),
+            "bbox": _box(self.bbox),
+            "quality": round(self.quality, 3),
+            "face_px": round(self.face_px, 1),
+        }
+
+
+@dataclass(frozen=True)
+class FrameFace:
+    """A face in an evidence frame: stored (with its id, track number and person) or, when
+    the video was not scanned, detected for this call."""
+
+    bbox: tuple[float, float, float, float]
+    stored: bool
+    face_id: int | None = None
+    track: int | None = None
+    person: str | None = None
+
+    @property
+    def label(self) -> str:
+        parts = (
+            f"face {self.face_id}" if self.face_id else "",
+            f"track {self.track}" if self.track is not None else "",
+            self.person or "",
+        )
+        return " ".join(part for part in parts if part)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "face_id": self.face_id,
+            "bbox": _box(self.bbox),
+            "track": self.track,
+            "person": self.person,
+            "stored": self.stored,
+        }
 
 
 @dataclass(frozen=True)
@@ -66,7 +149,8 @@ class FaceMatches:
     """One face of a probe and its ranked candidates; `source` says where it was found.
 
     Its JSON says which gallery templates it was matched against: "low_resolution" for faces
-    narrower than LOW_RES_PROBE_PX (see facesift.vision.lowres), else "standard".
+    narrower than LOW_RES_PROBE_PX (facesift.match.policy.uses_low_res_templates), else
+    "standard".
     """
 
     bbox: tuple[float, float, float, float]
@@ -74,7 +158,7 @@ class FaceMatches:
     quality: Quality
     candidates: list[Candidate]
     face_id: int | None = None
-    source: dict[str, Any] = field(default_factory=dict)
+    source: Source = field(default_factory=Source)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -86,8 +170,8 @@ class FaceMatches:
         }
         if self.face_id is not None:
             out["face_id"] = self.face_id
-        if self.source:
-            out["source"] = self.source
+        if source := self.source.to_dict():
+            out["source"] = source
         return out
 
 
@@ -105,10 +189,10 @@ class TrackMatches:
     start_frame: int
     end_frame: int
     faces: int
-    best_shot: dict[str, Any]
+    best_shot: BestShot | None
     candidates: list[Candidate]
     track_id: int | None = None
-    source: dict[str, Any] = field(default_factory=dict)
+    source: Source = field(default_factory=Source)
     best_faces: list[int] = field(default_factory=list)  # stored faces with kept crops
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,15 +203,15 @@ class TrackMatches:
             "start_frame": self.start_frame,
             "end_frame": self.end_frame,
             "faces": self.faces,
-            "best_shot": self.best_shot,
-            "templates": _templates(self.best_shot.get("face_px", float("inf"))),
+            "best_shot": {} if self.best_shot is None else self.best_shot.to_dict(),
+            "templates": _templates(self.best_shot.face_px if self.best_shot else float("inf")),
             "candidates": [c.to_dict() for c in self.candidates],
         }
         if self.track_id is not None:
             out["track_id"] = self.track_id
             out["best_faces"] = self.best_faces
-        if self.source:
-            out["source"] = self.source
+        if source := self.source.to_dict():
+            out["source"] = source
         return out
 
 
@@ -142,25 +226,15 @@ class EvidenceFrame:
     video: str
     sha256: str
     frame: VideoFrame
-    faces: list[dict[str, Any]]
+    faces: list[FrameFace]
 
     def image(self, boxes: bool = False) -> Image.Image:
         """The frame, with each face outlined and labelled when `boxes`."""
         if not boxes:
             return Image.fromarray(self.frame.pixels)
-        labels = [
-            " ".join(
-                part
-                for part in (
-                    f"face {f['face_id']}" if f["face_id"] else "",
-                    f"track {f['track']}" if f["track"] is not None else "",
-                    f["person"] or "",
-                )
-                if part
-            )
-            for f in self.faces
-        ]
-        return draw_boxes(self.frame.pixels, [tuple(f["bbox"]) for f in self.faces], labels)
+        return draw_boxes(
+            self.frame.pixels, [f.bbox for f in self.faces], [f.label for f in self.faces]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,7 +242,7 @@ class EvidenceFrame:
             "sha256": self.sha256,
             "frame_index": self.frame.index,
             "timestamp": round(self.frame.timestamp, 6),
-            "faces": self.faces,
+            "faces": [f.to_dict() for f in self.faces],
         }
 
 

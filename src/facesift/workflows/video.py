@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facesift.match.tracking import Sighting, Tracker
+from facesift.execution import Executor
+from facesift.match.tracking import Anchor, FrameFaces, Sighting, Tracker
 from facesift.media.video import DecodeStatus, VideoFrame, read_frames
 from facesift.vision.face import Box, Face
-from facesift.workflows.analysis import AnalysisPool
 
 # Seconds between full scans of a sampled frame (see the module's docstring).
 DEFAULT_FULL_SCAN_EVERY = 2.0
@@ -43,29 +43,6 @@ FOCUS_SPEED = 2.0
 SMALL_FACE_FACTOR = 2.0
 
 
-@dataclass(frozen=True)
-class FrameFaces:
-    """The faces of one sampled frame, each with the track it joined, and the (index,
-    timestamp) of the full scan whose small faces it was searched near (its own when it was
-    scanned in full): what a scan resumed after this frame goes on from."""
-
-    index: int
-    timestamp: float
-    sightings: list[Sighting]
-    track_ids: list[int]
-    anchor: tuple[int, float]
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """A full scan done before a resumed scan (its frame and the faces found there): the
-    frames after it are searched near its small faces until the next full scan is due."""
-
-    index: int
-    timestamp: float
-    faces: list[Face]
-
-
 @dataclass(eq=False)
 class _Pending:
     index: int
@@ -76,7 +53,7 @@ class _Pending:
 
 
 def track_video(
-    pool: AnalysisPool,
+    pool: Executor,
     path: Path,
     tracker: Tracker,
     *,
@@ -108,7 +85,7 @@ def track_video(
 
 
 def _analysed(
-    pool: AnalysisPool,
+    pool: Executor,
     frames: Iterator[VideoFrame],
     start: Anchor | None,
     full_scan_every: float,

@@ -16,19 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from facesift.match.tracking import BEST_SHOTS, Sighting, Track, Tracker
+from facesift.match.tracking import BEST_SHOTS, Anchor, FrameFaces, Sighting, Track, Tracker
 from facesift.media.image import encode_jpeg
 from facesift.media.video import DecodeStatus
 from facesift.store import repository as repo
 from facesift.store.database import transaction
+from facesift.store.records import ModelKey
+from facesift.store.rows import face_from_row, face_row
 from facesift.store.schema import Face as FaceRow
 from facesift.store.schema import Media
 from facesift.store.schema import Track as TrackRow
-from facesift.vision.engine import FaceEngine
-from facesift.workflows.rows import face_from_row, face_row
-from facesift.workflows.video import Anchor, FrameFaces
+from facesift.store.store import Store
 
 # What an interrupted scan must share with this one to be resumed: the models, and how faces
 # are searched for (on a GPU the pixel budget follows its free memory, so it can differ).
@@ -47,19 +47,17 @@ class ScanTakenOver(Exception):
 class VideoRecord:
     """The stored side of scanning one video: its media row, faces and tracks."""
 
-    def __init__(
-        self, sessions: sessionmaker[Session], engine: FaceEngine, media_id: int, token: str
-    ) -> None:
-        self._sessions = sessions
-        self.engine = engine
+    def __init__(self, store: Store, model: ModelKey, media_id: int, token: str) -> None:
+        self._sessions = store.sessions
+        self.model = model
         self.media_id = media_id
         self.token = token
 
     @classmethod
     def open(
         cls,
-        sessions: sessionmaker[Session],
-        engine: FaceEngine,
+        store: Store,
+        described: dict[str, Any],
         path: Path,
         sha: str,
         info: dict[str, Any],
@@ -72,9 +70,10 @@ class VideoRecord:
 
         A scan interrupted with the same settings and models resumes: its open tracks are
         restored into `tracker`. An interrupted scan with other settings, or one stored
-        without its full scan (by an older facesift), is started afresh.
+        without its full scan (by an older facesift), is started afresh. `described`: the
+        engine's description (facesift.vision.engine.FaceEngine.describe).
         """
-        described = engine.describe()
+        model = ModelKey(described["embedder"], described["embedder_sha256"])
         token = uuid.uuid4().hex
 
         def claim(session: Session) -> tuple[VideoRecord, int, Anchor | None] | str:
@@ -102,7 +101,7 @@ class VideoRecord:
                 next_number = max((t.number for t in media.tracks), default=0) + 1
                 tracker.resume(open_tracks, next_number)
                 media.analysis = {**media.analysis, "scanner": _scanner(token)}
-                return cls(sessions, engine, media.id, token), resume_after, anchor
+                return cls(store, model, media.id, token), resume_after, anchor
             fresh = repo.begin_media(
                 session,
                 path,
@@ -123,10 +122,10 @@ class VideoRecord:
             )
             if fresh is None:
                 return "complete"
-            return cls(sessions, engine, fresh.id, token), -1, None
+            return cls(store, model, fresh.id, token), -1, None
 
         # Retried when another process created the same video's record at the same moment.
-        return transaction(sessions, claim)
+        return transaction(store.sessions, claim)
 
     def commit(
         self,
@@ -147,7 +146,7 @@ class VideoRecord:
             touched: set[int] = set()
             for frame in frames:
                 for sighting, number in zip(frame.sightings, frame.track_ids, strict=True):
-                    row = face_row(sighting.face, self.engine, frame.index, frame.timestamp)
+                    row = face_row(sighting.face, self.model, frame.index, frame.timestamp)
                     row.media_id = self.media_id
                     track = rows.get(number)
                     if track is None:
@@ -212,8 +211,8 @@ class VideoRecord:
         else:
             row.best_face_id = best.key
         row.template = repo.encode_vector(track.template())
-        row.model_name = self.engine.model_name
-        row.model_sha256 = self.engine.model_sha256
+        row.model_name = self.model.name
+        row.model_sha256 = self.model.sha256
 
 
 def _scanner(token: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Analysing many files or video frames at once: one FaceEngine per worker process, results
-in order.
+"""The local executor: analysing many files or video frames at once, one FaceEngine per worker
+process, results in order.
 
 dlib runs one image on one core, so a scan keeps every core busy by sending files to worker
 processes; the calling process hashes files and writes the database meanwhile.
@@ -13,65 +13,18 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from facesift.errors import MediaError
-from facesift.media.image import DecodedImage, load_image
+from facesift.execution.analysis import AnalyzedImage, analyze_file, analyze_pixels
 from facesift.vision.engine import FaceEngine, gpu_engine_mib
 from facesift.vision.face import Box, Face
 from facesift.vision.models.runtime import gpu_free_memory_mib
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class AnalyzedImage:
-    """What a scan stores about one decoded photo: its description and its faces."""
-
-    format: str | None
-    mode: str
-    width: int
-    height: int
-    exif: dict[str, Any]
-    faces: list[Face]
-    frames: int = 1  # a multi-frame file (GIF, TIFF): only the first frame is analysed
-
-
-def analyze_file(
-    engine: FaceEngine, path: Path, thorough: bool = False, templates: bool = False
-) -> AnalyzedImage | str:
-    """The photo's faces, or the reason it could not be analysed (never raises for a file).
-    `templates` adds low-resolution templates (for gallery photos)."""
-    try:
-        decoded = load_image(path)
-        faces = engine.analyze_pixels(
-            decoded.pixels, thorough=thorough, low_res_templates=templates
-        )
-    except MediaError as exc:
-        return exc.reason
-    except MemoryError:
-        return "not enough memory to analyse this image"
-    except Exception as exc:  # a scan must go on past one bad file, whatever broke
-        return f"analysis failed: {type(exc).__name__}: {exc}"
-    return analyzed_image(decoded, faces)
-
-
-def analyzed_image(decoded: DecodedImage, faces: list[Face]) -> AnalyzedImage:
-    """Keep what is stored; chips are dropped to keep transfers between processes small."""
-    return AnalyzedImage(
-        format=decoded.format,
-        mode=decoded.mode,
-        width=decoded.width,
-        height=decoded.height,
-        exif=decoded.exif,
-        faces=[replace(f, chip=None) for f in faces],
-        frames=decoded.frames,
-    )
 
 
 # Scan processes sharing one GPU, at most: decoding and landmarks run on the CPU meanwhile.
@@ -109,25 +62,12 @@ def _analyze_in_worker(path: Path, thorough: bool, templates: bool) -> AnalyzedI
     return analyze_file(_worker_engine, path, thorough, templates)
 
 
-def analyze_pixels(
-    engine: FaceEngine, pixels: np.ndarray, focus: list[Box] | None = None
-) -> list[Face] | str:
-    """The faces of one video frame (with their chips: a track keeps its best), or why they
-    could not be found."""
-    try:
-        return engine.analyze_pixels(pixels, focus=focus)
-    except MemoryError:
-        return "not enough memory to analyse this frame"
-    except Exception as exc:  # reported with the video, which keeps what was found before
-        return f"analysis failed: {type(exc).__name__}: {exc}"
-
-
 def _analyze_pixels_in_worker(pixels: np.ndarray, focus: list[Box] | None) -> list[Face] | str:
     assert _worker_engine is not None
     return analyze_pixels(_worker_engine, pixels, focus)
 
 
-class AnalysisPool:
+class LocalProcesses:
     """Analyses photos (by path) or video frames (by pixels), in parallel when `workers` > 1."""
 
     def __init__(
@@ -139,7 +79,7 @@ class AnalysisPool:
         self.workers = max(1, workers)
         self._executor: ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> AnalysisPool:
+    def __enter__(self) -> LocalProcesses:
         if self.workers > 1:
             context = multiprocessing.get_context("forkserver")
             # Workers fork from a server that has imported the analysis code once.

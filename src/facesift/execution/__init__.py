@@ -1,0 +1,56 @@
+"""Where analysis runs: the executor interface, and local worker processes as its one
+implementation.
+
+A use case hands an executor photos (by path) or video frames (by pixels) and gets each one's
+faces, or the reason it failed, back in order; it never knows whether they were analysed in
+this process, in local processes or on other machines. A distributed executor (Ray, say)
+implements the same three methods and is passed to the workspace as its `executor` factory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from facesift.execution.analysis import AnalyzedImage
+from facesift.execution.local import LocalProcesses, default_workers
+from facesift.vision.engine import FaceEngine
+from facesift.vision.face import Box, Face
+
+T = TypeVar("T")
+
+
+class Executor(Protocol):
+    """Analyses photos and video frames with copies of one FaceEngine, results in order."""
+
+    workers: int  # analyses in flight at once: a caller decodes this far ahead
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def imap(self, items: Iterator[tuple[T, Path]]) -> Iterator[tuple[T, AnalyzedImage | str]]:
+        """Photos: (item, path) → (item, analysis or the reason it failed), in input order."""
+        ...
+
+    def submit_pixels(
+        self, pixels: np.ndarray, focus: list[Box] | None = None
+    ) -> Future[list[Face] | str]:
+        """A video frame's faces (with chips), or the reason they could not be found."""
+        ...
+
+
+# How a workspace makes an executor: (engine, workers, thorough, low-resolution templates).
+ExecutorFactory = Callable[[FaceEngine, int, bool, bool], Executor]
+
+__all__ = ["AnalyzedImage", "Executor", "ExecutorFactory", "LocalProcesses", "default_workers"]

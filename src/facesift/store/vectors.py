@@ -1,0 +1,97 @@
+"""Where the gallery's vectors are searched: the vector-index interface, and FAISS files in
+the workspace folder as its one implementation.
+
+The database is the truth; an index is derived from it and rebuilt whenever the gallery
+changed. A use case asks `indexes.open(name, stamp, vectors)` for the index of one set of
+vectors (a model's enrolled faces, or their low-resolution templates): `stamp` says what it
+must have been built from (gallery version, model, the vectors' content hash); `vectors()`
+gives them when it must be built. A vector database implements the same `open`, syncing its
+collection instead of writing files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import faiss
+import numpy as np
+
+from facesift.errors import WorkspaceError
+from facesift.match.gallery import GalleryIndex, PeopleIndex, vectors_sha256
+
+# (face ids, person ids, n×d vectors) of a gallery, read from the store when needed.
+GalleryVectors = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class VectorIndexes(Protocol):
+    """Gallery indexes kept up to date with the store."""
+
+    def open(
+        self, name: str, stamp: dict[str, object], vectors: Callable[[], GalleryVectors]
+    ) -> PeopleIndex:
+        """The index `name` as built from `stamp`'s vectors (built now if it is missing or
+        stale: `vectors()` reads them)."""
+        ...
+
+
+class FaissFiles:
+    """FAISS indexes saved as files (index, ids, stamp) in one private folder."""
+
+    def __init__(self, folder: Path) -> None:
+        if folder.exists() and not folder.is_dir():
+            raise WorkspaceError(
+                f"{folder}: is a file, where the workspace keeps its vector index "
+                "(derived from the database): move it away"
+            )
+        self.folder = folder
+
+    def open(
+        self, name: str, stamp: dict[str, object], vectors: Callable[[], GalleryVectors]
+    ) -> PeopleIndex:
+        path = self.folder / f"{name}.faiss"
+        stored = vectors()
+        checked = {**stamp, "vectors_sha256": vectors_sha256(*stored)}
+        gallery = load_index(path, checked)
+        if gallery is None:
+            gallery = GalleryIndex(*stored)
+            save_index(gallery, path, checked)
+        return gallery
+
+
+def save_index(gallery: GalleryIndex, path: Path, stamp: dict[str, object]) -> None:
+    """Write the index and its stamp (what it was built from) next to each other."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.with_suffix(".json").unlink(missing_ok=True)  # no stamp while files change
+    tmp = path.with_suffix(".tmp")
+    faiss.write_index(gallery.index, str(tmp))
+    np.savez(path.with_suffix(".ids.npz"), face_ids=gallery.face_ids, person_ids=gallery.person_ids)
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(json.dumps({**stamp, "dim": gallery.dim}))
+    for written in (path, path.with_suffix(".ids.npz"), path.with_suffix(".json")):
+        os.chmod(written, 0o600)  # biometric data
+
+
+def load_index(path: Path, stamp: dict[str, object]) -> GalleryIndex | None:
+    """The saved index if its stamp matches `stamp` and it holds what the stamp's content
+    hash says (an altered file is never trusted), else None (missing or stale)."""
+    try:
+        saved = json.loads(path.with_suffix(".json").read_text())
+        ids = np.load(path.with_suffix(".ids.npz"))
+        index = faiss.read_index(str(path))
+    except (OSError, ValueError, RuntimeError):
+        return None
+    if {k: saved.get(k) for k in stamp} != stamp or index.ntotal != len(ids["face_ids"]):
+        return None
+    gallery = GalleryIndex.__new__(GalleryIndex)
+    gallery.face_ids = ids["face_ids"]
+    gallery.person_ids = ids["person_ids"]
+    gallery.dim = int(saved.get("dim", 0))
+    gallery.index = index
+    expected = stamp.get("vectors_sha256")
+    if expected is not None and gallery.content_sha256() != expected:
+        return None
+    return gallery

@@ -1,0 +1,50 @@
+"""Evidence: the exact video frame to cite, and the kept crops of a track's best shots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from facesift.errors import WorkspaceError
+from facesift.media.files import sha256_file
+from facesift.media.video import read_frame_at, read_frame_index
+from facesift.store.records import StoredFace
+from facesift.store.store import Tx
+from facesift.workflows.context import Context
+from facesift.workflows.results import EvidenceFrame, FrameFace
+
+
+def evidence_frame(
+    ctx: Context, path: str | Path, *, seconds: float | None = None, index: int | None = None
+) -> EvidenceFrame:
+    """The video frame shown at `seconds` (or number `index`) and the faces in it.
+
+    When the video was scanned into this workspace the faces are the stored ones (with
+    their ids, tracks and people) for that exact frame; otherwise they are detected now.
+    """
+    path = Path(path)
+    if (seconds is None) == (index is None):
+        raise WorkspaceError("give either a time in seconds or a frame index")
+    if seconds is not None:
+        frame = read_frame_at(path, seconds)
+    else:
+        assert index is not None
+        frame = read_frame_index(path, index)
+    sha = sha256_file(path)
+
+    def stored(tx: Tx) -> list[StoredFace] | None:
+        media = tx.media_kind(sha)
+        if media is None or media[1] != "video":
+            return None
+        return tx.frame_faces(media[0], frame.index)
+
+    faces = ctx.store.read(stored)
+    if faces is not None:
+        found = [FrameFace(f.face.bbox, True, f.id, f.track, f.person) for f in faces]
+    else:
+        found = [FrameFace(f.bbox, False) for f in ctx.engine.analyze_pixels(frame.pixels)]
+    return EvidenceFrame(str(path), sha, frame, found)
+
+
+def face_crop(ctx: Context, face_id: int) -> bytes | None:
+    """The JPEG crop (aligned face chip) kept for a video track's best shot, if any."""
+    return ctx.store.read(lambda tx: tx.face_crop(face_id))

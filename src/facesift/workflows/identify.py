@@ -1,0 +1,347 @@
+"""Identification: faces against the gallery (1:N), and two photos against each other (1:1).
+
+Every search ranks gallery people with facesift.match.gallery.search_people, routing small
+probe faces to the low-resolution templates (facesift.match.policy.uses_low_res_templates),
+and judges each score by the decision policy in force (facesift.workflows.calibration.policy):
+the same function `eval identify` measures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from facesift.errors import MediaError, WorkspaceError
+from facesift.execution import default_workers
+from facesift.match.decision import CALIBRATED_NOTE, SCORE_NOTE
+from facesift.match.gallery import PeopleIndex, PersonHit, search_people
+from facesift.match.policy import DecisionPolicy, uses_low_res_templates
+from facesift.match.tracking import FrameFaces, Track, Tracker
+from facesift.media.files import is_video, sha256_file
+from facesift.media.image import ImageSource, load_image
+from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
+from facesift.store.records import PersonEntry, StoredFace, StoredTrack
+from facesift.store.store import Tx
+from facesift.vision.face import Face, choose_primary
+from facesift.workflows.calibration import policy
+from facesift.workflows.context import Context
+from facesift.workflows.results import (
+    BestShot,
+    Candidate,
+    Decision,
+    FaceMatches,
+    IdentifyResult,
+    SearchResult,
+    Source,
+    TrackMatches,
+    Verification,
+)
+from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY, track_video
+
+
+def gallery(ctx: Context, *, low_res: bool = False) -> PeopleIndex:
+    """The index of enrolled faces (or of their low-resolution templates), kept while the
+    gallery is unchanged and rebuilt from the store when it changed."""
+
+    def current(tx: Tx) -> PeopleIndex:
+        stamp: dict[str, object] = {
+            "gallery_version": tx.gallery_version(),
+            "model_name": ctx.model.name,
+            "model_sha256": ctx.model.sha256,
+            "low_res_templates": low_res,
+        }
+        cached = ctx.galleries.get(low_res)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        name = ctx.model.name + (".low-res" if low_res else "")
+        index = ctx.indexes.open(name, stamp, lambda: tx.gallery_vectors(ctx.model, low_res))
+        ctx.galleries[low_res] = (stamp, index)
+        return index
+
+    return ctx.store.read(current)
+
+
+def decision(ctx: Context, in_force: DecisionPolicy) -> Decision:
+    """How scores are judged (the policy's threshold, calibration and warnings)."""
+    note = CALIBRATED_NOTE if in_force.calibrated else SCORE_NOTE
+    return Decision(
+        in_force.threshold,
+        ctx.engine.describe(),
+        note,
+        in_force.describe(),
+        in_force.warnings,
+    )
+
+
+def candidates(
+    ctx: Context,
+    vectors: np.ndarray,
+    top: int,
+    face_px: Iterable[float],
+    in_force: DecisionPolicy,
+) -> list[list[Candidate]]:
+    """Ranked people for each probe vector, each judged by the policy; probes narrower than
+    LOW_RES_PROBE_PX are matched against the low-resolution templates."""
+    small = np.array([uses_low_res_templates(px) for px in face_px], dtype=bool)
+    standard = gallery(ctx)
+    low_res = gallery(ctx, low_res=True) if small.any() else standard
+    hits = search_people(standard, low_res, vectors, small, top)
+    ids = sorted({h.person_id for row in hits for h in row})
+    people = ctx.store.read(lambda tx: tx.people_by_id(ids))
+    return [
+        [_candidate(h, people, in_force, bool(low)) for h in row]
+        for row, low in zip(hits, small, strict=True)
+    ]
+
+
+def search(
+    ctx: Context,
+    image: ImageSource,
+    *,
+    top: int = 5,
+    fps: float | None = DEFAULT_SAMPLE_FPS,
+    full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
+    workers: int | None = None,
+) -> SearchResult:
+    """Every face in `image` with its `top` ranked gallery candidates.
+
+    For a video (a path with a video extension) also every track, matched by its template;
+    frames are sampled at `fps` and analysed by `workers` processes. Nothing is stored.
+    """
+    if isinstance(image, str | Path) and is_video(image):
+        return _search_video(ctx, Path(image), top, (fps, full_scan_every), workers)
+    decoded = load_image(image)
+    faces = ctx.engine.analyze_pixels(decoded.pixels, thorough=True)
+    in_force = policy(ctx)
+    vectors = np.array([f.embedding for f in faces])
+    ranked = candidates(ctx, vectors, top, [f.quality.face_px for f in faces], in_force)
+    path = Path(image) if isinstance(image, str | Path) else None
+    return SearchResult(
+        image=str(path) if path is not None else "<in memory>",
+        sha256=sha256_file(path) if path is not None else None,
+        width=decoded.width,
+        height=decoded.height,
+        faces=[
+            FaceMatches(f.bbox, f.det_score, f.quality, c)
+            for f, c in zip(faces, ranked, strict=True)
+        ],
+        decision=decision(ctx, in_force),
+        gallery_people=gallery(ctx).people,
+    )
+
+
+def _track_video(
+    ctx: Context, path: Path, sampling: tuple[float | None, float], workers: int | None
+) -> tuple[list[FrameFaces], Tracker, DecodeStatus]:
+    """A video's sampled frames' faces and tracks, nothing stored."""
+    fps, full_scan_every = sampling
+    status, tracker = DecodeStatus(), Tracker()
+    with ctx.executor(ctx.engine, workers or default_workers(ctx.engine), False, False) as pool:
+        frames = list(
+            track_video(
+                pool,
+                path,
+                tracker,
+                fps=fps,
+                status=status,
+                full_scan_every=full_scan_every,
+                min_face_px=ctx.engine.min_face_px,
+            )
+        )
+    return frames, tracker, status
+
+
+def _search_video(
+    ctx: Context, path: Path, top: int, sampling: tuple[float | None, float], workers: int | None
+) -> SearchResult:
+    info = probe_video(path)
+    frames, tracker, status = _track_video(ctx, path, sampling, workers)
+    sightings = [s for f in frames for s in f.sightings]
+    in_force = policy(ctx)
+    face_candidates = candidates(
+        ctx,
+        np.array([s.face.embedding for s in sightings], dtype=np.float32),
+        top,
+        [s.face.quality.face_px for s in sightings],
+        in_force,
+    )
+    track_candidates = candidates(
+        ctx,
+        np.array([t.template() for t in tracker.tracks], dtype=np.float32),
+        top,
+        [t.best(1)[0].face.quality.face_px for t in tracker.tracks],
+        in_force,
+    )
+    faces = [
+        FaceMatches(
+            s.face.bbox,
+            s.face.det_score,
+            s.face.quality,
+            c,
+            source=Source(frame_index=s.frame_index, timestamp=round(s.timestamp, 3)),
+        )
+        for s, c in zip(sightings, face_candidates, strict=True)
+    ]
+    tracks = [_live_track(t, c) for t, c in zip(tracker.tracks, track_candidates, strict=True)]
+    fps, full_scan_every = sampling
+    return SearchResult(
+        image=str(path),
+        sha256=sha256_file(path),
+        width=info.width,
+        height=info.height,
+        faces=faces,
+        decision=decision(ctx, in_force),
+        gallery_people=gallery(ctx).people,
+        tracks=tracks,
+        video={
+            **info.to_dict(),
+            "sample_fps": fps,
+            "full_scan_every": full_scan_every,
+            "frames_decoded": status.frames_decoded,
+            "seconds_decoded": status.last_timestamp,
+            "error": status.error,
+        },
+    )
+
+
+def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> IdentifyResult:
+    """Every stored, not enrolled face (of one case, or all) against the gallery: photo
+    faces one by one, video faces by track (matched by the track's template)."""
+
+    def stored(tx: Tx) -> tuple[list[StoredFace], list[StoredTrack], dict[int, list[int]]]:
+        if case is not None and not tx.case_exists(case):
+            raise WorkspaceError(f"no case named {case!r} in this workspace")
+        tracks = tx.video_tracks(case, ctx.model)
+        return (
+            tx.unenrolled_faces(case, ctx.model),
+            tracks,
+            tx.best_shot_ids([t.id for t in tracks]),
+        )
+
+    rows, track_rows, best_faces = ctx.store.read(stored)
+    in_force = policy(ctx, case)
+    vectors = np.array([r.face.embedding for r in rows], dtype=np.float32)
+    ranked = candidates(ctx, vectors, top, [r.face.quality.face_px for r in rows], in_force)
+    faces = [
+        FaceMatches(
+            bbox=r.face.bbox,
+            det_score=r.face.det_score,
+            quality=r.face.quality,
+            candidates=c,
+            face_id=r.id,
+            source=Source(r.path, r.sha256, r.frame_index, r.timestamp),
+        )
+        for r, c in zip(rows, ranked, strict=True)
+    ]
+    templates = np.array([t.template for t in track_rows], np.float32)
+    track_px = [t.best_face.face.quality.face_px if t.best_face else np.inf for t in track_rows]
+    tracks = [
+        _stored_track(t, c, best_faces.get(t.id, []))
+        for t, c in zip(
+            track_rows, candidates(ctx, templates, top, track_px, in_force), strict=True
+        )
+    ]
+    return IdentifyResult(case, faces, decision(ctx, in_force), gallery(ctx).people, tracks)
+
+
+def verify(ctx: Context, image_a: ImageSource, image_b: ImageSource) -> Verification:
+    """Whether the main faces of two photos are the same person, with the score."""
+    notes: list[str] = []
+    chosen: list[Face] = []
+    counts: list[int] = []
+    for label, image in (("A", image_a), ("B", image_b)):
+        decoded = load_image(image)
+        faces = ctx.engine.analyze_pixels(decoded.pixels, thorough=True)
+        face, why = choose_primary(faces, decoded.pixels.shape, "largest")
+        if face is None and faces:  # ambiguous: still compare, but say so
+            face, why = faces[0], why.replace("ambiguous, crop the photo", "took the largest; crop")
+        if face is None:
+            raise MediaError(
+                image if isinstance(image, str | Path) else None, f"no face found in image {label}"
+            )
+        if len(faces) > 1:
+            notes.append(f"image {label}: {why}")
+        chosen.append(face)
+        counts.append(len(faces))
+    score = float(ctx.engine.similarity(chosen[0].embedding[None], chosen[1].embedding[None])[0, 0])
+    in_force = policy(ctx)
+    fmr, strength = in_force.evidence(score)
+    return Verification(
+        same_person=score >= in_force.threshold,
+        score=score,
+        fmr=fmr,
+        band=strength,
+        faces_a=counts[0],
+        faces_b=counts[1],
+        bbox_a=chosen[0].bbox,
+        bbox_b=chosen[1].bbox,
+        notes=notes,
+        decision=decision(ctx, in_force),
+    )
+
+
+def _live_track(track: Track, ranked: list[Candidate]) -> TrackMatches:
+    """A track found in a video searched now (nothing stored)."""
+    best = track.best(1)[0]
+    return TrackMatches(
+        number=track.id,
+        start=track.start,
+        end=track.end,
+        start_frame=track.sightings[0].frame_index,
+        end_frame=track.last.frame_index,
+        faces=len(track.sightings),
+        best_shot=BestShot(
+            frame_index=best.frame_index,
+            timestamp=best.timestamp,
+            bbox=best.face.bbox,
+            quality=best.face.quality.score,
+            face_px=best.face.quality.face_px,
+        ),
+        candidates=ranked,
+    )
+
+
+def _stored_track(track: StoredTrack, ranked: list[Candidate], best: list[int]) -> TrackMatches:
+    shot = track.best_face
+    return TrackMatches(
+        number=track.number,
+        start=track.start,
+        end=track.end,
+        start_frame=track.start_frame,
+        end_frame=track.end_frame,
+        faces=track.face_count,
+        best_shot=None
+        if shot is None
+        else BestShot(
+            frame_index=shot.frame_index,
+            timestamp=shot.timestamp,
+            bbox=shot.face.bbox,
+            quality=shot.face.quality.score,
+            face_px=shot.face.quality.face_px,
+            face_id=shot.id,
+        ),
+        candidates=ranked,
+        track_id=track.id,
+        source=Source(track.path, track.sha256),
+        best_faces=best,
+    )
+
+
+def _candidate(
+    hit: PersonHit, people: dict[int, PersonEntry], in_force: DecisionPolicy, low_res: bool
+) -> Candidate:
+    person = people[hit.person_id]
+    fmr, strength = in_force.evidence(hit.score, low_res)
+    threshold = in_force.low_res_threshold if low_res else in_force.threshold
+    return Candidate(
+        person=person.name,
+        person_id=person.id,
+        score=hit.score,
+        above_threshold=hit.score >= threshold,
+        best_face_id=hit.face_id,
+        attributes=dict(person.attributes),
+        fmr=fmr,
+        band=strength,
+    )

@@ -1,0 +1,257 @@
+"""Scanning: every face of every photo and video under some folders stored with provenance.
+
+Files are known by content (SHA-256): one analysed before is not analysed again, so a rerun
+after an interruption resumes where it stopped. Each photo is committed on its own; a video
+commits its faces and tracks every CHECKPOINT_SECONDS of video and resumes from its last
+commit (facesift.store.videos). Bad files are reported and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from facesift.errors import MediaError
+from facesift.execution import Executor, default_workers
+from facesift.execution.analysis import AnalyzedImage
+from facesift.match.tracking import FrameFaces, Tracker, TrackerSettings
+from facesift.media.files import discover, is_video, sha256_file
+from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
+from facesift.store.store import COMPLETE, Tx
+from facesift.store.videos import ScanTakenOver, VideoRecord
+from facesift.workflows.context import Context
+from facesift.workflows.enroll import store_image
+from facesift.workflows.results import ScanReport
+from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY, track_video
+
+# Called after each file of a scan: (path, files done, files in all).
+ScanProgress = Callable[[Path, int, int], None]
+# Called after each sampled frame of a video: (path, seconds done, duration or None).
+VideoProgress = Callable[[Path, float, float | None], None]
+
+# A video scan commits its faces and tracks at least this often (seconds of video), so an
+# interruption loses little and a rerun resumes from the last commit; and at least this often
+# in wall-clock seconds, so other processes see it is alive (videos.HEARTBEAT_STALE_SECONDS).
+CHECKPOINT_SECONDS = 10.0
+HEARTBEAT_SECONDS = 20.0
+
+
+def scan(
+    ctx: Context,
+    paths: Iterable[str | Path],
+    *,
+    case: str | None = None,
+    progress: ScanProgress | None = None,
+    workers: int | None = None,
+    fps: float | None = DEFAULT_SAMPLE_FPS,
+    full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
+    video_progress: VideoProgress | None = None,
+    skip_hidden: bool = False,
+) -> ScanReport:
+    """Store every face of every supported photo and video under `paths`, with provenance.
+
+    Ctrl-C loses at most the files in progress. `workers` processes analyse photos or video
+    frames in parallel (default: one per core). Videos are sampled at `fps` frames per second
+    (None: every frame) and their faces linked into tracks; small faces are searched for in
+    the whole frame every `full_scan_every` seconds and near known small faces in between (0:
+    every sampled frame in full; see facesift.workflows.video). Files are recognised by
+    extension or content; hidden ones are scanned unless `skip_hidden`; every file not
+    analysed is in the report's `skipped`.
+    """
+    started = time.perf_counter()
+    found = discover(paths, skip_hidden=skip_hidden)
+    files = found.files
+    report = ScanReport(files=len(files), skipped=list(found.skipped))
+    videos: list[tuple[Path, str]] = []
+    done = 0
+
+    def advance(path: Path) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(path, done, len(files))
+
+    def pending() -> Iterator[tuple[tuple[Path, str], Path]]:
+        for path in files:
+            sha = _hash_or_report(path, report)
+            if sha is not None and not _already_stored(ctx, sha, case):
+                if is_video(path):
+                    videos.append((path, sha))  # after the photos, frame by frame
+                    continue
+                yield (path, sha), path
+                continue
+            if sha is not None:
+                report.already_stored += 1
+            advance(path)
+
+    workers = default_workers(ctx.engine) if workers is None else workers
+    if not any(is_video(f) for f in files):  # a video's frames keep every worker busy
+        workers = min(workers, len(files))
+    try:
+        with ctx.executor(ctx.engine, max(1, workers), False, False) as pool:
+            for (path, sha), analysis in pool.imap(pending()):
+                _store_analysis(ctx, path, sha, analysis, case, report)
+                advance(path)
+            for path, sha in videos:
+                _scan_video(
+                    ctx, pool, path, sha, case, (fps, full_scan_every), report, video_progress
+                )
+                advance(path)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _hash_or_report(path: Path, report: ScanReport) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        report.errors.append((str(path), f"cannot read: {exc.strerror or exc}"))
+        return None
+
+
+def _already_stored(ctx: Context, sha: str, case: str | None) -> bool:
+    """True (and the file filed under the case) when the file was analysed before."""
+
+    def check(tx: Tx) -> bool:
+        if tx.media_status(sha) not in COMPLETE:
+            return False
+        if case:
+            tx.file_under_case(sha, case)
+        return True
+
+    return ctx.store.transaction(check)
+
+
+def _store_analysis(
+    ctx: Context,
+    path: Path,
+    sha: str,
+    analysis: AnalyzedImage | str,
+    case: str | None,
+    report: ScanReport,
+) -> None:
+    def store(tx: Tx) -> bool:
+        if isinstance(analysis, str):
+            tx.save_failure(path, sha, analysis)
+            stored = False
+        else:
+            stored = store_image(ctx, tx, path, sha, analysis) is not None
+        if case:
+            tx.file_under_case(sha, case)
+        return stored
+
+    stored = ctx.store.transaction(store)
+    if isinstance(analysis, str):
+        report.errors.append((str(path), analysis))
+    elif stored:
+        report.processed += 1
+        report.faces += len(analysis.faces)
+        if analysis.frames > 1:
+            report.skipped.append(
+                (str(path), f"frames 2–{analysis.frames} of this multi-frame image were not "
+                 "analysed (only the first is)")
+            )  # fmt: skip
+    else:  # another process stored the same file meanwhile
+        report.already_stored += 1
+
+
+def video_settings(fps: float | None, full_scan_every: float) -> dict[str, Any]:
+    """How a video is sampled and tracked: a scan resumes only with the same settings."""
+    return {
+        "sample_fps": fps,
+        "full_scan_every": full_scan_every,
+        "tracker": TrackerSettings().to_dict(),
+    }
+
+
+def _open_video(
+    ctx: Context, path: Path, sha: str, info: dict[str, Any], settings: dict[str, Any]
+) -> tuple[Tracker, tuple[VideoRecord, int, Any] | str]:
+    """The video's record to fill (waiting while another process scans it), with the tracker
+    restored to where an interrupted scan stopped; or "complete"."""
+    while True:  # another process scanning this video: wait for it, or take over when it died
+        tracker = Tracker(TrackerSettings(**settings["tracker"]))
+        opened = VideoRecord.open(
+            ctx.store, ctx.engine.describe(), path, sha, info, settings, tracker
+        )
+        if opened != "busy":
+            return tracker, opened
+        time.sleep(1.0)
+
+
+def _scan_video(
+    ctx: Context,
+    pool: Executor,
+    path: Path,
+    sha: str,
+    case: str | None,
+    sampling: tuple[float | None, float],
+    report: ScanReport,
+    progress: VideoProgress | None,
+) -> None:
+    """Store a video's faces and tracks, committing every CHECKPOINT_SECONDS of video.
+
+    An interrupted scan left the media row "scanning" with the frame it got to; with the
+    same settings it resumes there, with its open tracks and the full scan that frame
+    followed restored from the store: any commit is an exact resume point. Ctrl-C gives
+    the video up at once, so that a rerun need not wait for the heartbeat to go stale.
+    """
+    try:
+        info = probe_video(path)
+    except MediaError as exc:
+        _store_analysis(ctx, path, sha, exc.reason, case, report)
+        return
+    fps, full_scan_every = sampling
+    tracker, opened = _open_video(ctx, path, sha, info.to_dict(), video_settings(*sampling))
+    if isinstance(opened, str):  # "complete": another process finished it
+        _already_stored(ctx, sha, case)
+        report.already_stored += 1
+        return
+    record, resume_after, anchor = opened
+    if case:
+        ctx.store.transaction(lambda tx: tx.file_media_under_case(record.media_id, case))
+    status = DecodeStatus()
+    pending: list[FrameFaces] = []
+    committed_at, committed_wall = 0.0, time.monotonic()
+    try:
+        for frame in track_video(
+            pool,
+            path,
+            tracker,
+            fps=fps,
+            status=status,
+            skip_until=resume_after,
+            anchor=anchor,
+            full_scan_every=full_scan_every,
+            min_face_px=ctx.engine.min_face_px,
+        ):
+            pending.append(frame)
+            if (
+                frame.timestamp - committed_at >= CHECKPOINT_SECONDS
+                or time.monotonic() - committed_wall >= HEARTBEAT_SECONDS
+            ):
+                record.commit(pending, tracker, frame.index)
+                pending, committed_at = [], frame.timestamp
+                committed_wall = time.monotonic()
+            if progress is not None:
+                progress(path, frame.timestamp, info.duration)
+        record.commit(pending, tracker, status.frames_decoded - 1, status)
+    except ScanTakenOver:
+        report.errors.append(
+            (str(path), "another process took this video's scan over; rerun to check it")
+        )
+        return
+    except KeyboardInterrupt:
+        record.release()
+        raise
+    faces, tracks = record.counts()
+    report.processed += 1
+    report.faces += faces
+    report.tracks += tracks
+    report.video_seconds += status.last_timestamp or 0.0
+    if status.error:
+        report.partial.append((str(path), status.error))
