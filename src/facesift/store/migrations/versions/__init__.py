@@ -1,0 +1,1 @@
+"""The revision scripts, oldest first: v<revision>_<what it changes>.py."""
