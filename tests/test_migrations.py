@@ -600,7 +600,7 @@ def test_an_upgraded_workspace_works(
     fixture.dispose()
     url = None if store_url.startswith("sqlite") else store_url
     with Workspace(tmp_path / "ws", engine=engine, database_url=url) as ws:
-        assert {p["name"]: p["faces"] for p in ws.people()} == people
+        assert {p.name: p.faces for p in ws.people()} == people
         found = ws.identify(case="harbour")
         assert {f.face_id for f in found.faces} == faces and faces
         assert {t.track_id for t in found.tracks} == tracks
@@ -619,6 +619,6 @@ def test_an_upgraded_workspace_works(
         assert report.faces == 1 and not report.errors
         (face,) = ws.identify(case="after").faces
         assert face.candidates
-        assert {p["name"]: p["faces"] for p in ws.people()}["Grace Hopper"] == (
+        assert {p.name: p.faces for p in ws.people()}["Grace Hopper"] == (
             people["Grace Hopper"] + 1
         )
