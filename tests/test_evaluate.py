@@ -201,7 +201,8 @@ def test_eval_identify_ranks_as_the_product_searches(
     """`eval identify` and a workspace's search share the candidate search: a workspace with
     the same gallery shows each probe the same people with the same scores."""
     from facesift import Workspace
-    from facesift.workflows.evaluate import evaluate_identification, identity_folder
+    from facesift.workflows.evaluate import identity_folder
+    from facesift.workflows.evaluate_search import evaluate_identification
 
     root = tmp_path / "root"
     root.mkdir()

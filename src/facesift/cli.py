@@ -800,8 +800,8 @@ def calibrate(
     """Fit score -> estimated false-match rate on the different-person pairs of your own data:
     one map for standard comparisons, one for small probe faces against low-resolution
     templates (written beside the first with a .low-res suffix)."""
-    from facesift.workflows.evaluate import calibrate as fit
-    from facesift.workflows.evaluate import calibrate_low_res as fit_low_res
+    from facesift.workflows.calibration import calibrate as fit
+    from facesift.workflows.calibration import calibrate_low_res as fit_low_res
 
     ws = None if out else State.workspace()
     engine = ws.engine if ws else State.engine()
@@ -1064,7 +1064,7 @@ def eval_identify(
 ) -> None:
     """Open-set 1:N identification: rank-1/5, CMC, FNIR at FPIR 1% and 0.3%; with --groups
     also rank-1, FNIR and FPIR at the threshold per group of the probes' identities."""
-    from facesift.workflows.evaluate import evaluate_identification
+    from facesift.workflows.evaluate_search import evaluate_identification
     from facesift.workflows.groups import identification_by_group, read_groups
 
     ws = State.workspace()

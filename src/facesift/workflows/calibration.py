@@ -1,4 +1,8 @@
-"""Calibration from the workspace's own faces, and the decision policy that follows from it.
+"""Calibrations — fitted on a labelled reference set, or on the workspace's own faces — and
+the decision policy that follows from them.
+
+A reference set is a folder of photos per identity (`facesift calibrate FOLDER`): every pair
+of photos of different identities is an impostor pair.
 
 Two sources of pairs known to be of different people come free with every workspace, in the
 exact population and imaging conditions of its cases: the gallery (faces enrolled under
@@ -14,9 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 from facesift.errors import WorkspaceError
 from facesift.match.calibration import (
@@ -26,15 +35,20 @@ from facesift.match.calibration import (
     SeenTogether,
     bundled_calibration,
     cooccurrence_pairs,
+    cross_impostor_scores,
+    cross_impostor_units,
     fit_calibration,
     labelled_impostor_pairs,
     pool_pairs,
 )
 from facesift.match.policy import DecisionPolicy, operating_points, summary
+from facesift.media.image import load_image
 from facesift.store.records import ModelKey
 from facesift.store.store import Tx
 from facesift.vision.engine import FaceEngine
+from facesift.vision.lowres import degrade
 from facesift.workflows.context import Context
+from facesift.workflows.evaluate import embed_photos, identity_folder, read_pairs
 from facesift.workflows.results import CalibrationStatus
 
 # Fewer different-person pairs than this make no fit (the interval would say nothing).
@@ -209,3 +223,118 @@ def calibration_status(ctx: Context, case: str | None = None) -> CalibrationStat
         population_check=None if in_force.check is None else in_force.check.to_dict(),
         warnings=in_force.warnings,
     )
+
+
+# ----------------------------------------------------- reference sets (facesift calibrate)
+def calibrate(
+    engine: FaceEngine,
+    root: Path,
+    *,
+    pairs_file: Path | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Calibration:
+    """Fit score → FMR on all different-identity pairs of a folder-per-identity dataset.
+
+    With `pairs_file`, only the photos that file mentions are used (as for LFW View 1's
+    pairsDevTrain.txt, which leaves the DevTest people out).
+    """
+    photos, labels = _calibration_photos(root, pairs_file)
+    embedded = embed_photos(engine, photos, prefer="central", workers=workers, progress=progress)
+    found = ~np.isnan(embedded.vectors).any(axis=1)
+    identities = [labels[k] for k in np.flatnonzero(found)]
+    pairs = labelled_impostor_pairs(embedded.vectors[found], np.asarray(identities), "reference")
+    provenance: dict[str, Any] = {
+        "root": Path(root).name,
+        "pairs_file": pairs_file.name if pairs_file else None,
+        "pairs": "all different-identity pairs among the photos",
+        "fitted": date.today().isoformat(),
+        "photos": int(found.sum()),
+        "identities": len(set(identities)),
+        "photos_without_face": len(embedded.failures),
+        "units": pairs.unit_count,
+        "pipeline": engine.describe(),
+    }
+    return fit_calibration(
+        pairs.scores, engine.model_name, engine.model_sha256, provenance, units=pairs.units
+    )
+
+
+# Probe faces of the low-resolution calibration are shrunk to these widths (pixels).
+LOW_RES_CALIBRATION_PX = (36.0, 48.0)
+
+
+def calibrate_low_res(
+    engine: FaceEngine,
+    root: Path,
+    *,
+    pairs_file: Path | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Calibration:
+    """Fit score → FMR for small probe faces against low-resolution templates.
+
+    Every photo's low-resolution template is compared with copies of every photo of another
+    identity shrunk so that the face is 36 and 48 px wide (blurred and JPEG-compressed as
+    facesift.vision.lowres.degrade does), each analysed as a probe.
+    """
+    photos, labels = _calibration_photos(root, pairs_file)
+    total = 2 * len(photos)
+    gallery = embed_photos(
+        engine,
+        photos,
+        prefer="central",
+        workers=workers,
+        progress=None if progress is None else lambda d, _: progress(d, total),
+        templates=True,
+    )
+    assert gallery.low_res is not None and gallery.face_px is not None
+    found = ~np.isnan(gallery.low_res).any(axis=1)
+    with tempfile.TemporaryDirectory() as folder:
+        copies: list[Path] = []
+        copy_labels: list[str] = []
+        for k in np.flatnonzero(found):
+            pixels = load_image(photos[k]).pixels
+            for width in LOW_RES_CALIBRATION_PX:
+                scale = width / gallery.face_px[k]
+                if scale < 1.0:
+                    copies.append(Path(folder) / f"{k}-{width:.0f}.png")
+                    Image.fromarray(degrade(pixels, scale)).save(copies[-1])
+                    copy_labels.append(labels[k])
+        probes = embed_photos(
+            engine,
+            copies,
+            prefer="central",
+            workers=workers,
+            progress=None if progress is None else lambda d, n: progress(len(photos) + d, total),
+        )
+    usable = ~np.isnan(probes.vectors).any(axis=1)
+    probe_labels = [copy_labels[k] for k in np.flatnonzero(usable)]
+    gallery_labels = [labels[k] for k in np.flatnonzero(found)]
+    scores = cross_impostor_scores(
+        probes.vectors[usable], probe_labels, gallery.low_res[found], gallery_labels
+    )
+    units = cross_impostor_units(probe_labels, gallery_labels)
+    provenance: dict[str, Any] = {
+        "root": Path(root).name,
+        "pairs_file": pairs_file.name if pairs_file else None,
+        "comparison": "small probe faces against low-resolution templates",
+        "pairs": (
+            "every photo's low-resolution template against copies of every photo of another "
+            f"identity shrunk to faces {', '.join(f'{w:.0f}' for w in LOW_RES_CALIBRATION_PX)}"
+            " px wide, blurred and JPEG-compressed"
+        ),
+        "fitted": date.today().isoformat(),
+        "photos": int(found.sum()),
+        "probe_copies": int(usable.sum()),
+        "identities": len({labels[k] for k in np.flatnonzero(found)}),
+        "pipeline": engine.describe(),
+    }
+    return fit_calibration(scores, engine.model_name, engine.model_sha256, provenance, units=units)
+
+
+def _calibration_photos(root: Path, pairs_file: Path | None) -> tuple[list[Path], list[str]]:
+    if pairs_file is not None:
+        photos = sorted({p for pair in read_pairs(pairs_file, root) for p in (pair.a, pair.b)})
+        return photos, [p.parent.name for p in photos]
+    return identity_folder(root)

@@ -8,32 +8,21 @@ Pair files: LFW's format (View 1 files start with the number of same pairs; View
 from __future__ import annotations
 
 import csv
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from facesift.errors import FacesiftError
 from facesift.execution.local import LocalProcesses, default_workers
 from facesift.match.calibration import (
     Calibration,
-    cross_impostor_scores,
-    cross_impostor_units,
-    fit_calibration,
-    labelled_impostor_pairs,
 )
-from facesift.match.gallery import GalleryIndex, search_people
-from facesift.match.policy import uses_low_res_templates
 from facesift.media.files import iter_media_files
-from facesift.media.image import load_image
 from facesift.vision.engine import FaceEngine
 from facesift.vision.face import choose_primary
-from facesift.vision.lowres import degrade
 from facesift.vision.similarity import l2_normalize
 
 
@@ -183,120 +172,6 @@ def identity_folder(root: Path) -> tuple[list[Path], list[str]]:
     return photos, labels
 
 
-def calibrate(
-    engine: FaceEngine,
-    root: Path,
-    *,
-    pairs_file: Path | None = None,
-    workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Calibration:
-    """Fit score → FMR on all different-identity pairs of a folder-per-identity dataset.
-
-    With `pairs_file`, only the photos that file mentions are used (as for LFW View 1's
-    pairsDevTrain.txt, which leaves the DevTest people out).
-    """
-    photos, labels = _calibration_photos(root, pairs_file)
-    embedded = embed_photos(engine, photos, prefer="central", workers=workers, progress=progress)
-    found = ~np.isnan(embedded.vectors).any(axis=1)
-    identities = [labels[k] for k in np.flatnonzero(found)]
-    pairs = labelled_impostor_pairs(embedded.vectors[found], np.asarray(identities), "reference")
-    provenance: dict[str, Any] = {
-        "root": Path(root).name,
-        "pairs_file": pairs_file.name if pairs_file else None,
-        "pairs": "all different-identity pairs among the photos",
-        "fitted": date.today().isoformat(),
-        "photos": int(found.sum()),
-        "identities": len(set(identities)),
-        "photos_without_face": len(embedded.failures),
-        "units": pairs.unit_count,
-        "pipeline": engine.describe(),
-    }
-    return fit_calibration(
-        pairs.scores, engine.model_name, engine.model_sha256, provenance, units=pairs.units
-    )
-
-
-# Probe faces of the low-resolution calibration are shrunk to these widths (pixels).
-LOW_RES_CALIBRATION_PX = (36.0, 48.0)
-
-
-def calibrate_low_res(
-    engine: FaceEngine,
-    root: Path,
-    *,
-    pairs_file: Path | None = None,
-    workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Calibration:
-    """Fit score → FMR for small probe faces against low-resolution templates.
-
-    Every photo's low-resolution template is compared with copies of every photo of another
-    identity shrunk so that the face is 36 and 48 px wide (blurred and JPEG-compressed as
-    facesift.vision.lowres.degrade does), each analysed as a probe.
-    """
-    photos, labels = _calibration_photos(root, pairs_file)
-    total = 2 * len(photos)
-    gallery = embed_photos(
-        engine,
-        photos,
-        prefer="central",
-        workers=workers,
-        progress=None if progress is None else lambda d, _: progress(d, total),
-        templates=True,
-    )
-    assert gallery.low_res is not None and gallery.face_px is not None
-    found = ~np.isnan(gallery.low_res).any(axis=1)
-    with tempfile.TemporaryDirectory() as folder:
-        copies: list[Path] = []
-        copy_labels: list[str] = []
-        for k in np.flatnonzero(found):
-            pixels = load_image(photos[k]).pixels
-            for width in LOW_RES_CALIBRATION_PX:
-                scale = width / gallery.face_px[k]
-                if scale < 1.0:
-                    copies.append(Path(folder) / f"{k}-{width:.0f}.png")
-                    Image.fromarray(degrade(pixels, scale)).save(copies[-1])
-                    copy_labels.append(labels[k])
-        probes = embed_photos(
-            engine,
-            copies,
-            prefer="central",
-            workers=workers,
-            progress=None if progress is None else lambda d, n: progress(len(photos) + d, total),
-        )
-    usable = ~np.isnan(probes.vectors).any(axis=1)
-    probe_labels = [copy_labels[k] for k in np.flatnonzero(usable)]
-    gallery_labels = [labels[k] for k in np.flatnonzero(found)]
-    scores = cross_impostor_scores(
-        probes.vectors[usable], probe_labels, gallery.low_res[found], gallery_labels
-    )
-    units = cross_impostor_units(probe_labels, gallery_labels)
-    provenance: dict[str, Any] = {
-        "root": Path(root).name,
-        "pairs_file": pairs_file.name if pairs_file else None,
-        "comparison": "small probe faces against low-resolution templates",
-        "pairs": (
-            "every photo's low-resolution template against copies of every photo of another "
-            f"identity shrunk to faces {', '.join(f'{w:.0f}' for w in LOW_RES_CALIBRATION_PX)}"
-            " px wide, blurred and JPEG-compressed"
-        ),
-        "fitted": date.today().isoformat(),
-        "photos": int(found.sum()),
-        "probe_copies": int(usable.sum()),
-        "identities": len({labels[k] for k in np.flatnonzero(found)}),
-        "pipeline": engine.describe(),
-    }
-    return fit_calibration(scores, engine.model_name, engine.model_sha256, provenance, units=units)
-
-
-def _calibration_photos(root: Path, pairs_file: Path | None) -> tuple[list[Path], list[str]]:
-    if pairs_file is not None:
-        photos = sorted({p for pair in read_pairs(pairs_file, root) for p in (pair.a, pair.b)})
-        return photos, [p.parent.name for p in photos]
-    return identity_folder(root)
-
-
 @dataclass
 class VerificationReport:
     pairs: int
@@ -397,149 +272,4 @@ def evaluate_verification(
         failures=embedded.failures,
         scores=scores,
         same=same,
-    )
-
-
-@dataclass
-class IdentificationReport:
-    gallery: int
-    mated: int
-    non_mated: int
-    rank1: float
-    rank5: float
-    cmc: list[float]
-    fnir: dict[str, float]
-    thresholds: dict[str, float]
-    failures: dict[str, str]
-    det: tuple[np.ndarray, np.ndarray]
-    # Per probe, for group reports: identities, mate ranks and scores; strangers' top scores.
-    mated_labels: list[str] = field(default_factory=list)
-    ranks: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    mate_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    non_mated_labels: list[str] = field(default_factory=list)
-    non_mated_top: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    # Each probe photo's five best candidates (name, score), as a search shows them.
-    candidates: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "gallery": self.gallery,
-            "mated_probes": self.mated,
-            "non_mated_probes": self.non_mated,
-            "rank1": round(self.rank1, 5),
-            "rank5": round(self.rank5, 5),
-            "cmc": [round(v, 5) for v in self.cmc],
-            "fnir_at_fpir_0.01": _round(self.fnir["0.01"]),
-            "fnir_at_fpir_0.003": _round(self.fnir["0.003"]),
-            "thresholds": {k: _round(v) for k, v in self.thresholds.items()},
-            "failures": self.failures,
-            "protocol": "gallery: first photo (by name) of each identity with 2+ photos; "
-            "mated probes: its other photos; non-mated: identities without a gallery photo. "
-            "FNIR counts a mated search as found only at rank 1 with a score at the threshold",
-        }
-
-
-def _round(value: float) -> float | None:
-    return None if np.isnan(value) else round(float(value), 5)
-
-
-def evaluate_identification(
-    engine: FaceEngine,
-    root: Path,
-    *,
-    probes_root: Path | None = None,
-    workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> IdentificationReport:
-    """Open-set 1:N search on a folder-per-identity dataset (NIST FRTE metrics)."""
-    from facesift.match import metrics
-
-    photos, labels = identity_folder(root)
-    by_identity: dict[str, list[Path]] = {}
-    for photo, label in zip(photos, labels, strict=True):
-        by_identity.setdefault(label, []).append(photo)
-    gallery = {name: sorted(items)[0] for name, items in by_identity.items() if len(items) >= 2}
-    if probes_root is None:
-        probes = [
-            (p, name)
-            for name, items in by_identity.items()
-            for p in sorted(items)
-            if p != gallery.get(name)
-        ]
-    else:
-        probe_photos, probe_labels = identity_folder(probes_root)
-        probes = list(zip(probe_photos, probe_labels, strict=True))
-    total = len(gallery) + len(probes)
-    enrolled = embed_photos(
-        engine,
-        list(gallery.values()),
-        prefer="largest",
-        workers=workers,
-        progress=None if progress is None else lambda d, _: progress(d, total),
-        templates=True,
-    )
-    embedded = embed_photos(
-        engine,
-        [p for p, _ in probes],
-        prefer="largest",
-        workers=workers,
-        progress=None if progress is None else lambda d, _: progress(len(gallery) + d, total),
-    )
-    at = enrolled.index()
-    names = [n for n in gallery if not np.isnan(enrolled.vectors[at[gallery[n]]]).any()]
-    assert enrolled.low_res is not None and embedded.face_px is not None
-    ids = np.arange(len(names))
-    standard = GalleryIndex(ids, ids, np.stack([enrolled.vectors[at[gallery[n]]] for n in names]))
-    low_res = GalleryIndex(ids, ids, np.stack([enrolled.low_res[at[gallery[n]]] for n in names]))
-    column = {name: k for k, name in enumerate(names)}
-    where = embedded.index()
-    usable = [(p, n) for p, n in probes if not np.isnan(embedded.vectors[where[p]]).any()]
-    mated_rows = [k for k, (_, n) in enumerate(usable) if n in column]
-    other_rows = [k for k, (_, n) in enumerate(usable) if n not in column]
-    ranks: dict[int, int] = {}
-    mate_scores: dict[int, float] = {}
-    top: dict[int, float] = {}
-    shown: dict[str, list[tuple[str, float]]] = {}
-    for start in range(0, len(usable), 512):  # bounded memory for large sets
-        chunk = usable[start : start + 512]
-        vectors = np.stack([embedded.vectors[where[p]] for p, _ in chunk])
-        small = np.array([uses_low_res_templates(embedded.face_px[where[p]]) for p, _ in chunk])
-        # Every person ranked, by the search the product uses.
-        for k, hits in enumerate(search_people(standard, low_res, vectors, small, len(names))):
-            row, (path, name) = start + k, chunk[k]
-            shown[str(path)] = [(names[h.person_id], h.score) for h in hits[:5]]
-            if name in column:
-                mate = column[name]
-                score = next(h.score for h in hits if h.person_id == mate)
-                # Ties rank the mate last.
-                ranks[row] = 1 + sum(h.score >= score for h in hits if h.person_id != mate)
-                mate_scores[row] = score
-            else:
-                top[row] = hits[0].score if hits else -1.0
-    rank = np.array([ranks[k] for k in mated_rows], dtype=int)
-    mate_score = np.array([mate_scores[k] for k in mated_rows])
-    non_mated = np.array([top[k] for k in other_rows])
-    curve = metrics.cmc(rank)
-    fnir, thresholds = {}, {}
-    for key, fpir in (("0.01", 0.01), ("0.003", 0.003)):
-        fnir[key], thresholds[f"fpir_{key}"] = metrics.fnir_at_fpir(
-            rank, mate_score, non_mated, fpir
-        )
-    return IdentificationReport(
-        gallery=len(names),
-        mated=len(mated_rows),
-        non_mated=len(other_rows),
-        rank1=float(curve[0]),
-        rank5=float(curve[4]),
-        cmc=[float(v) for v in curve],
-        fnir=fnir,
-        thresholds=thresholds,
-        failures={**enrolled.failures, **embedded.failures},
-        det=metrics.det_open_set(rank, mate_score, non_mated),
-        mated_labels=[usable[k][1] for k in mated_rows],
-        ranks=rank,
-        mate_scores=mate_score,
-        non_mated_labels=[usable[k][1] for k in other_rows],
-        non_mated_top=non_mated,
-        candidates=shown,
     )

@@ -23,7 +23,8 @@ import numpy as np
 from facesift.errors import FacesiftError
 from facesift.match.calibration import genuine_scores, impostor_scores
 from facesift.match.policy import DecisionPolicy
-from facesift.workflows.evaluate import EmbeddedPhotos, IdentificationReport
+from facesift.workflows.evaluate import EmbeddedPhotos
+from facesift.workflows.evaluate_search import IdentificationReport
 
 # Identities the groups file does not list.
 UNLISTED = "unlisted"
