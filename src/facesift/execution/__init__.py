@@ -9,7 +9,7 @@ implements the same three methods and is passed to the workspace as its `executo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
@@ -50,7 +50,12 @@ class Executor(Protocol):
         ...
 
 
-# How a workspace makes an executor: (engine, workers, thorough, low-resolution templates).
-ExecutorFactory = Callable[[FaceEngine, int, bool, bool], Executor]
+class ExecutorFactory(Protocol):
+    """How a workspace makes an executor (LocalProcesses is one): for `workers` copies of
+    `engine`; `thorough` and `templates` as FaceEngine.analyze_pixels takes them."""
+
+    def __call__(
+        self, engine: FaceEngine, workers: int, thorough: bool = False, templates: bool = False
+    ) -> Executor: ...
 
 __all__ = ["AnalyzedImage", "Executor", "ExecutorFactory", "LocalProcesses", "default_workers"]

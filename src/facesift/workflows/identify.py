@@ -138,7 +138,7 @@ def _track_video(
     """A video's sampled frames' faces and tracks, nothing stored."""
     fps, full_scan_every = sampling
     status, tracker = DecodeStatus(), Tracker()
-    with ctx.executor(ctx.engine, workers or default_workers(ctx.engine), False, False) as pool:
+    with ctx.executor(ctx.engine, workers or default_workers(ctx.engine)) as pool:
         frames = list(
             track_video(
                 pool,

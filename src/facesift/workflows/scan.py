@@ -90,7 +90,7 @@ def scan(
     if not any(is_video(f) for f in files):  # a video's frames keep every worker busy
         workers = min(workers, len(files))
     try:
-        with ctx.executor(ctx.engine, max(1, workers), False, False) as pool:
+        with ctx.executor(ctx.engine, max(1, workers)) as pool:
             for (path, sha), analysis in pool.imap(pending()):
                 _store_analysis(ctx, path, sha, analysis, case, report)
                 advance(path)

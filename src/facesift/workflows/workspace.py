@@ -128,6 +128,8 @@ class Workspace:
         return self.policy(case).fmr_for(score)
 
     def threshold_for_low_res(self) -> float:
+        """The score at which a low-resolution match is as rare among different people as a
+        standard match at the decision threshold (the threshold itself when uncalibrated)."""
         return self.policy().low_res_threshold
 
     # ---------------------------------------------------------------------------- gallery
@@ -219,3 +221,32 @@ class Workspace:
 
     def faces(self, *, person: str | None = None, case: str | None = None) -> list[FaceEntry]:
         return listings.faces(self.context, person=person, case=case)
+
+
+# Each method is documented by the use case it delegates to (help(Workspace.scan) shows it).
+for _method, _use_case in {
+    "calibration_file": calibrations.calibration_file,
+    "shipped_calibration": calibrations.shipped_calibration,
+    "reference_calibration": calibrations.reference_calibration,
+    "save_calibration": calibrations.save_calibration,
+    "own_calibration": calibrations.own_calibration,
+    "policy": calibrations.policy,
+    "calibration_status": calibrations.calibration_status,
+    "enroll": enroll.enroll,
+    "enroll_folder": enroll.enroll_folder,
+    "remove_person": enroll.remove_person,
+    "unenroll_face": enroll.unenroll_face,
+    "gallery_changes": enroll.gallery_changes,
+    "gallery": identify.gallery,
+    "scan": scan.scan,
+    "decision": identify.decision,
+    "search": identify.search,
+    "identify": identify.identify,
+    "verify": identify.verify,
+    "evidence_frame": evidence.evidence_frame,
+    "face_crop": evidence.face_crop,
+    "people": listings.people,
+    "media": listings.media,
+    "faces": listings.faces,
+}.items():
+    getattr(Workspace, _method).__doc__ = _use_case.__doc__
