@@ -29,6 +29,7 @@ from facesift.media.image import load_image
 from facesift.media.video import DEFAULT_SAMPLE_FPS
 from facesift.reports.output import check_output, csv_cell, image_format, save_image, terminal_text
 from facesift.vision.engine import FaceEngine
+from facesift.workflows.metadata import read_people_metadata, unused_names
 from facesift.workflows.results import Candidate, Decision, FaceMatches, TrackMatches
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY
 from facesift.workflows.workspace import Workspace
@@ -154,31 +155,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _read_metadata(path: Path | None) -> dict[str, dict[str, Any]]:
-    """CSV with a `name` (or `person`) column; every other column becomes an attribute."""
-    if path is None:
-        return {}
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        raise _fail(f"{path}: no such metadata file") from None
-    except IsADirectoryError:
-        raise _fail(f"{path}: is a folder; --meta takes a CSV file") from None
-    except UnicodeDecodeError as exc:
-        raise _fail(f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8") from None
-    except (OSError, csv.Error) as exc:
-        raise _fail(f"{path}: cannot read the metadata CSV: {exc}") from None
-    if rows and not ({"name", "person"} & set(rows[0])):
-        raise _fail(f"{path}: the metadata CSV needs a 'name' column")
-    out: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        name = (row.pop("name", None) or row.pop("person", None) or "").strip()
-        if name:
-            out[name] = {k: v for k, v in row.items() if k and v not in (None, "")}
-    return out
-
-
 STATUS_STYLE = {
     "enrolled": "green",
     "already_enrolled": "green",
@@ -217,7 +193,10 @@ def enroll(
         return
     if not paths:
         raise _fail("give photos, or a folder of Name/ subfolders")
-    metadata = _read_metadata(meta)
+    try:
+        metadata = read_people_metadata(meta) if meta else {}
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
     ws = State.workspace()
     try:
         if person:
@@ -240,7 +219,7 @@ def enroll(
             )
         enrolled = sum(o.ok for o in outcomes)
         console.print(f"{enrolled} of {len(outcomes)} photos in the gallery.")
-    unmatched = sorted(set(metadata) - {o.person for o in outcomes})
+    unmatched = unused_names(metadata, (o.person for o in outcomes))
     if unmatched:
         _labelled(
             errors, "not used:", "yellow",
