@@ -963,15 +963,9 @@ def eval_verify(
         embedded=embedded,
     )
     if plot is not None:
-        from facesift.workflows.plots import verification_plot
+        from facesift.reports.plots import verification_report_plot
 
-        marks = {"default threshold": ws.threshold}
-        if report.calibrated_threshold is not None:
-            marks["FMR 1e-3"] = report.calibrated_threshold
-        verification_plot(
-            report.scores, report.same, marks, f"{pairs.name if pairs else root.name}: "
-            f"{report.pairs} pairs", plot,
-        )  # fmt: skip
+        verification_report_plot(report, ws.threshold, pairs.name if pairs else root.name, plot)
     if as_json:
         _print_json({**report.to_dict(), **out})
         return
@@ -1058,13 +1052,9 @@ def eval_identify(
         ),
     )
     if plot is not None:
-        from facesift.workflows.plots import identification_plot
+        from facesift.reports.plots import identification_report_plot
 
-        title = (
-            f"{root.name}: {report.gallery} enrolled, {report.mated} mated, "
-            f"{report.non_mated} non-mated"
-        )
-        identification_plot(report.cmc, *report.det, title, plot)
+        identification_report_plot(report, root.name, plot)
     data = report.to_dict()
     if group_of is not None:
         data["groups"] = identification_by_group(report, group_of, ws.threshold)
