@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import getpass
-import io
 import json
 import os
 import sys
@@ -23,11 +21,11 @@ from facesift.match.calibration import LOW_RES
 from facesift.match.decision import DEFAULT_DECISION_FMR
 from facesift.match.policy import operating_points
 from facesift.match.policy import summary as fit_summary
-from facesift.media.draw import draw_boxes
 from facesift.media.files import is_video
-from facesift.media.image import load_image
 from facesift.media.video import DEFAULT_SAMPLE_FPS
-from facesift.reports.output import check_output, csv_cell, image_format, save_image, terminal_text
+from facesift.reports.annotate import annotated_photo
+from facesift.reports.output import check_output, image_format, save_image, terminal_text
+from facesift.reports.tables import candidates_csv
 from facesift.vision.engine import FaceEngine
 from facesift.workflows.metadata import read_people_metadata, unused_names
 from facesift.workflows.results import Candidate, Decision, FaceMatches, TrackMatches
@@ -347,16 +345,6 @@ def scan(
         raise typer.Exit(4)
 
 
-class _SafeCsv:
-    """csv.writer whose cells a spreadsheet cannot run as formulas (see reports.output)."""
-
-    def __init__(self, out: io.StringIO) -> None:
-        self._writer = csv.writer(out)
-
-    def writerow(self, row: list[Any]) -> None:
-        self._writer.writerow([csv_cell(v) for v in row])
-
-
 def _print_warnings(decision: Decision) -> None:
     """The warnings every result carries (e.g. a population mismatch), before the result."""
     for warning in decision.warnings:
@@ -458,17 +446,7 @@ def search(
     except FacesiftError as exc:
         raise _fail(str(exc)) from None
     if annotate is not None:
-        labels, colors = [], []
-        for k, face in enumerate(result.faces, start=1):
-            best = face.candidates[0] if face.candidates else None
-            if best is not None and best.above_threshold:
-                labels.append(f"{k}: {best.person} {best.score:.2f}")
-                colors.append("#ffd400")
-            else:
-                labels.append(f"{k}: unknown")
-                colors.append("#9ecbff")
-        drawn = draw_boxes(load_image(image).pixels, [f.bbox for f in result.faces], labels, colors)
-        _save_image(drawn, annotate, image, force)
+        _save_image(annotated_photo(result, image), annotate, image, force)
     if as_json:
         _print_json(result.to_dict())
         return
@@ -505,34 +483,7 @@ def identify(
     if as_json:
         _print_json(result.to_dict())
     elif as_csv:
-        out = io.StringIO()
-        writer = _SafeCsv(out)
-        writer.writerow(
-            ["face_id", "path", "sha256", "x1", "y1", "x2", "y2", "quality", "rank", "person",
-             "score", "fmr", "band", "above_threshold", "track_id", "start", "end", "frame_index"]
-        )  # fmt: skip
-
-        def rows(head: list[Any], candidates: list[Candidate], tail: list[Any]) -> None:
-            for rank, c in enumerate(candidates or [None], start=1):
-                writer.writerow(
-                    [*head, rank if c else "", c.person if c else "",
-                     round(c.score, 4) if c else "",
-                     (f"{c.fmr:.3g}" if c.fmr is not None else "") if c else "",
-                     c.band if c else "", c.above_threshold if c else "", *tail]
-                )  # fmt: skip
-
-        for face in result.faces:
-            head = [face.face_id, face.source["path"], face.source["sha256"],
-                    *(round(v, 1) for v in face.bbox), round(face.quality.score, 3)]  # fmt: skip
-            rows(head, face.candidates, ["", "", "", ""])
-        for track in result.tracks:
-            shot = track.best_shot
-            head = [shot.get("face_id", ""), track.source["path"], track.source["sha256"],
-                    *shot.get("bbox", ["", "", "", ""]), shot.get("quality", "")]  # fmt: skip
-            tail = [track.track_id, round(track.start, 3), round(track.end, 3),
-                    shot.get("frame_index", "")]  # fmt: skip
-            rows(head, track.candidates, tail)
-        sys.stdout.write(out.getvalue())
+        sys.stdout.write(candidates_csv(result))
     else:
         _print_warnings(result.decision)
         where = f" in case {case}" if case else ""
