@@ -178,3 +178,14 @@ def test_engine_options(workspace: Path, demo: DemoCase, tmp_path: Path) -> None
     assert missing.exit_code == 1 and "nope.onnx: no such model file" in missing.output
     unknown = runner.invoke(app, ["-w", str(tmp_path / "ws"), "--detector", "sift", "people"])
     assert unknown.exit_code == 1 and "unknown detector 'sift'" in unknown.output
+
+
+def test_enrol_with_a_broken_metadata_file_names_the_line(tmp_path: Path, demo: DemoCase) -> None:
+    meta = tmp_path / "people.csv"
+    meta.write_bytes(b"name,role\nGrace Hopper,admiral\n\xff,x\n")
+    result = runner.invoke(
+        app, ["-w", str(tmp_path / "ws"), "enroll", str(demo.gallery), "--meta", str(meta)]
+    )
+    assert result.exit_code == 1
+    assert f"{meta}: not UTF-8 text at line 3 (byte 31)" in result.output
+    assert not (tmp_path / "ws").exists()  # nothing done before the file was read

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import getpass
-import io
 import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -21,17 +19,45 @@ from rich.text import Text
 from facesift.errors import FacesiftError
 from facesift.match.calibration import LOW_RES
 from facesift.match.decision import DEFAULT_DECISION_FMR
-from facesift.match.policy import operating_points
-from facesift.match.policy import summary as fit_summary
-from facesift.media.draw import draw_boxes
 from facesift.media.files import is_video
-from facesift.media.image import load_image
 from facesift.media.video import DEFAULT_SAMPLE_FPS
-from facesift.reports.output import check_output, csv_cell, image_format, save_image, terminal_text
+from facesift.reports.annotate import annotated_photo
+from facesift.reports.output import check_output, image_format, save_image, terminal_text
+from facesift.reports.tables import (
+    TextTable,
+    candidates_csv,
+    faces_table,
+    group_identification_table,
+    group_verification_table,
+    history_table,
+    media_table,
+    models_table,
+    people_table,
+    stored_faces_table,
+    tracks_table,
+)
+from facesift.reports.text import (
+    calibration_fit_summary,
+    calibration_fit_text,
+    calibration_status_lines,
+    environment_lines,
+    failure_lines,
+    failures_heading,
+    frame_text,
+    group_differential_lines,
+    identification_report_lines,
+    scan_summary,
+    verification_report_lines,
+    verification_text,
+)
 from facesift.vision.engine import FaceEngine
-from facesift.workflows.results import Candidate, Decision, FaceMatches, TrackMatches
+from facesift.workflows.metadata import read_people_metadata, unused_names
+from facesift.workflows.results import Decision, FaceMatches, SearchResult, TrackMatches
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY
 from facesift.workflows.workspace import Workspace
+
+if TYPE_CHECKING:
+    from facesift.workflows.evaluate import Pair
 
 T = TypeVar("T")
 
@@ -54,6 +80,28 @@ def _t(text: object) -> str:
 
 def _labelled(out: Console, label: str, style: str, message: str) -> None:
     out.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
+
+
+def _table(
+    table: TextTable, *, lines: bool = False, title_justify: JustifyMethod = "left"
+) -> Table:
+    """A reports.tables table for the terminal; `lines` rules off rows of several lines."""
+    out = Table(
+        title=table.title, caption=table.caption, title_justify=title_justify, show_lines=lines
+    )
+    for column in table.columns:
+        out.add_column(
+            column.header, justify=column.justify, overflow="fold" if column.fold else "ellipsis"
+        )
+    for row in table.rows:
+        out.add_row(*row)
+    return out
+
+
+def _print_lines(lines: list[str]) -> None:
+    """Lines of reports.text, printed as they are (no number or path highlighting)."""
+    for line in lines:
+        console.print(line, highlight=False)
 
 
 class State:
@@ -154,31 +202,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _read_metadata(path: Path | None) -> dict[str, dict[str, Any]]:
-    """CSV with a `name` (or `person`) column; every other column becomes an attribute."""
-    if path is None:
-        return {}
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        raise _fail(f"{path}: no such metadata file") from None
-    except IsADirectoryError:
-        raise _fail(f"{path}: is a folder; --meta takes a CSV file") from None
-    except UnicodeDecodeError as exc:
-        raise _fail(f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8") from None
-    except (OSError, csv.Error) as exc:
-        raise _fail(f"{path}: cannot read the metadata CSV: {exc}") from None
-    if rows and not ({"name", "person"} & set(rows[0])):
-        raise _fail(f"{path}: the metadata CSV needs a 'name' column")
-    out: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        name = (row.pop("name", None) or row.pop("person", None) or "").strip()
-        if name:
-            out[name] = {k: v for k, v in row.items() if k and v not in (None, "")}
-    return out
-
-
 STATUS_STYLE = {
     "enrolled": "green",
     "already_enrolled": "green",
@@ -217,7 +240,10 @@ def enroll(
         return
     if not paths:
         raise _fail("give photos, or a folder of Name/ subfolders")
-    metadata = _read_metadata(meta)
+    try:
+        metadata = read_people_metadata(meta) if meta else {}
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
     ws = State.workspace()
     try:
         if person:
@@ -240,7 +266,7 @@ def enroll(
             )
         enrolled = sum(o.ok for o in outcomes)
         console.print(f"{enrolled} of {len(outcomes)} photos in the gallery.")
-    unmatched = sorted(set(metadata) - {o.person for o in outcomes})
+    unmatched = unused_names(metadata, (o.person for o in outcomes))
     if unmatched:
         _labelled(
             errors, "not used:", "yellow",
@@ -295,34 +321,8 @@ def scan(
     every file found was analysed (or was already), 3 when some failed, 4 when no photo or
     video was found, 130 when interrupted."""
     ws = State.workspace()
-    with Progress(
-        TextColumn("[bold]{task.fields[label]}"),
-        BarColumn(),
-        TextColumn("{task.fields[count]}"),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}", markup=False),
-        console=errors,
-        transient=True,
-        disable=as_json or not errors.is_terminal,
-    ) as bar:
-        files = bar.add_task("", total=None, label="files", count="")
-        video = bar.add_task("", total=None, label="video", count="", visible=False)
-
-        def progress(path: Path, done: int, total: int) -> None:
-            bar.update(
-                files, completed=done, total=total, description=_t(path.name)[:40],
-                count=f"{done}/{total}",
-            )  # fmt: skip
-            bar.update(video, visible=False)
-
-        def video_progress(path: Path, seconds: float, duration: float | None) -> None:
-            shown = f"{seconds:.0f}/{duration:.0f} s" if duration else f"{seconds:.0f} s"
-            bar.update(files, description=_t(path.name)[:40])
-            bar.update(
-                video, completed=seconds, total=duration, description=_t(path.name)[:40],
-                count=shown, visible=True,
-            )  # fmt: skip
-
+    bar, progress, video_progress = _scan_progress(not as_json)
+    with bar:
         try:
             report = ws.scan(
                 paths,
@@ -345,19 +345,7 @@ def scan(
             _labelled(errors, "partly read", "yellow", f"{_t(path)}: {_t(reason)}")
         for path, reason in report.skipped:
             _labelled(errors, "not analysed", "yellow", f"{_t(path)}: {_t(reason)}")
-        rate = report.faces / report.seconds if report.seconds else 0.0
-        videos = (
-            f" {report.video_seconds:.1f} s of video, {report.tracks} tracks;"
-            if report.video_seconds
-            else ""
-        )
-        console.print(
-            f"{report.files} files: {report.processed} analysed, {report.already_stored} already "
-            f"stored, {len(report.errors)} failed, {len(report.skipped)} not analysed "
-            f"(listed above);{videos} {report.faces} faces found "
-            f"in {report.seconds:.1f} s ({rate:.1f} faces/s).",
-            highlight=False,
-        )
+        console.print(scan_summary(report), highlight=False)
     if report.interrupted:
         errors.print("Interrupted: what was analysed is saved; run the same command to resume.")
         raise typer.Exit(130)
@@ -368,81 +356,45 @@ def scan(
         raise typer.Exit(4)
 
 
-class _SafeCsv:
-    """csv.writer whose cells a spreadsheet cannot run as formulas (see reports.output)."""
+def _scan_progress(
+    enabled: bool,
+) -> tuple[Progress, Callable[[Path, int, int], None], Callable[[Path, float, float | None], None]]:
+    """Bars on the terminal for a scan: files done, and the seconds read of the current video."""
+    bar = Progress(
+        TextColumn("[bold]{task.fields[label]}"),
+        BarColumn(),
+        TextColumn("{task.fields[count]}"),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}", markup=False),
+        console=errors,
+        transient=True,
+        disable=not enabled or not errors.is_terminal,
+    )
+    files = bar.add_task("", total=None, label="files", count="")
+    video = bar.add_task("", total=None, label="video", count="", visible=False)
 
-    def __init__(self, out: io.StringIO) -> None:
-        self._writer = csv.writer(out)
+    def progress(path: Path, done: int, total: int) -> None:
+        bar.update(
+            files, completed=done, total=total, description=_t(path.name)[:40],
+            count=f"{done}/{total}",
+        )  # fmt: skip
+        bar.update(video, visible=False)
 
-    def writerow(self, row: list[Any]) -> None:
-        self._writer.writerow([csv_cell(v) for v in row])
+    def video_progress(path: Path, seconds: float, duration: float | None) -> None:
+        shown = f"{seconds:.0f}/{duration:.0f} s" if duration else f"{seconds:.0f} s"
+        bar.update(files, description=_t(path.name)[:40])
+        bar.update(
+            video, completed=seconds, total=duration, description=_t(path.name)[:40],
+            count=shown, visible=True,
+        )  # fmt: skip
+
+    return bar, progress, video_progress
 
 
 def _print_warnings(decision: Decision) -> None:
     """The warnings every result carries (e.g. a population mismatch), before the result."""
     for warning in decision.warnings:
         _labelled(console, "warning:", "bold yellow", warning)
-
-
-def _fmr_text(fmr: float | None) -> str:
-    return "fmr ?" if fmr is None else f"fmr {fmr:.1e}"
-
-
-def _faces_table(title: str, faces: list[FaceMatches], decision: Decision) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=True)
-    table.add_column("#", justify="right")
-    table.add_column("where", overflow="fold")
-    table.add_column("quality")
-    table.add_column(
-        "candidates: score, estimated FMR, band (* = above threshold)", overflow="fold"
-    )
-    for k, face in enumerate(faces, start=1):
-        where = ", ".join(f"{v:.0f}" for v in face.bbox)
-        if face.source.path:
-            where = f"{_t(face.source.path)}\n[{where}]"
-        flags = ", ".join(face.quality.flags)
-        quality = f"{face.quality.score:.2f}" + (f" ({flags})" if flags else "")
-        table.add_row(
-            str(k), where, quality, _candidates_text(face.candidates) or "(gallery empty)"
-        )
-    table.caption = f"threshold {decision.threshold:.3f}; {decision.note}"
-    return table
-
-
-def _candidates_text(candidates: list[Candidate]) -> str:
-    return "\n".join(
-        f"{_t(c.person)}  {c.score:.3f}  {_fmr_text(c.fmr)} {c.band}"
-        + (" *" if c.above_threshold else "")
-        for c in candidates
-    )
-
-
-def _tracks_table(title: str, tracks: list[TrackMatches], decision: Decision) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=True)
-    table.add_column("track", justify="right")
-    table.add_column("when (s)", overflow="fold")
-    table.add_column("faces", justify="right")
-    table.add_column("best shot", overflow="fold")
-    table.add_column(
-        "candidates: score, estimated FMR, band (* = above threshold)", overflow="fold"
-    )
-    for track in tracks:
-        shot = track.best_shot.to_dict() if track.best_shot else {}
-        where = f"frame {shot.get('frame_index')} at {shot.get('timestamp')} s\n" + ", ".join(
-            f"{v:.0f}" for v in shot.get("bbox", [])
-        )
-        when = f"{track.start:.3f}–{track.end:.3f}\nframes {track.start_frame}–{track.end_frame}"
-        if track.source.path:
-            when = f"{_t(Path(track.source.path).name)}\n{when}"
-        table.add_row(
-            str(track.number),
-            when,
-            str(track.faces),
-            where,
-            _candidates_text(track.candidates) or "(gallery empty)",
-        )
-    table.caption = f"threshold {decision.threshold:.3f}; {decision.note}"
-    return table
 
 
 @app.command()
@@ -479,20 +431,15 @@ def search(
     except FacesiftError as exc:
         raise _fail(str(exc)) from None
     if annotate is not None:
-        labels, colors = [], []
-        for k, face in enumerate(result.faces, start=1):
-            best = face.candidates[0] if face.candidates else None
-            if best is not None and best.above_threshold:
-                labels.append(f"{k}: {best.person} {best.score:.2f}")
-                colors.append("#ffd400")
-            else:
-                labels.append(f"{k}: unknown")
-                colors.append("#9ecbff")
-        drawn = draw_boxes(load_image(image).pixels, [f.bbox for f in result.faces], labels, colors)
-        _save_image(drawn, annotate, image, force)
+        _save_image(annotated_photo(result, image), annotate, image, force)
     if as_json:
         _print_json(result.to_dict())
-        return
+    else:
+        _print_search(image, result, annotate)
+
+
+def _print_search(image: Path, result: SearchResult, annotate: Path | None) -> None:
+    """A search for the terminal: warnings first, then the faces, or a video's tracks."""
     _print_warnings(result.decision)
     if not result.faces:
         console.print(f"No face found in {_t(image)}.", highlight=False)
@@ -501,11 +448,9 @@ def search(
         if result.video and result.video.get("error"):
             _labelled(errors, "partly read", "yellow", f"{_t(image)}: {result.video['error']}")
         title = f"{_t(image)}: {len(result.tracks)} track(s), {len(result.faces)} face(s)"
-        console.print(_tracks_table(title, result.tracks, result.decision))
+        _print_tracks(title, result.tracks, result.decision)
         return
-    console.print(
-        _faces_table(f"{_t(image)}: {len(result.faces)} face(s)", result.faces, result.decision)
-    )
+    _print_faces(f"{_t(image)}: {len(result.faces)} face(s)", result.faces, result.decision)
     if annotate is not None:
         console.print(f"Annotated copy written to {_t(annotate)}", highlight=False)
 
@@ -526,43 +471,25 @@ def identify(
     if as_json:
         _print_json(result.to_dict())
     elif as_csv:
-        out = io.StringIO()
-        writer = _SafeCsv(out)
-        writer.writerow(
-            ["face_id", "path", "sha256", "x1", "y1", "x2", "y2", "quality", "rank", "person",
-             "score", "fmr", "band", "above_threshold", "track_id", "start", "end", "frame_index"]
-        )  # fmt: skip
-
-        def rows(head: list[Any], candidates: list[Candidate], tail: list[Any]) -> None:
-            for rank, c in enumerate(candidates or [None], start=1):
-                writer.writerow(
-                    [*head, rank if c else "", c.person if c else "",
-                     round(c.score, 4) if c else "",
-                     (f"{c.fmr:.3g}" if c.fmr is not None else "") if c else "",
-                     c.band if c else "", c.above_threshold if c else "", *tail]
-                )  # fmt: skip
-
-        for face in result.faces:
-            head = [face.face_id, face.source.path, face.source.sha256,
-                    *(round(v, 1) for v in face.bbox), round(face.quality.score, 3)]  # fmt: skip
-            rows(head, face.candidates, ["", "", "", ""])
-        for track in result.tracks:
-            shot = track.best_shot.to_dict() if track.best_shot else {}
-            head = [shot.get("face_id", ""), track.source.path, track.source.sha256,
-                    *shot.get("bbox", ["", "", "", ""]), shot.get("quality", "")]  # fmt: skip
-            tail = [track.track_id, round(track.start, 3), round(track.end, 3),
-                    shot.get("frame_index", "")]  # fmt: skip
-            rows(head, track.candidates, tail)
-        sys.stdout.write(out.getvalue())
+        sys.stdout.write(candidates_csv(result))
     else:
         _print_warnings(result.decision)
         where = f" in case {case}" if case else ""
         if result.faces or not result.tracks:
-            title = f"{len(result.faces)} photo face(s){where}"
-            console.print(_faces_table(title, result.faces, result.decision))
+            _print_faces(f"{len(result.faces)} photo face(s){where}", result.faces, result.decision)
         if result.tracks:
             title = f"{len(result.tracks)} video track(s){where}"
-            console.print(_tracks_table(title, result.tracks, result.decision))
+            _print_tracks(title, result.tracks, result.decision)
+
+
+def _print_faces(title: str, faces: list[FaceMatches], decision: Decision) -> None:
+    """Faces and their candidates, one ruled-off row a face (the candidates take lines)."""
+    console.print(_table(faces_table(title, faces, decision, _t), lines=True))
+
+
+def _print_tracks(title: str, tracks: list[TrackMatches], decision: Decision) -> None:
+    """Video tracks and their candidates, one ruled-off row a track."""
+    console.print(_table(tracks_table(title, tracks, decision, _t), lines=True))
 
 
 @app.command()
@@ -595,11 +522,7 @@ def frame(
     if as_json:
         _print_json({**shot.to_dict(), "out": str(out)})
     else:
-        console.print(
-            f"Frame {shot.frame.index} at {shot.frame.timestamp:.3f} s of {video} "
-            f"({len(shot.faces)} face(s)) written to {out}",
-            highlight=False,
-        )
+        console.print(frame_text(shot, video, out), highlight=False)
 
 
 @app.command()
@@ -618,12 +541,7 @@ def verify(
         _print_json(result.to_dict())
         return
     _print_warnings(result.decision)
-    verdict = "likely the same person" if result.same_person else "likely different people"
-    console.print(
-        f"score {result.score:.3f}, {_fmr_text(result.fmr)} ({result.band}); "
-        f"threshold {result.decision.threshold:.3f}: {verdict}",
-        highlight=False,
-    )
+    console.print(verification_text(result), highlight=False)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
     console.print(result.decision.note, style="dim", highlight=False)
@@ -664,13 +582,7 @@ def people_history(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
     if as_json:
         _print_json(rows)
         return
-    table = Table("when", "who", "action", "person", "faces", "note")
-    for r in rows:
-        table.add_row(
-            r["at"], _t(r["actor"]), r["action"], _t(r["person"]),
-            ", ".join(map(str, r["face_ids"])), _t(r["note"] or ""),
-        )  # fmt: skip
-    console.print(table)
+    console.print(_table(history_table(rows, _t)))
 
 
 @people_app.callback()
@@ -682,14 +594,7 @@ def people(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     if as_json:
         _print_json(rows)
         return
-    table = Table("name", "faces", "attributes")
-    for r in rows:
-        table.add_row(
-            _t(r["name"]),
-            str(r["faces"]),
-            _t(", ".join(f"{k}={v}" for k, v in r["attributes"].items())),
-        )
-    console.print(table)
+    console.print(_table(people_table(rows, _t)))
 
 
 @app.command()
@@ -702,20 +607,7 @@ def media(
     if as_json:
         _print_json(rows)
         return
-    table = Table("path", "kind", "sha256", "size", "W×H", "faces", "status")
-    for r in rows:
-        dims = f"{r['width']}×{r['height']}" if r["width"] else ""
-        status = f"{r['status']}: {r['error']}" if r["error"] else r["status"]
-        table.add_row(
-            _t(r["path"]),
-            r["kind"],
-            r["sha256"][:12],
-            str(r["size"]),
-            dims,
-            str(r["faces"]),
-            _t(status),
-        )
-    console.print(table)
+    console.print(_table(media_table(rows, _t)))
 
 
 @app.command()
@@ -729,14 +621,7 @@ def faces(
     if as_json:
         _print_json(rows)
         return
-    table = Table("id", "path", "frame @ s", "box", "quality", "px", "person")
-    for r in rows:
-        at = "" if r["timestamp"] is None else f"{r['frame_index']} @ {r['timestamp']:.3f}"
-        table.add_row(
-            str(r["id"]), _t(r["path"]), at, ", ".join(f"{v:.0f}" for v in r["bbox"]),
-            f"{r['quality']:.2f}", f"{r['face_px']:.0f}", _t(r["person"] or ""),
-        )  # fmt: skip
-    console.print(table)
+    console.print(_table(stored_faces_table(rows, _t)))
 
 
 @app.command()
@@ -748,27 +633,8 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         _print_json(report)
         return
-    engine = report["engine"]
-    table = Table("model", "sha256", "path", title="Bundled models", title_justify="left")
-    for model in report["bundled_models"]:
-        table.add_row(model["name"], model["sha256"], model["path"])
-    console.print(table)
-    runtime = engine["embedder_runtime"]
-    console.print(
-        f"embedder: {engine['embedder']} on {runtime['runtime']}"
-        + (
-            f" ({', '.join(runtime['providers'])}, {runtime['threads']} threads)"
-            if "providers" in runtime
-            else ""
-        ),
-        highlight=False,
-    )
-    console.print(
-        f"detector: {engine['detector']}; landmarks: {engine['landmarks']}", highlight=False
-    )
-    for key, value in {**report["runtimes"], **report["threads"]}.items():
-        console.print(f"{key}: {value}", highlight=False)
-    console.print(f"cache_dir: {report['cache_dir']}", highlight=False)
+    console.print(_table(models_table(report)))
+    _print_lines(environment_lines(report))
 
 
 def _count_progress(label: str, enabled: bool) -> tuple[Progress, Any]:
@@ -822,27 +688,11 @@ def calibrate(
             assert ws is not None
             ws.save_calibration(calibration, low_res=low_res)
             target = ws.calibration_file(low_res)
-        summary["low_res" if low_res else "standard"] = {
-            **fit_summary(calibration),
-            "operating_points": operating_points(calibration),
-            "saved_to": str(target),
-            "provenance": calibration.provenance,
-        }
+        summary["low_res" if low_res else "standard"] = calibration_fit_summary(calibration, target)
     if as_json:
         _print_json(summary)
         return
-    for kind, fitted_summary in summary.items():
-        points = ", ".join(
-            f"FMR {p['fmr']:.0e} at score {p['score']:.4f}"
-            if p["resolved"]
-            else f"FMR {p['fmr']:.0e} not resolved (too few pairs)"
-            for p in fitted_summary["operating_points"]
-        )
-        console.print(
-            f"{kind}: {fitted_summary['impostor_pairs']:,} different-person pairs; {points}; "
-            f"saved to {fitted_summary['saved_to']}",
-            highlight=False,
-        )
+    _print_lines([calibration_fit_text(kind, fit) for kind, fit in summary.items()])
 
 
 @app.command("calibration")
@@ -860,41 +710,7 @@ def calibration_status(
     if as_json:
         _print_json(status.to_dict())
         return
-    console.print(
-        f"{status.scope}: FMRs from the {status.source or 'no'} calibration; decision threshold "
-        f"{status.threshold:.4f}"
-        + (f" (estimated FMR {status.decision_fmr:g})" if status.decision_fmr else ""),
-        highlight=False,
-    )
-    for label, fit in (("baseline", status.baseline), ("own", status.own)):
-        if fit is None:
-            console.print(f"{label}: none", highlight=False)
-            continue
-        sources = fit.get("sources")
-        where = (
-            ", ".join(
-                f"{name} {s['pairs']:,} pairs from {s['units']} {s['unit_kind']}"
-                for name, s in sources.items()
-            )
-            if sources
-            else f"{fit.get('root', '?')} {fit.get('pairs_file') or ''}".strip()
-        )
-        console.print(
-            f"{label} ({fit['kind']}): {fit['impostor_pairs']:,} different-person pairs; {where}",
-            highlight=False,
-        )
-        for point in fit["operating_points"]:
-            if point["resolved"]:
-                low, high = point["interval"]
-                console.print(
-                    f"  FMR {point['fmr']:.0e} at score {point['score']:.4f} (measured "
-                    f"{point['point_fmr']:.2g}, 95% interval {low:.2g}–{high:.2g})",
-                    highlight=False,
-                )
-            else:
-                console.print(
-                    f"  FMR {point['fmr']:.0e}: too few pairs to resolve", highlight=False
-                )
+    _print_lines(calibration_status_lines(status))
     for warning in status.warnings:
         _labelled(console, "warning:", "bold yellow", warning)
 
@@ -941,27 +757,13 @@ def eval_verify(
 ) -> None:
     """1:1 verification accuracy, ROC AUC and TAR at fixed FAR on a pair file; with --groups
     also per group of identities."""
-    from facesift.workflows.evaluate import (
-        embed_photos,
-        evaluate_verification,
-        identity_folder,
-        read_pairs,
-    )
-    from facesift.workflows.groups import read_groups, verification_by_group
+    from facesift.workflows.evaluate import embed_photos, evaluate_verification
+    from facesift.workflows.groups import verification_by_group
 
     if pairs is None and groups is None:
         raise _fail("give --pairs, or --groups to evaluate every photo under --root")
     ws = State.workspace()
-    try:
-        group_of = read_groups(groups) if groups else None
-        pair_list = read_pairs(pairs, root) if pairs else None
-        photos = (
-            sorted({p for pair in pair_list for p in (pair.a, pair.b)})
-            if pair_list
-            else identity_folder(root)[0]
-        )
-    except (FacesiftError, OSError) as exc:
-        raise _fail(str(exc)) from None
+    group_of, pair_list, photos = _verification_inputs(root, pairs, groups)
     embedded = _embedding_run(
         as_json,
         lambda progress: embed_photos(ws.engine, photos, prefer="central", progress=progress),
@@ -984,70 +786,44 @@ def eval_verify(
         embedded=embedded,
     )
     if plot is not None:
-        from facesift.workflows.plots import verification_plot
+        from facesift.reports.plots import verification_report_plot
 
-        marks = {"default threshold": ws.threshold}
-        if report.calibrated_threshold is not None:
-            marks["FMR 1e-3"] = report.calibrated_threshold
-        verification_plot(
-            report.scores, report.same, marks, f"{pairs.name if pairs else root.name}: "
-            f"{report.pairs} pairs", plot,
-        )  # fmt: skip
+        verification_report_plot(report, ws.threshold, pairs.name if pairs else root.name, plot)
     if as_json:
         _print_json({**report.to_dict(), **out})
         return
-    data = report.to_dict()
-    accuracy = f"{report.accuracy:.4f}"
-    if report.folds > 1:
-        accuracy += (
-            f" ± {report.accuracy_std:.4f} ({report.folds}-fold, threshold from the other folds)"
-        )
-    else:
-        accuracy += f" (at the default threshold {report.threshold:.3f})"
-    console.print(f"pairs: {report.pairs}; accuracy {accuracy}", highlight=False)
-    console.print(
-        f"ROC AUC {report.roc_auc:.4f}; TAR at FAR 1e-2 {data['tar_at_far']['1e-2']:.4f}, "
-        f"at 1e-3 {data['tar_at_far']['1e-3']:.4f}",
-        highlight=False,
-    )
-    if report.calibrated_threshold is not None:
-        console.print(
-            f"accuracy at the calibrated FMR 1e-3 threshold ({report.calibrated_threshold:.4f}): "
-            f"{report.calibrated_accuracy:.4f}",
-            highlight=False,
-        )
-    console.print(f"photos without a face: {len(report.failures)} ({data['failure_handling']})")
-    for path, reason in list(report.failures.items())[:20]:
-        console.print(f"  {_t(path)}: {_t(reason)}", highlight=False)
+    _print_lines(verification_report_lines(report))
+    console.print(failures_heading(report))
+    _print_lines(failure_lines(report.failures, _t))
     if "groups" in out:
         _print_group_verification(out["groups"])
 
 
-def _rate_text(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2e}" if value < 0.01 else f"{value:.3f}"
+def _verification_inputs(
+    root: Path, pairs: Path | None, groups: Path | None
+) -> tuple[dict[str, str] | None, list[Pair] | None, list[Path]]:
+    """The groups (if asked for), the pairs (if given) and the photos to embed: those of the
+    pairs, else every photo of the per-identity folders under `root`."""
+    from facesift.workflows.evaluate import identity_folder, read_pairs
+    from facesift.workflows.groups import read_groups
+
+    try:
+        group_of = read_groups(groups) if groups else None
+        pair_list = read_pairs(pairs, root) if pairs else None
+        photos = (
+            sorted({p for pair in pair_list for p in (pair.a, pair.b)})
+            if pair_list
+            else identity_folder(root)[0]
+        )
+    except (FacesiftError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    return group_of, pair_list, photos
 
 
 def _print_group_verification(data: dict[str, Any]) -> None:
-    table = Table(title="per group (all pairs within each group)", title_justify="left")
-    for column in ("group", "people", "photos", "different pairs", "FMR at threshold",
-                   "FMR at calibrated 1e-3", "TAR at threshold", "median different",
-                   "TAR at true 1e-3"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "group" else "right")
-    for row in data["rows"]:
-        table.add_row(
-            row["group"], str(row["identities"]), str(row["photos"]),
-            f"{row['impostor_pairs']:,}", _rate_text(row["fmr_at_threshold"]),
-            _rate_text(row["fmr_at_calibrated_1e3"]), _rate_text(row["tar_at_threshold"]),
-            _rate_text(row["median_impostor_score"]), _rate_text(row["tar_at_true_fmr_1e3"]),
-        )  # fmt: skip
-    table.caption = (
-        f"threshold {data['threshold']}; calibrated FMR 1e-3 score "
-        f"{data['calibrated_fmr_1e-3_score']} ({data['calibration']} calibration)"
-    )
-    console.print(table)
-    for key in ("fmr_differential_at_threshold", "fmr_differential_at_calibrated_1e-3"):
-        if data[key] is not None:
-            console.print(f"{key.replace('_', ' ')}: {data[key]:.1f}×", highlight=False)
+    """Per-group rates as a table, then how far apart the groups' false-match rates are."""
+    console.print(_table(group_verification_table(data)))
+    _print_lines(group_differential_lines(data))
 
 
 @evaluation.command("identify")
@@ -1079,41 +855,19 @@ def eval_identify(
         ),
     )
     if plot is not None:
-        from facesift.workflows.plots import identification_plot
+        from facesift.reports.plots import identification_report_plot
 
-        title = (
-            f"{root.name}: {report.gallery} enrolled, {report.mated} mated, "
-            f"{report.non_mated} non-mated"
-        )
-        identification_plot(report.cmc, *report.det, title, plot)
+        identification_report_plot(report, root.name, plot)
     data = report.to_dict()
     if group_of is not None:
         data["groups"] = identification_by_group(report, group_of, ws.threshold)
     if as_json:
         _print_json(data)
         return
-    console.print(
-        f"gallery {report.gallery}; probes: {report.mated} mated, {report.non_mated} non-mated; "
-        f"{len(report.failures)} photos without a face",
-        highlight=False,
-    )
-    console.print(f"rank-1 {report.rank1:.4f}, rank-5 {report.rank5:.4f}", highlight=False)
-    console.print(
-        f"FNIR at FPIR 0.01: {data['fnir_at_fpir_0.01']}; "
-        f"at FPIR 0.003: {data['fnir_at_fpir_0.003']}",
-        highlight=False,
-    )
+    _print_lines(identification_report_lines(report))
     if "groups" in data:
-        table = Table(title=f"per group, at threshold {data['groups']['threshold']}")
-        for column in ("group", "mated", "non-mated", "rank-1", "FNIR", "FPIR"):
-            table.add_column(column, justify="left" if column == "group" else "right")
-        for row in data["groups"]["rows"]:
-            table.add_row(
-                row["group"], str(row["mated"]), str(row["non_mated"]),
-                _rate_text(row["rank1"]), _rate_text(row["fnir_at_threshold"]),
-                _rate_text(row["fpir_at_threshold"]),
-            )  # fmt: skip
-        console.print(table)
+        table = group_identification_table(data["groups"])
+        console.print(_table(table, title_justify="center"))
 
 
 def main() -> None:

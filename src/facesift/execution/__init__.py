@@ -58,4 +58,5 @@ class ExecutorFactory(Protocol):
         self, engine: FaceEngine, workers: int, thorough: bool = False, templates: bool = False
     ) -> Executor: ...
 
+
 __all__ = ["AnalyzedImage", "Executor", "ExecutorFactory", "LocalProcesses", "default_workers"]

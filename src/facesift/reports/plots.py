@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,10 +13,35 @@ import numpy as np
 
 from facesift.match import metrics
 
+if TYPE_CHECKING:
+    from facesift.workflows.evaluate import VerificationReport
+    from facesift.workflows.evaluate_search import IdentificationReport
+
+
+def verification_report_plot(
+    report: VerificationReport, default_threshold: float, label: str, out: Path
+) -> None:
+    """ROC, DET and histograms of an `eval verify` run, with the default threshold and the
+    calibrated FMR 1e-3 score marked; `label` names the pair file or dataset."""
+    marks = {"default threshold": default_threshold}
+    if report.calibrated_threshold is not None:
+        marks["FMR 1e-3"] = report.calibrated_threshold
+    verification_plot(report.scores, report.same, marks, f"{label}: {report.pairs} pairs", out)
+
+
+def identification_report_plot(report: IdentificationReport, label: str, out: Path) -> None:
+    """CMC and DET of an `eval identify` run; `label` names the dataset."""
+    title = (
+        f"{label}: {report.gallery} enrolled, {report.mated} mated, {report.non_mated} non-mated"
+    )
+    identification_plot(report.cmc, *report.det, title, out)
+
 
 def verification_plot(
     scores: np.ndarray, same: np.ndarray, thresholds: dict[str, float], title: str, out: Path
 ) -> None:
+    """Three panels for 1:1 scores: ROC, DET, and the two score distributions with
+    `thresholds` (name → score) drawn across them."""
     found = ~np.isnan(scores)
     genuine, impostor = scores[found & same], scores[found & ~same]
     _, far, tar = metrics.roc(genuine, impostor)
@@ -51,6 +77,7 @@ def verification_plot(
 def identification_plot(
     cmc: list[float], fpir: np.ndarray, fnir: np.ndarray, title: str, out: Path
 ) -> None:
+    """Two panels for 1:N search: the CMC curve and the open-set DET (FNIR against FPIR)."""
     figure, (cmc_axis, det_axis) = plt.subplots(1, 2, figsize=(11, 4.8))
     ranks = np.arange(1, len(cmc) + 1)
     cmc_axis.plot(ranks, cmc, marker="o")

@@ -1,0 +1,250 @@
+"""Results as tables: rows of text any interface lays out (terminal, web page, report), and CSV.
+
+Table builders take the typed results of the workflows, or the mappings of a listing (each
+row's JSON form), and return a `TextTable`. Text that came from the user's files (names,
+paths, notes) goes through `text`, which each interface chooses: escaped control characters
+for a terminal, nothing where a template escapes itself. CSV cells that a spreadsheet would
+run as formulas are made inert (see reports.output.csv_cell).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from facesift.reports.output import csv_cell
+from facesift.reports.text import (
+    UserText,
+    as_is,
+    box_text,
+    candidates_text,
+    decision_caption,
+    group_verification_caption,
+    quality_text,
+    rate_text,
+)
+from facesift.workflows.results import (
+    Candidate,
+    Decision,
+    FaceMatches,
+    IdentifyResult,
+    SearchResult,
+    TrackMatches,
+)
+
+CANDIDATES_HEADER = "candidates: score, estimated FMR, band (* = above threshold)"
+NO_CANDIDATES = "(gallery empty)"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column's heading and layout: numbers align right; `fold` columns (paths, lists of
+    candidates) wrap anywhere rather than being cut short."""
+
+    header: str
+    justify: Literal["left", "right"] = "left"
+    fold: bool = False
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """Rows of text under columns, with an optional title and caption; cells may hold
+    several lines."""
+
+    columns: list[Column]
+    rows: list[list[str]] = field(default_factory=list)
+    title: str | None = None
+    caption: str | None = None
+
+
+def _columns(*headers: str) -> list[Column]:
+    return [Column(h) for h in headers]
+
+
+def faces_table(
+    title: str, faces: Iterable[FaceMatches], decision: Decision, text: UserText = as_is
+) -> TextTable:
+    """Faces numbered from 1, each with where it is, its quality and its ranked candidates;
+    the caption gives the threshold and how to read the scores."""
+    table = TextTable(
+        [Column("#", "right"), Column("where", fold=True), Column("quality"),
+         Column(CANDIDATES_HEADER, fold=True)],
+        title=title, caption=decision_caption(decision),
+    )  # fmt: skip
+    for k, face in enumerate(faces, start=1):
+        where = box_text(face.bbox)
+        if face.source.path is not None:
+            where = f"{text(face.source.path)}\n[{where}]"
+        candidates = candidates_text(face.candidates, text) or NO_CANDIDATES
+        table.rows.append([str(k), where, quality_text(face.quality), candidates])
+    return table
+
+
+def tracks_table(
+    title: str, tracks: Iterable[TrackMatches], decision: Decision, text: UserText = as_is
+) -> TextTable:
+    """Video tracks: when each person appears, how many faces, the best shot to look at, and
+    the candidates; the caption as in faces_table."""
+    table = TextTable(
+        [Column("track", "right"), Column("when (s)", fold=True), Column("faces", "right"),
+         Column("best shot", fold=True), Column(CANDIDATES_HEADER, fold=True)],
+        title=title, caption=decision_caption(decision),
+    )  # fmt: skip
+    for track in tracks:
+        shot = track.best_shot.to_dict() if track.best_shot else {}
+        where = f"frame {shot.get('frame_index')} at {shot.get('timestamp')} s\n" + box_text(
+            shot.get("bbox", [])
+        )
+        when = f"{track.start:.3f}–{track.end:.3f}\nframes {track.start_frame}–{track.end_frame}"
+        if track.source.path is not None:
+            when = f"{text(Path(track.source.path).name)}\n{when}"
+        candidates = candidates_text(track.candidates, text) or NO_CANDIDATES
+        table.rows.append([str(track.number), when, str(track.faces), where, candidates])
+    return table
+
+
+def people_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is) -> TextTable:
+    """The gallery's people (the JSON form of each), with their metadata as key=value."""
+    table = TextTable(_columns("name", "faces", "attributes"))
+    for r in rows:
+        attributes = ", ".join(f"{k}={v}" for k, v in r["attributes"].items())
+        table.rows.append([text(r["name"]), str(r["faces"]), text(attributes)])
+    return table
+
+
+def history_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is) -> TextTable:
+    """The gallery's corrections (the JSON form of each): when, by whom, what, and why."""
+    table = TextTable(_columns("when", "who", "action", "person", "faces", "note"))
+    for r in rows:
+        table.rows.append(
+            [str(r["at"]), text(r["actor"]), r["action"], text(r["person"]),
+             ", ".join(map(str, r["face_ids"])), text(r["note"] or "")]
+        )  # fmt: skip
+    return table
+
+
+def media_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is) -> TextTable:
+    """Stored media (the JSON form of each): file, kind, SHA-256 (its first 12 digits), size,
+    dimensions, faces, and the status with any error."""
+    table = TextTable(_columns("path", "kind", "sha256", "size", "W×H", "faces", "status"))
+    for r in rows:
+        dims = f"{r['width']}×{r['height']}" if r["width"] else ""
+        status = f"{r['status']}: {r['error']}" if r["error"] else r["status"]
+        table.rows.append(
+            [text(r["path"]), r["kind"], r["sha256"][:12], str(r["size"]), dims,
+             str(r["faces"]), text(status)]
+        )  # fmt: skip
+    return table
+
+
+def stored_faces_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is) -> TextTable:
+    """Stored faces (the JSON form of each): id, file, frame and time in a video, box,
+    quality, width in pixels, and the person where enrolled."""
+    table = TextTable(_columns("id", "path", "frame @ s", "box", "quality", "px", "person"))
+    for r in rows:
+        at = "" if r["timestamp"] is None else f"{r['frame_index']} @ {r['timestamp']:.3f}"
+        table.rows.append(
+            [str(r["id"]), text(r["path"]), at, box_text(r["bbox"]), f"{r['quality']:.2f}",
+             f"{r['face_px']:.0f}", text(r["person"] or "")]
+        )  # fmt: skip
+    return table
+
+
+def group_verification_table(data: Mapping[str, Any]) -> TextTable:
+    """Per-group verification rates (`verification_by_group`'s report), one row a group."""
+    headers = ("group", "people", "photos", "different pairs", "FMR at threshold",
+               "FMR at calibrated 1e-3", "TAR at threshold", "median different",
+               "TAR at true 1e-3")  # fmt: skip
+    table = TextTable(
+        [Column(h, "left" if h == "group" else "right") for h in headers],
+        title="per group (all pairs within each group)",
+        caption=group_verification_caption(data),
+    )
+    for row in data["rows"]:
+        table.rows.append(
+            [row["group"], str(row["identities"]), str(row["photos"]),
+             f"{row['impostor_pairs']:,}", rate_text(row["fmr_at_threshold"]),
+             rate_text(row["fmr_at_calibrated_1e3"]), rate_text(row["tar_at_threshold"]),
+             rate_text(row["median_impostor_score"]), rate_text(row["tar_at_true_fmr_1e3"])]
+        )  # fmt: skip
+    return table
+
+
+def group_identification_table(data: Mapping[str, Any]) -> TextTable:
+    """Per-group identification rates at the threshold (`identification_by_group`'s report)."""
+    headers = ("group", "mated", "non-mated", "rank-1", "FNIR", "FPIR")
+    table = TextTable(
+        [Column(h, "left" if h == "group" else "right") for h in headers],
+        title=f"per group, at threshold {data['threshold']}",
+    )
+    for row in data["rows"]:
+        table.rows.append(
+            [row["group"], str(row["mated"]), str(row["non_mated"]), rate_text(row["rank1"]),
+             rate_text(row["fnir_at_threshold"]), rate_text(row["fpir_at_threshold"])]
+        )  # fmt: skip
+    return table
+
+
+def models_table(report: Mapping[str, Any]) -> TextTable:
+    """The bundled models of `workflows.doctor.environment_report`, with their SHA-256."""
+    table = TextTable(_columns("model", "sha256", "path"), title="Bundled models")
+    for model in report["bundled_models"]:
+        table.rows.append([model["name"], model["sha256"], model["path"]])
+    return table
+
+
+# One row per candidate of each face (photo) or track (video); the head describes the face.
+CANDIDATE_COLUMNS = [
+    "face_id", "path", "sha256", "x1", "y1", "x2", "y2", "quality", "rank", "person", "score",
+    "fmr", "band", "above_threshold", "track_id", "start", "end", "frame_index",
+]  # fmt: skip
+
+
+def write_csv(rows: Iterable[Iterable[Any]], out: TextIO) -> None:
+    """Write `rows` as CSV whose cells a spreadsheet cannot run as formulas."""
+    writer = csv.writer(out)
+    for row in rows:
+        writer.writerow([csv_cell(v) for v in row])
+
+
+def candidates_csv(result: IdentifyResult | SearchResult) -> str:
+    """The CSV of an identification or a search: a header, then CANDIDATE_COLUMNS rows."""
+    out = io.StringIO()
+    write_csv([CANDIDATE_COLUMNS, *candidate_rows(result)], out)
+    return out.getvalue()
+
+
+def candidate_rows(result: IdentifyResult | SearchResult) -> Iterator[list[Any]]:
+    """A row per candidate (or one empty-handed row for a face without any): photo faces
+    first, then video tracks with their best shot. A search's faces carry no source of their
+    own: the searched file is theirs."""
+    fallback: dict[str, Any] = {}
+    if isinstance(result, SearchResult):
+        fallback = {"path": result.image, "sha256": result.sha256}
+    for face in result.faces:
+        source = face.source.to_dict() or fallback
+        head = [face.face_id, source.get("path"), source.get("sha256"),
+                *(round(v, 1) for v in face.bbox), round(face.quality.score, 3)]  # fmt: skip
+        yield from _with_candidates(head, face.candidates, ["", "", "", ""])
+    for track in result.tracks or []:
+        source = track.source.to_dict() or fallback
+        shot = track.best_shot.to_dict() if track.best_shot else {}
+        head = [shot.get("face_id", ""), source.get("path"), source.get("sha256"),
+                *shot.get("bbox", ["", "", "", ""]), shot.get("quality", "")]  # fmt: skip
+        tail = [track.track_id, round(track.start, 3), round(track.end, 3),
+                shot.get("frame_index", "")]  # fmt: skip
+        yield from _with_candidates(head, track.candidates, tail)
+
+
+def _with_candidates(
+    head: list[Any], candidates: list[Candidate], tail: list[Any]
+) -> Iterator[list[Any]]:
+    if not candidates:
+        yield [*head, "", "", "", "", "", "", *tail]
+    for rank, c in enumerate(candidates, start=1):
+        fmr = "" if c.fmr is None else f"{c.fmr:.3g}"
+        yield [*head, rank, c.person, round(c.score, 4), fmr, c.band, c.above_threshold, *tail]
