@@ -284,3 +284,9 @@ def test_verification_plot_marks_the_calibrated_threshold(tmp_path: Path) -> Non
     verification_report_plot(report, 0.92, "pairs.txt", out)  # type: ignore[arg-type]
     with Image.open(out) as picture:
         assert picture.format == "PNG" and picture.size[0] > 1000
+    before = out.read_bytes()
+    with pytest.raises(FacesiftError, match="exists"):
+        verification_report_plot(report, 0.5, "other.txt", out)  # type: ignore[arg-type]
+    assert out.read_bytes() == before  # an existing plot is kept unless forced
+    verification_report_plot(report, 0.5, "other.txt", out, force=True)  # type: ignore[arg-type]
+    assert out.read_bytes() != before

@@ -57,7 +57,7 @@ from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY
 from facesift.workflows.workspace import Workspace
 
 if TYPE_CHECKING:
-    from facesift.workflows.evaluate import Pair
+    pass
 
 T = TypeVar("T")
 
@@ -522,7 +522,7 @@ def frame(
     if as_json:
         _print_json({**shot.to_dict(), "out": str(out)})
     else:
-        console.print(frame_text(shot, video, out), highlight=False)
+        console.print(frame_text(shot, video, out, _t), highlight=False)
 
 
 @app.command()
@@ -754,16 +754,25 @@ def eval_verify(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write ROC, DET and histograms (PNG)")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --plot file")] = False,
 ) -> None:
     """1:1 verification accuracy, ROC AUC and TAR at fixed FAR on a pair file; with --groups
     also per group of identities."""
-    from facesift.workflows.evaluate import embed_photos, evaluate_verification
+    from facesift.workflows.evaluate import (
+        embed_photos,
+        evaluate_verification,
+        verification_inputs,
+    )
     from facesift.workflows.groups import verification_by_group
 
     if pairs is None and groups is None:
         raise _fail("give --pairs, or --groups to evaluate every photo under --root")
+    _check_plot(plot, force)
     ws = State.workspace()
-    group_of, pair_list, photos = _verification_inputs(root, pairs, groups)
+    try:
+        group_of, pair_list, photos = verification_inputs(root, pairs, groups)
+    except (FacesiftError, OSError) as exc:
+        raise _fail(str(exc)) from None
     embedded = _embedding_run(
         as_json,
         lambda progress: embed_photos(ws.engine, photos, prefer="central", progress=progress),
@@ -788,7 +797,8 @@ def eval_verify(
     if plot is not None:
         from facesift.reports.plots import verification_report_plot
 
-        verification_report_plot(report, ws.threshold, pairs.name if pairs else root.name, plot)
+        label = pairs.name if pairs else root.name
+        verification_report_plot(report, ws.threshold, label, plot, force=force)
     if as_json:
         _print_json({**report.to_dict(), **out})
         return
@@ -799,30 +809,18 @@ def eval_verify(
         _print_group_verification(out["groups"])
 
 
-def _verification_inputs(
-    root: Path, pairs: Path | None, groups: Path | None
-) -> tuple[dict[str, str] | None, list[Pair] | None, list[Path]]:
-    """The groups (if asked for), the pairs (if given) and the photos to embed: those of the
-    pairs, else every photo of the per-identity folders under `root`."""
-    from facesift.workflows.evaluate import identity_folder, read_pairs
-    from facesift.workflows.groups import read_groups
-
-    try:
-        group_of = read_groups(groups) if groups else None
-        pair_list = read_pairs(pairs, root) if pairs else None
-        photos = (
-            sorted({p for pair in pair_list for p in (pair.a, pair.b)})
-            if pair_list
-            else identity_folder(root)[0]
-        )
-    except (FacesiftError, OSError) as exc:
-        raise _fail(str(exc)) from None
-    return group_of, pair_list, photos
+def _check_plot(plot: Path | None, force: bool) -> None:
+    """Refuse a --plot file that exists (without --force) before the evaluation runs."""
+    if plot is not None:
+        try:
+            check_output(plot, force=force)
+        except FacesiftError as exc:
+            raise _fail(str(exc)) from None
 
 
 def _print_group_verification(data: dict[str, Any]) -> None:
     """Per-group rates as a table, then how far apart the groups' false-match rates are."""
-    console.print(_table(group_verification_table(data)))
+    console.print(_table(group_verification_table(data, _t)))
     _print_lines(group_differential_lines(data))
 
 
@@ -837,12 +835,14 @@ def eval_identify(
         Path | None, typer.Option("--plot", help="Write CMC and DET curves (PNG)")
     ] = None,
     groups: GroupsFile = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --plot file")] = False,
 ) -> None:
     """Open-set 1:N identification: rank-1/5, CMC, FNIR at FPIR 1% and 0.3%; with --groups
     also rank-1, FNIR and FPIR at the threshold per group of the probes' identities."""
     from facesift.workflows.evaluate_search import evaluate_identification
     from facesift.workflows.groups import identification_by_group, read_groups
 
+    _check_plot(plot, force)
     ws = State.workspace()
     try:
         group_of = read_groups(groups) if groups else None
@@ -857,7 +857,7 @@ def eval_identify(
     if plot is not None:
         from facesift.reports.plots import identification_report_plot
 
-        identification_report_plot(report, root.name, plot)
+        identification_report_plot(report, root.name, plot, force=force)
     data = report.to_dict()
     if group_of is not None:
         data["groups"] = identification_by_group(report, group_of, ws.threshold)
@@ -866,7 +866,7 @@ def eval_identify(
         return
     _print_lines(identification_report_lines(report))
     if "groups" in data:
-        table = group_identification_table(data["groups"])
+        table = group_identification_table(data["groups"], _t)
         console.print(_table(table, title_justify="center"))
 
 

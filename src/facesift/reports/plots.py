@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from facesift.match import metrics
+from facesift.reports.output import write_output
 
 if TYPE_CHECKING:
     from facesift.workflows.evaluate import VerificationReport
@@ -19,26 +20,40 @@ if TYPE_CHECKING:
 
 
 def verification_report_plot(
-    report: VerificationReport, default_threshold: float, label: str, out: Path
+    report: VerificationReport,
+    default_threshold: float,
+    label: str,
+    out: Path,
+    *,
+    force: bool = False,
 ) -> None:
     """ROC, DET and histograms of an `eval verify` run, with the default threshold and the
     calibrated FMR 1e-3 score marked; `label` names the pair file or dataset."""
     marks = {"default threshold": default_threshold}
     if report.calibrated_threshold is not None:
         marks["FMR 1e-3"] = report.calibrated_threshold
-    verification_plot(report.scores, report.same, marks, f"{label}: {report.pairs} pairs", out)
+    title = f"{label}: {report.pairs} pairs"
+    verification_plot(report.scores, report.same, marks, title, out, force=force)
 
 
-def identification_report_plot(report: IdentificationReport, label: str, out: Path) -> None:
+def identification_report_plot(
+    report: IdentificationReport, label: str, out: Path, *, force: bool = False
+) -> None:
     """CMC and DET of an `eval identify` run; `label` names the dataset."""
     title = (
         f"{label}: {report.gallery} enrolled, {report.mated} mated, {report.non_mated} non-mated"
     )
-    identification_plot(report.cmc, *report.det, title, out)
+    identification_plot(report.cmc, *report.det, title, out, force=force)
 
 
 def verification_plot(
-    scores: np.ndarray, same: np.ndarray, thresholds: dict[str, float], title: str, out: Path
+    scores: np.ndarray,
+    same: np.ndarray,
+    thresholds: dict[str, float],
+    title: str,
+    out: Path,
+    *,
+    force: bool = False,
 ) -> None:
     """Three panels for 1:1 scores: ROC, DET, and the two score distributions with
     `thresholds` (name → score) drawn across them."""
@@ -70,12 +85,17 @@ def verification_plot(
     hist_axis.legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
+    _save(figure, out, force)
 
 
 def identification_plot(
-    cmc: list[float], fpir: np.ndarray, fnir: np.ndarray, title: str, out: Path
+    cmc: list[float],
+    fpir: np.ndarray,
+    fnir: np.ndarray,
+    title: str,
+    out: Path,
+    *,
+    force: bool = False,
 ) -> None:
     """Two panels for 1:N search: the CMC curve and the open-set DET (FNIR against FPIR)."""
     figure, (cmc_axis, det_axis) = plt.subplots(1, 2, figsize=(11, 4.8))
@@ -92,5 +112,13 @@ def identification_plot(
     det_axis.grid(True, which="both", alpha=0.3)
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
+    _save(figure, out, force)
+
+
+def _save(figure: Any, out: Path, force: bool) -> None:
+    """Write the figure as a new PNG file (an existing file only with `force`)."""
+    try:
+        write_output(out, lambda temporary: figure.savefig(temporary, dpi=110, format="png"),
+                     force=force)  # fmt: skip
+    finally:
+        plt.close(figure)

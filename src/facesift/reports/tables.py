@@ -154,7 +154,7 @@ def stored_faces_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is
     return table
 
 
-def group_verification_table(data: Mapping[str, Any]) -> TextTable:
+def group_verification_table(data: Mapping[str, Any], text: UserText = as_is) -> TextTable:
     """Per-group verification rates (`verification_by_group`'s report), one row a group."""
     headers = ("group", "people", "photos", "different pairs", "FMR at threshold",
                "FMR at calibrated 1e-3", "TAR at threshold", "median different",
@@ -166,7 +166,7 @@ def group_verification_table(data: Mapping[str, Any]) -> TextTable:
     )
     for row in data["rows"]:
         table.rows.append(
-            [row["group"], str(row["identities"]), str(row["photos"]),
+            [text(row["group"]), str(row["identities"]), str(row["photos"]),
              f"{row['impostor_pairs']:,}", rate_text(row["fmr_at_threshold"]),
              rate_text(row["fmr_at_calibrated_1e3"]), rate_text(row["tar_at_threshold"]),
              rate_text(row["median_impostor_score"]), rate_text(row["tar_at_true_fmr_1e3"])]
@@ -174,7 +174,7 @@ def group_verification_table(data: Mapping[str, Any]) -> TextTable:
     return table
 
 
-def group_identification_table(data: Mapping[str, Any]) -> TextTable:
+def group_identification_table(data: Mapping[str, Any], text: UserText = as_is) -> TextTable:
     """Per-group identification rates at the threshold (`identification_by_group`'s report)."""
     headers = ("group", "mated", "non-mated", "rank-1", "FNIR", "FPIR")
     table = TextTable(
@@ -183,7 +183,7 @@ def group_identification_table(data: Mapping[str, Any]) -> TextTable:
     )
     for row in data["rows"]:
         table.rows.append(
-            [row["group"], str(row["mated"]), str(row["non_mated"]), rate_text(row["rank1"]),
+            [text(row["group"]), str(row["mated"]), str(row["non_mated"]), rate_text(row["rank1"]),
              rate_text(row["fnir_at_threshold"]), rate_text(row["fpir_at_threshold"])]
         )  # fmt: skip
     return table

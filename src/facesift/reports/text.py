@@ -102,11 +102,11 @@ def scan_summary(report: ScanReport) -> str:
     )
 
 
-def frame_text(shot: EvidenceFrame, video: Path, out: Path) -> str:
+def frame_text(shot: EvidenceFrame, video: Path, out: Path, text: UserText = as_is) -> str:
     """Which frame of which video was written where, with how many faces."""
     return (
-        f"Frame {shot.frame.index} at {shot.frame.timestamp:.3f} s of {video} "
-        f"({len(shot.faces)} face(s)) written to {out}"
+        f"Frame {shot.frame.index} at {shot.frame.timestamp:.3f} s of {text(str(video))} "
+        f"({len(shot.faces)} face(s)) written to {text(str(out))}"
     )
 
 

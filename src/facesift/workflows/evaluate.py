@@ -273,3 +273,20 @@ def evaluate_verification(
         scores=scores,
         same=same,
     )
+
+
+def verification_inputs(
+    root: Path, pairs: Path | None, groups: Path | None
+) -> tuple[dict[str, str] | None, list[Pair] | None, list[Path]]:
+    """What `eval verify` embeds: the groups (if asked for), the pairs (if given) and the
+    photos — those of the pairs, else every photo of the per-identity folders under `root`."""
+    from facesift.workflows.groups import read_groups
+
+    group_of = read_groups(groups) if groups else None
+    pair_list = read_pairs(pairs, root) if pairs else None
+    photos = (
+        sorted({p for pair in pair_list for p in (pair.a, pair.b)})
+        if pair_list
+        else identity_folder(root)[0]
+    )
+    return group_of, pair_list, photos
