@@ -179,9 +179,9 @@ def scan_on_gpu() -> None:
     from PIL import Image
 
     from facesift import FaceEngine
+    from facesift.execution.local import LocalProcesses, default_workers
     from facesift.media.video import read_frames
     from facesift.vision.models.runtime import gpu_free_memory_mib
-    from facesift.execution.local import LocalProcesses, default_workers
 
     with tempfile.TemporaryDirectory() as folder:
         photos = sorted((DATA / "lfw-view1" / "images").glob("*/*_0001.jpg"))[:60]
