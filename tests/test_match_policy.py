@@ -76,3 +76,40 @@ def test_uncalibrated_and_fixed_thresholds() -> None:
         policy.threshold_for(1e-3)
     fixed = DecisionPolicy(1e-3, baseline=_fit(0.8, 10_000), fixed_threshold=0.77)
     assert fixed.threshold == 0.77 and fixed.describe()["decision_fmr"] is None
+
+
+def test_a_calibration_measured_with_another_pipeline_is_flagged_on_every_result() -> None:
+    scores = np.random.default_rng(2).normal(0.8, 0.05, 100_000)
+    hog = {"detector": "dlib_hog", "detector_sha256": None, "min_face_px": 30.0,
+           "landmarks_sha256": "l"}  # fmt: skip
+    calibration = fit_calibration(scores, "m", "s", {"pipeline": hog})
+    same = DecisionPolicy(1e-3, baseline=calibration, pipeline=dict(hog))
+    assert same.warnings == [] and same.pipeline_warnings() == []
+    mmod = {**hog, "detector": "dlib_mmod_cnn", "detector_sha256": "abc"}
+    other = DecisionPolicy(1e-3, baseline=calibration, pipeline=mmod)
+    (warning,) = other.warnings
+    assert "detector dlib_hog, here dlib_mmod_cnn" in warning
+    assert "detector_sha256 None, here abc" in warning
+    smaller = DecisionPolicy(1e-3, baseline=calibration, pipeline={**hog, "min_face_px": 20.0})
+    assert "min_face_px 30.0, here 20.0" in smaller.warnings[0]
+    # Without a recorded pipeline there is nothing to compare (older calibrations).
+    bare = fit_calibration(scores, "m", "s")
+    assert DecisionPolicy(1e-3, baseline=bare, pipeline=mmod).warnings == []
+
+
+def test_the_shipped_calibration_for_the_running_pipeline_is_chosen(engine) -> None:
+    from facesift.match.calibration import bundled_calibration
+
+    pipeline = engine.describe()
+    chosen = bundled_calibration(engine.model_name, engine.model_sha256, pipeline=pipeline)
+    assert chosen is not None
+    measured = chosen.provenance["pipeline"]
+    # The default CPU pipeline has a calibration of its own; another gets the default one,
+    # which the policy then flags.
+    assert {k: measured[k] for k in ("detector", "min_face_px")} == {
+        k: pipeline[k] for k in ("detector", "min_face_px")
+    }
+    other = {**pipeline, "detector": "dlib_mmod_cnn"}
+    fallback = bundled_calibration(engine.model_name, engine.model_sha256, pipeline=other)
+    assert fallback is not None
+    assert DecisionPolicy(1e-3, baseline=fallback, pipeline=other).pipeline_warnings()

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageColor
 
 from facesift.errors import FacesiftError
+from facesift.match.policy import verdict
 from facesift.reports.annotate import MATCH_COLOR, UNKNOWN_COLOR, annotated_photo, face_labels
 from facesift.reports.output import terminal_text
 from facesift.reports.plots import verification_report_plot
@@ -196,11 +197,21 @@ def test_candidates_are_worded_with_band_and_mark(tmp_path: Path) -> None:
     escaped = candidates_text([strong], terminal_text)
     assert escaped == "Ada\\x1b[2J  0.988  fmr 1.0e-03 strong *"
     result = Verification(
-        True, 0.95, 2e-5, "strong", 1, 1, (0, 0, 1, 1), (0, 0, 1, 1), [], DECISION
-    )
+        True, 0.95, 2e-5, "strong", 1, 1, (0, 0, 1, 1), (0, 0, 1, 1), [], DECISION,
+        verdict("strong"), fmr_is_bound=True,
+    )  # fmt: skip
     assert verification_text(result) == (
-        "score 0.950, fmr 2.0e-05 (strong); threshold 0.900: likely the same person"
+        "score 0.950, fmr < 2.0e-05 (strong); above the threshold 0.900: "
+        "strong match: rare between different people; a lead to confirm, not proof"
     )
+    # Above the threshold but only "possible": the words never claim the same person.
+    possible = Verification(
+        True, 0.922, 4e-3, "possible", 1, 1, (0, 0, 1, 1), (0, 0, 1, 1), [], DECISION,
+        verdict("possible"),
+    )  # fmt: skip
+    words = verification_text(possible)
+    assert "fmr 4.0e-03 (possible)" in words and "several times in a thousand" in words
+    assert "same person" not in words
 
 
 def test_the_faces_table_numbers_faces_and_lists_candidates() -> None:

@@ -189,18 +189,58 @@ class Calibration:
 LOW_RES = ".low-res"
 
 
-@functools.cache
+# What a calibration is bound to besides the embedder: which faces are found and how they are
+# aligned change the scores of different people (the embedder's hash is checked on loading).
+PIPELINE_KEYS = ("landmarks_sha256", "detector", "detector_sha256", "min_face_px")
+
+
+def pipeline_differences(calibration: Calibration, pipeline: dict[str, Any]) -> list[str]:
+    """How the pipeline a calibration was measured with differs from `pipeline`, in words
+    ("detector dlib_hog, here dlib_mmod"); empty when it matches or was not recorded."""
+    measured = calibration.provenance.get("pipeline")
+    if not measured:
+        return []
+    return [
+        f"{key} {measured.get(key)}, here {pipeline.get(key)}"
+        for key in PIPELINE_KEYS
+        if measured.get(key) != pipeline.get(key)
+    ]
+
+
 def bundled_calibration(
-    model_name: str, model_sha256: str, low_res: bool = False
+    model_name: str,
+    model_sha256: str,
+    low_res: bool = False,
+    pipeline: dict[str, Any] | None = None,
 ) -> Calibration | None:
     """The calibration shipped with facesift for this exact model file, if there is one;
-    `low_res`: the one for small probe faces against low-resolution templates."""
-    name = f"{model_name}{LOW_RES if low_res else ''}.calibration.json"
-    resource = resources.files("facesift.match") / "data" / name
-    if not resource.is_file():
-        return None
-    calibration = Calibration.from_json(json.loads(resource.read_text()))
-    return calibration if calibration.model_sha256 == model_sha256 else None
+    `low_res`: the one for small probe faces against low-resolution templates.
+
+    Calibrations for other pipelines (detector, smallest face) ship beside the default as
+    `<model>[.low-res]@<name>.calibration.json`; given `pipeline` (FaceEngine.describe()), the
+    one measured with it is chosen, else the default (facesift.match.policy flags the
+    difference on every result)."""
+    shipped = [c for c in _shipped(model_name, low_res) if c.model_sha256 == model_sha256]
+    if pipeline is not None:
+        for calibration in shipped:
+            if not pipeline_differences(calibration, pipeline):
+                return calibration
+    return shipped[0] if shipped else None
+
+
+@functools.cache
+def _shipped(model_name: str, low_res: bool) -> tuple[Calibration, ...]:
+    """The shipped calibrations of a model, the default first."""
+    stem = f"{model_name}{LOW_RES if low_res else ''}"
+    folder = resources.files("facesift.match") / "data"
+    names = sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if entry.name == f"{stem}.calibration.json"
+        or (entry.name.startswith(f"{stem}@") and entry.name.endswith(".calibration.json"))
+    )
+    names.sort(key=lambda name: "@" in name)  # the default first
+    return tuple(Calibration.from_json(json.loads((folder / name).read_text())) for name in names)
 
 
 def fit_calibration(

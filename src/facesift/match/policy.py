@@ -19,7 +19,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from facesift.match.calibration import STRONG_FMR, Calibration, band
+from facesift.match.calibration import STRONG_FMR, Calibration, band, pipeline_differences
 from facesift.match.decision import DEFAULT_THRESHOLD
 from facesift.vision.lowres import LOW_RES_PROBE_PX
 
@@ -27,6 +27,25 @@ from facesift.vision.lowres import LOW_RES_PROBE_PX
 # pairs show at least this many times its FMR at its FMR 1e-3 score (low end of the interval).
 MISMATCH_FACTOR = 3.0
 CHECK_FMR = STRONG_FMR
+
+
+# What a 1:1 score supports, by band: the wording never says more than the band. Even a
+# "strong" score is not proof: the FMR is measured over random pairs of different people,
+# and look-alikes score far higher (LFW's Jennifer Lopez and Angelina Jolie: 15 of their 56
+# photo pairs score in the strong band; tests/test_verdicts.py). A "possible" score is met by
+# different people several times in a thousand comparisons.
+VERDICTS = {
+    "strong": "strong match: rare between different people; a lead to confirm, not proof",
+    "possible": "possible match: different people score this high several times in a "
+    "thousand comparisons; review",
+    "weak": "not supported: different people often score this high",
+    "uncalibrated": "no verdict: the score is not calibrated",
+}
+
+
+def verdict(band: str) -> str:
+    """The finding a band supports, in words (VERDICTS)."""
+    return VERDICTS[band]
 
 
 def uses_low_res_templates(face_px: float) -> bool:
@@ -85,6 +104,9 @@ class DecisionPolicy:
     baseline_kind: str = "shipped"  # or "reference"
     scope: str = "workspace"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # The pipeline that makes the scores judged (FaceEngine.describe()): a calibration
+    # measured with another detector or smallest face is flagged on every result.
+    pipeline: dict[str, Any] | None = None
 
     @functools.cached_property
     def check(self) -> PopulationCheck | None:
@@ -154,6 +176,13 @@ class DecisionPolicy:
         fmr = self.fmr_for(score, low_res)
         return (None, "uncalibrated") if fmr is None else (fmr, band(fmr))
 
+    def is_bound(self, fmr: float | None, low_res: bool = False) -> bool:
+        """Whether `fmr` is only a bound: no different-person pair of the calibration scored
+        as high, so the data says "below this" and nothing more precise."""
+        calibrations = [self.active] + ([self.low_res] if low_res else [])
+        floors = [c.floor for c in calibrations if c is not None]
+        return fmr is not None and bool(floors) and fmr <= max(floors) * (1 + 1e-9)
+
     @functools.cached_property
     def low_res_threshold(self) -> float:
         """The score at which a small probe's match is as rare among different people as a
@@ -198,7 +227,26 @@ class DecisionPolicy:
                 "no calibration was measured for this model elsewhere: FMRs come only from "
                 f"this workspace's own {self.local.pairs:,} different-person pairs"
             )
+        out += self.pipeline_warnings()
         return out + list(self.notes)
+
+    def pipeline_warnings(self) -> list[str]:
+        """One warning per calibration in force that was measured with another pipeline."""
+        if self.pipeline is None:
+            return []
+        out = []
+        in_force = [("", self.active), ("low-resolution ", self.low_res)]
+        for kind, calibration in in_force:
+            differences = (
+                [] if calibration is None else pipeline_differences(calibration, self.pipeline)
+            )
+            if differences:
+                out.append(
+                    f"the {kind}calibration in force was measured with another pipeline "
+                    f"({'; '.join(differences)}): its FMRs were not measured for the faces "
+                    "this one finds; fit one with `facesift calibrate FOLDER`"
+                )
+        return out
 
     def describe(self) -> dict[str, Any] | None:
         """Provenance of the FMRs for results: the calibration in force and the check."""

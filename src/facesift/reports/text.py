@@ -37,9 +37,12 @@ def as_is(text: str) -> str:
     return text
 
 
-def fmr_text(fmr: float | None) -> str:
-    """An estimated false-match rate as shown beside a score ("fmr ?" when uncalibrated)."""
-    return "fmr ?" if fmr is None else f"fmr {fmr:.1e}"
+def fmr_text(fmr: float | None, bound: bool = False) -> str:
+    """An estimated false-match rate as shown beside a score: "fmr ?" when uncalibrated,
+    "fmr < x" when the calibration can only bound it."""
+    if fmr is None:
+        return "fmr ?"
+    return f"fmr < {fmr:.1e}" if bound else f"fmr {fmr:.1e}"
 
 
 def rate_text(value: float | None) -> str:
@@ -62,7 +65,7 @@ def quality_text(quality: Quality) -> str:
 def candidate_text(candidate: Candidate, text: UserText = as_is) -> str:
     """One candidate: name, score, estimated FMR and band; `*` when above the threshold."""
     c = candidate
-    return f"{text(c.person)}  {c.score:.3f}  {fmr_text(c.fmr)} {c.band}" + (
+    return f"{text(c.person)}  {c.score:.3f}  {fmr_text(c.fmr, c.fmr_is_bound)} {c.band}" + (
         " *" if c.above_threshold else ""
     )
 
@@ -78,11 +81,13 @@ def decision_caption(decision: Decision) -> str:
 
 
 def verification_text(result: Verification) -> str:
-    """The 1:1 finding: score, estimated FMR, band, threshold and the likely verdict."""
-    verdict = "likely the same person" if result.same_person else "likely different people"
+    """The 1:1 finding: score, estimated FMR, band, whether it passes the threshold, and what
+    the band supports (never more)."""
+    passes = "above" if result.same_person else "below"
     return (
-        f"score {result.score:.3f}, {fmr_text(result.fmr)} ({result.band}); "
-        f"threshold {result.decision.threshold:.3f}: {verdict}"
+        f"score {result.score:.3f}, {fmr_text(result.fmr, result.fmr_is_bound)} "
+        f"({result.band}); {passes} the threshold {result.decision.threshold:.3f}: "
+        f"{result.verdict}"
     )
 
 

@@ -157,7 +157,8 @@ def calibration_file(ctx: Context, low_res: bool = False) -> Path:
 
 def shipped_calibration(ctx: Context, low_res: bool = False) -> Calibration | None:
     """The calibration shipped for the engine's exact model file (LFW DevTrain), if any."""
-    return bundled_calibration(ctx.engine.model_name, ctx.engine.model_sha256, low_res)
+    engine = ctx.engine
+    return bundled_calibration(engine.model_name, engine.model_sha256, low_res, engine.describe())
 
 
 def reference_calibration(ctx: Context, low_res: bool = False) -> Calibration | None:
@@ -194,6 +195,7 @@ def policy(ctx: Context, case: str | None = None) -> DecisionPolicy:
         fixed_threshold=ctx.fixed_threshold,
         baseline_kind="reference" if reference is not None else "shipped",
         scope="workspace" if case is None else f"case {case!r}",
+        pipeline=ctx.engine.describe(),
     )
 
 

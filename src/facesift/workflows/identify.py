@@ -17,7 +17,7 @@ from facesift.errors import MediaError, WorkspaceError
 from facesift.execution import default_workers
 from facesift.match.decision import CALIBRATED_NOTE, SCORE_NOTE
 from facesift.match.gallery import PeopleIndex, PersonHit, search_people
-from facesift.match.policy import DecisionPolicy, uses_low_res_templates
+from facesift.match.policy import DecisionPolicy, uses_low_res_templates, verdict
 from facesift.match.tracking import FrameFaces, Track, Tracker
 from facesift.media.files import is_video, sha256_file
 from facesift.media.image import ImageSource, load_image
@@ -273,6 +273,8 @@ def verify(ctx: Context, image_a: ImageSource, image_b: ImageSource) -> Verifica
         score=score,
         fmr=fmr,
         band=strength,
+        verdict=verdict(strength),
+        fmr_is_bound=in_force.is_bound(fmr),
         faces_a=counts[0],
         faces_b=counts[1],
         bbox_a=chosen[0].bbox,
@@ -344,4 +346,5 @@ def _candidate(
         attributes=dict(person.attributes),
         fmr=fmr,
         band=strength,
+        fmr_is_bound=in_force.is_bound(fmr, low_res),
     )

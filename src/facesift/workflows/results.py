@@ -130,6 +130,7 @@ class Candidate:
     attributes: dict[str, Any] = field(default_factory=dict)
     fmr: float | None = None  # estimated false-match rate at this score; None if uncalibrated
     band: str = "uncalibrated"  # strong (FMR ≤ 1e-3), possible (≤ 1e-2), weak
+    fmr_is_bound: bool = False  # the FMR is only an upper bound (no impostor scored this high)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +138,7 @@ class Candidate:
             "person_id": self.person_id,
             "score": round(self.score, 4),
             "fmr": _fmr(self.fmr),
+            "fmr_is_bound": self.fmr_is_bound,
             "band": self.band,
             "above_threshold": self.above_threshold,
             "best_face_id": self.best_face_id,
@@ -318,6 +320,10 @@ class IdentifyResult:
 
 @dataclass(frozen=True)
 class Verification:
+    """Two photos' main faces compared. `same_person` is the decision at the threshold; the
+    `verdict` says what the score supports, by its band (facesift.match.policy.VERDICTS),
+    and never more: a "possible" score above the threshold is a lead, not support."""
+
     same_person: bool
     score: float
     fmr: float | None
@@ -328,13 +334,17 @@ class Verification:
     bbox_b: tuple[float, float, float, float]
     notes: list[str]
     decision: Decision
+    verdict: str = ""
+    fmr_is_bound: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "same_person": self.same_person,
             "score": round(self.score, 4),
             "fmr": _fmr(self.fmr),
+            "fmr_is_bound": self.fmr_is_bound,
             "band": self.band,
+            "verdict": self.verdict,
             "faces_a": self.faces_a,
             "faces_b": self.faces_b,
             "bbox_a": _box(self.bbox_a),
