@@ -233,3 +233,21 @@ def test_gpu_free_memory_is_read_from_nvidia_smi(tmp_path: Path, monkeypatch) ->
     assert (tmp_path / "args").read_text().split()[-2:] == ["-i", "1"]
     script.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed'\nexit 9\n")
     assert gpu_free_memory_mib() is None
+
+
+def test_lfw_accuracy_of_the_bundled_model_is_attributed_to_dlib() -> None:
+    """99.38% on LFW is dlib's published figure, not one facesift measured: wherever the
+    vision package quotes it, it says so and where it was published."""
+    import re
+
+    import facesift.vision
+
+    quoted = 0
+    for path in sorted(Path(facesift.vision.__file__).parent.rglob("*.py")):
+        text = " ".join(path.read_text().split())
+        for found in re.finditer(r"99\.38", text):
+            context = text[max(0, found.start() - 100) : found.end() + 200]
+            assert "dlib's published figure" in context, (path, context)
+            assert "dnn_face_recognition_ex.cpp" in context, (path, context)
+            quoted += 1
+    assert quoted >= 1
