@@ -97,14 +97,20 @@ def test_shared_stills(tmp_path: Path, datasets: Path, engine: FaceEngine) -> No
     assert ws.verify(stills / "obama.jpg", stills / "obama2.jpg").same_person
 
 
-def test_group_photo_faces(engine: FaceEngine, datasets: Path) -> None:
+def test_group_photo_faces(tmp_path: Path, engine: FaceEngine, datasets: Path) -> None:
     faces = engine.analyze(datasets / "media" / "group_photo.jpg")
     assert len(faces) == 6
     widths = np.array([f.width for f in faces])
     assert (widths > 60).all() and (widths < 130).all()
-    # Six different people: no two faces of the photo are confused.
+    # Six different people: at the product's own decision threshold (the workspace's policy,
+    # cosine ~0.914 with the shipped calibration) no two faces of the photo are taken for one
+    # person. The closest two score 0.911. The bound this replaces (0.95) passed with them
+    # scoring anywhere up to 0.95, where the product, deciding at 0.914, calls them one person.
+    threshold = Workspace(tmp_path / "ws", engine=engine).threshold
     scores = engine.similarity(
         np.stack([f.embedding for f in faces]), np.stack([f.embedding for f in faces])
     )
     off_diagonal = scores[~np.eye(len(faces), dtype=bool)]
-    assert off_diagonal.max() < 0.95
+    print(f"group photo: closest two of six people score {off_diagonal.max():.4f}; "
+          f"threshold {threshold:.4f}")  # fmt: skip
+    assert off_diagonal.max() < threshold

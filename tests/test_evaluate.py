@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from facesift import FaceEngine
+from facesift import FaceEngine, samples
 from facesift.cli import app
 from facesift.samples import build_demo
 from facesift.workflows.evaluate import read_pairs
@@ -110,22 +110,52 @@ def test_open_set_metrics_by_hand() -> None:
 
 
 def test_identify_protocol_on_sample_photos(tmp_path: Path) -> None:
+    """Three people in the gallery (each one's first photo by name), each searched for with
+    changed copies; a stranger (the first face of scikit-image's LFW sample, 25×25 px, shown
+    enlarged) and a photo without a face: every mate must outrank the two others.
+
+    With the one-person gallery this test used to have, rank-1 was 1.0 whatever the ranking
+    did: it passed with the rank counted the wrong way round (`h.score <= score` in
+    evaluate_search._search), which fails here."""
+    from PIL import ImageEnhance, ImageOps
+    from skimage.data import lfw_subset
+
     demo = build_demo(tmp_path / "demo")
     root = tmp_path / "ids"
-    (root / "Grace_Hopper").mkdir(parents=True)
-    (root / "Eileen_Collins").mkdir()
-    (root / "Grace_Hopper" / "a.png").write_bytes(
-        (demo.gallery / "Grace Hopper" / "portrait.png").read_bytes()
-    )
-    (root / "Grace_Hopper" / "b.webp").write_bytes(
-        (demo.evidence / "hopper_blurred.webp").read_bytes()
-    )
-    (root / "Eileen_Collins" / "a.png").write_bytes(
-        (demo.gallery / "Eileen Collins" / "portrait.png").read_bytes()
-    )
+    hopper = Image.open(demo.gallery / "Grace Hopper" / "portrait.png").convert("RGB")
+    collins = Image.open(demo.gallery / "Eileen Collins" / "portrait.png").convert("RGB")
+    stranger = Image.open(samples.cameraman()).convert("RGB")
+    photos = {
+        "Grace_Hopper": {
+            "a.png": hopper,
+            "b.webp": Image.open(demo.evidence / "hopper_blurred.webp"),
+            "c.jpg": ImageOps.mirror(ImageOps.grayscale(hopper).convert("RGB")),
+        },
+        "Eileen_Collins": {
+            "a.png": collins,
+            "b.jpg": ImageEnhance.Brightness(collins.crop((96, 0, 352, 256)))
+            .enhance(0.7)
+            .rotate(8),
+        },
+        "Cameraman": {
+            "a.png": stranger,
+            "b.jpg": ImageOps.mirror(stranger.crop((100, 40, 350, 290))),
+        },
+        "Stranger": {
+            "a.png": Image.fromarray((lfw_subset()[0] * 255).astype(np.uint8)).resize(
+                (200, 200), Image.BICUBIC
+            )
+        },
+        "Nobody": {"a.png": Image.new("RGB", (300, 300), (200, 200, 200))},
+    }
+    for person, files in photos.items():
+        (root / person).mkdir(parents=True)
+        for name, image in files.items():
+            image.convert("RGB").save(root / person / name)
     data = _eval(["-w", str(tmp_path / "ws"), "eval", "identify", "--root", str(root), "--json"])
-    assert (data["gallery"], data["mated_probes"], data["non_mated_probes"]) == (1, 1, 1)
-    assert data["rank1"] == 1.0
+    assert (data["gallery"], data["mated_probes"], data["non_mated_probes"]) == (3, 4, 1), data
+    assert data["rank1"] == 1.0 and data["cmc"][:3] == [1.0, 1.0, 1.0]
+    assert list(data["failures"]) == [str(root / "Nobody" / "a.png")]
 
 
 @pytest.mark.datasets

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -158,28 +159,221 @@ def test_shipped_calibration_belongs_to_the_bundled_model(engine: FaceEngine) ->
     assert bundled_calibration(engine.model_name, "another-hash") is None
 
 
-@pytest.mark.datasets
-def test_fmr_holds_on_people_the_calibration_never_saw(engine: FaceEngine, lfw: Path) -> None:
-    """Fitted on DevTrain only; checked on all different-person pairs of the DevTest photos."""
-    from facesift.workflows.evaluate import embed_photos, read_pairs
+# Held-out checks of the shipped calibrations: how far from their "FMR t" the true rate on
+# people they never saw may be, as a factor either way, at the 95% confidence of the
+# measurement; at these FMRs.
+MARGIN = 1.5
+HELD_OUT_LEVELS = (1e-2, 1e-3, 1e-4)
 
-    photos = sorted(
-        {
-            p
-            for pair in read_pairs(lfw / "pairsDevTest.txt", lfw / "images")
-            for p in (pair.a, pair.b)
-        }
-    )
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Different-person comparisons among LFW View 1 DevTest photos, whose people the shipped
+    calibrations (fitted on DevTrain) never saw: probe faces against gallery faces."""
+
+    name: str
+    scores: np.ndarray  # the product's impostor scores, each pair once
+    probes: np.ndarray  # unit vectors
+    probe_people: np.ndarray  # person index of each probe
+    gallery: np.ndarray  # unit vectors (the probes themselves where `symmetric`)
+    gallery_people: np.ndarray
+    symmetric: bool  # probes and gallery are one set: scores hold each pair i < j once
+    calibration: Calibration
+
+
+def _dev_test_photos(lfw: Path) -> list[Path]:
+    from facesift.workflows.evaluate import read_pairs
+
+    dev_test = read_pairs(lfw / "pairsDevTest.txt", lfw / "images")
+    dev_train = read_pairs(lfw / "pairsDevTrain.txt", lfw / "images")
+    photos = sorted({p for pair in dev_test for p in (pair.a, pair.b)})
+    # DevTrain (the calibrations' photos) and DevTest share no one.
+    assert not {p.parent.name for pair in dev_train for p in (pair.a, pair.b)} & {
+        p.parent.name for p in photos
+    }
+    return photos
+
+
+def _people(*labels: list[str]) -> list[np.ndarray]:
+    _, ids = np.unique(np.concatenate(labels), return_inverse=True)
+    return list(np.split(ids, np.cumsum([len(x) for x in labels])[:-1]))
+
+
+@pytest.fixture(scope="module")
+def held_out(engine: FaceEngine, lfw: Path) -> HeldOut:
+    """All different-person pairs of the DevTest photos (~1.2 M pairs, ~960 people)."""
+    from facesift.vision.similarity import l2_normalize
+    from facesift.workflows.evaluate import embed_photos
+
+    photos = _dev_test_photos(lfw)
     embedded = embed_photos(engine, photos, prefer="central")
     found = ~np.isnan(embedded.vectors).any(axis=1)
     labels = [p.parent.name for p, ok in zip(photos, found, strict=True) if ok]
-    impostors = impostor_scores(embedded.vectors[found], labels)
-    assert len(impostors) > 1_000_000
     shipped = bundled_calibration(engine.model_name, engine.model_sha256)
-    assert shipped is not None
-    for target in (1e-3, 1e-2):
-        measured = float(np.mean(impostors >= shipped.threshold_for(target)))
-        assert target / 3 <= measured <= target * 3, (target, measured)
+    assert shipped is not None and shipped.provenance["pairs_file"] == "pairsDevTrain.txt"
+    unit = l2_normalize(embedded.vectors[found])
+    (people,) = _people(labels)
+    scores = impostor_scores(embedded.vectors[found], labels)
+    assert len(scores) > 1_000_000
+    return HeldOut("standard", scores, unit, people, unit, people, True, shipped)
+
+
+@pytest.fixture(scope="module")
+def held_out_low_res(
+    engine: FaceEngine, lfw: Path, tmp_path_factory: pytest.TempPathFactory
+) -> HeldOut:
+    """Small probes (every other DevTest photo shrunk 0.4×, blurred σ 0.8, JPEG 35: another
+    recipe than the fit's) against the low-resolution templates of those photos, other
+    people only (~600 k pairs)."""
+    import io
+
+    from PIL import Image, ImageFilter
+
+    from facesift.match.calibration import cross_impostor_scores
+    from facesift.vision.similarity import l2_normalize
+    from facesift.workflows.evaluate import embed_photos
+
+    photos = _dev_test_photos(lfw)[::2]
+    folder = tmp_path_factory.mktemp("small-probes")
+    probes = []
+    for k, photo in enumerate(photos):
+        image = Image.open(photo).convert("RGB").resize((100, 100), Image.BICUBIC)
+        buffer = io.BytesIO()
+        image.filter(ImageFilter.GaussianBlur(0.8)).save(buffer, "JPEG", quality=35)
+        probes.append(folder / f"{k}.jpg")
+        probes[-1].write_bytes(buffer.getvalue())
+    gallery = embed_photos(engine, photos, prefer="central", templates=True)
+    small = embed_photos(engine, probes, prefer="central")
+    assert gallery.low_res is not None and small.face_px is not None
+    assert np.nanmedian(small.face_px) < 56  # these probes are matched against templates
+    g_ok = ~np.isnan(gallery.low_res).any(axis=1)
+    p_ok = ~np.isnan(small.vectors).any(axis=1)
+    p_labels = [p.parent.name for p, ok in zip(photos, p_ok, strict=True) if ok]
+    g_labels = [p.parent.name for p, ok in zip(photos, g_ok, strict=True) if ok]
+    scores = cross_impostor_scores(small.vectors[p_ok], p_labels, gallery.low_res[g_ok], g_labels)
+    assert len(scores) > 300_000
+    calibration = bundled_calibration(engine.model_name, engine.model_sha256, low_res=True)
+    assert calibration is not None and calibration.provenance["pairs_file"] == "pairsDevTrain.txt"
+    p_people, g_people = _people(p_labels, g_labels)
+    return HeldOut(
+        "low-resolution",
+        scores,
+        l2_normalize(small.vectors[p_ok]),
+        p_people,
+        l2_normalize(gallery.low_res[g_ok]),
+        g_people,
+        False,
+        calibration,
+    )
+
+
+def _held_out_rate(held_out: HeldOut, target: float) -> tuple[float, float]:
+    """The Clopper-Pearson 95% interval of the true FMR at the calibration's "FMR `target`"
+    score, printed with the pair counts; skips where the pairs cannot resolve MARGIN."""
+    n = len(held_out.scores)
+    threshold = held_out.calibration.threshold_for(target)
+    hits = int(np.sum(held_out.scores >= threshold))
+    (lower,), (upper,) = binomial_interval(np.array([hits]), n)
+    by_people = _people_bootstrap(held_out, threshold, hits)
+    print(
+        f"\n{held_out.name} 'FMR {target:g}' (score {threshold:.4f}) on {n:,} held-out "
+        f"different-person pairs: {hits} at or above it, FMR {hits / n:.3e}, 95% CI "
+        f"[{lower:.3e}, {upper:.3e}] = [{lower / target:.2f}, {upper / target:.2f}] x target;"
+        f" bootstrap over people [{by_people[0] / target:.2f}, {by_people[1] / target:.2f}]"
+    )
+    # Even a rate exactly on target is measured as an interval: where the pairs are too few
+    # for that interval to fit within MARGIN, this level cannot be checked to MARGIN at all.
+    expected = round(target * n)
+    (lo,), (hi,) = binomial_interval(np.array([expected]), n)
+    if lo < target / MARGIN or hi > target * MARGIN:
+        pytest.skip(
+            f"{n:,} pairs expect {expected} at FMR {target:g}: even then the 95% interval "
+            f"[{lo / target:.2f}, {hi / target:.2f}] x target is wider than {MARGIN}x"
+        )
+    return float(lower), float(upper)
+
+
+def _people_bootstrap(
+    held_out: HeldOut, threshold: float, hits: int, replicates: int = 400
+) -> np.ndarray:
+    """The 95% interval of the rate when whole people are resampled (a Poisson(1) weight
+    each; a pair weighs the product of its two people's). Pairs that share a person are not
+    independent, so this is wider than Clopper-Pearson's, which counts each pair as an
+    independent trial. Printed, for the record."""
+    i, j = np.nonzero(held_out.probes @ held_out.gallery.T >= threshold)
+    a, b = held_out.probe_people[i], held_out.gallery_people[j]
+    other = a != b
+    a, b = a[other], b[other]
+    assert len(a) == (2 * hits if held_out.symmetric else hits)  # the same pairs
+    count = max(held_out.probe_people.max(), held_out.gallery_people.max()) + 1
+    on_probe_side = np.bincount(held_out.probe_people, minlength=count)
+    on_gallery_side = np.bincount(held_out.gallery_people, minlength=count)
+    w = np.random.default_rng(0).poisson(1.0, (replicates, count)).astype(np.float64)
+    weighted_hits = (w[:, a] * w[:, b]).sum(axis=1)
+    # All different-person pairs, weighed: every probe-gallery pair less those of one person.
+    weighted_pairs = (w @ on_probe_side) * (w @ on_gallery_side) - (w**2) @ (
+        on_probe_side * on_gallery_side
+    )
+    return np.quantile(weighted_hits / weighted_pairs, [0.025, 0.975])
+
+
+# Measured on the standard pairs at 'FMR 1e-4': 6.4e-5, 95% CI 5.1e-5 to 8.0e-5.
+CONSERVATIVE_AT_1E4 = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the shipped calibration is more than 1.5x conservative at 'FMR 1e-4' on people "
+    "it never saw (the safe side); strict, so a refitted one that is not removes this mark",
+)
+
+
+@pytest.mark.datasets
+@pytest.mark.parametrize("target", HELD_OUT_LEVELS)
+def test_shipped_fmr_is_not_exceeded_on_people_it_never_saw(
+    held_out: HeldOut, target: float
+) -> None:
+    """The shipped calibration (LFW View 1 DevTrain) on all different-person pairs of the
+    DevTest photos: the true rate at its "FMR t" score is, with 95% confidence, at most
+    MARGIN × t. This is what decisions rely on: the estimate errs towards more false
+    matches, never fewer.
+
+    The interval is Clopper-Pearson over pairs, which takes every pair as independent; pairs
+    sharing a person are not, and the printed bootstrap over people is wider (measured:
+    [0.82, 1.03] x t at 1e-2, [0.60, 1.06] at 1e-3, [0.31, 1.37] at 1e-4): its upper ends too
+    are within MARGIN.
+
+    The check this replaces (t/3 ≤ FMR ≤ 3t at 1e-2 and 1e-3) passed with each threshold
+    swapped for the shipped one of 2.5 × t (held-out FMR 2.4e-2 at "1e-2", 2.2e-3 at "1e-3");
+    this one fails with it at every level (interval upper ends 2.4, 2.2 and 1.9 x t)."""
+    _, upper = _held_out_rate(held_out, target)
+    assert upper <= MARGIN * target
+
+
+@pytest.mark.datasets
+@pytest.mark.parametrize(
+    "target",
+    [*HELD_OUT_LEVELS[:-1], pytest.param(HELD_OUT_LEVELS[-1], marks=CONSERVATIVE_AT_1E4)],
+)
+def test_shipped_fmr_is_not_far_above_the_true_rate_on_people_it_never_saw(
+    held_out: HeldOut, target: float
+) -> None:
+    """The other side: the true rate at the shipped "FMR t" score is, with 95% confidence,
+    at least t / MARGIN; a calibration far more cautious than it says costs recognition."""
+    lower, _ = _held_out_rate(held_out, target)
+    assert lower >= target / MARGIN
+
+
+@pytest.mark.datasets
+@pytest.mark.parametrize("target", HELD_OUT_LEVELS)
+def test_low_resolution_fmr_holds_on_people_the_calibration_never_saw(
+    held_out_low_res: HeldOut, target: float
+) -> None:
+    """The shipped low-resolution calibration (small probes against low-resolution templates
+    of DevTrain photos) on small DevTest probes made another way: the true rate at its
+    "FMR t" score is, with 95% confidence, within MARGIN of t either way (measured: 95% CI
+    [1.22, 1.28] x t at 1e-2, [1.06, 1.24] at 1e-3, [0.69, 1.20] at 1e-4). The check this
+    replaces allowed 3× either way."""
+    lower, upper = _held_out_rate(held_out_low_res, target)
+    assert target / MARGIN <= lower and upper <= MARGIN * target
 
 
 def test_workspace_calibration_replaces_the_shipped_one(
@@ -200,50 +394,3 @@ def test_workspace_calibration_replaces_the_shipped_one(
     assert mine.score == shipped.score and mine.fmr > shipped.fmr
     with pytest.raises(WorkspaceError, match="another model"):
         ws.save_calibration(fit_calibration(scores, "other", "other-sha"))
-
-
-@pytest.mark.datasets
-def test_low_resolution_fmr_holds_on_people_the_calibration_never_saw(
-    engine: FaceEngine, lfw: Path, tmp_path: Path
-) -> None:
-    """Small probes (shrunk 0.4×, blurred σ 0.8, JPEG 35: another recipe than the fit's)
-    against the low-resolution templates of DevTest photos of other people."""
-    import io
-
-    from PIL import Image, ImageFilter
-
-    from facesift.match.calibration import cross_impostor_scores
-    from facesift.workflows.evaluate import embed_photos, read_pairs
-
-    photos = sorted(
-        {
-            p
-            for pair in read_pairs(lfw / "pairsDevTest.txt", lfw / "images")
-            for p in (pair.a, pair.b)
-        }
-    )[::2]
-    probes = []
-    for k, photo in enumerate(photos):
-        image = Image.open(photo).convert("RGB").resize((100, 100), Image.BICUBIC)
-        buffer = io.BytesIO()
-        image.filter(ImageFilter.GaussianBlur(0.8)).save(buffer, "JPEG", quality=35)
-        probes.append(tmp_path / f"{k}.jpg")
-        probes[-1].write_bytes(buffer.getvalue())
-    gallery = embed_photos(engine, photos, prefer="central", templates=True)
-    small = embed_photos(engine, probes, prefer="central")
-    assert gallery.low_res is not None and small.face_px is not None
-    assert np.nanmedian(small.face_px) < 56  # these probes are matched against templates
-    g_ok = ~np.isnan(gallery.low_res).any(axis=1)
-    p_ok = ~np.isnan(small.vectors).any(axis=1)
-    impostors = cross_impostor_scores(
-        small.vectors[p_ok],
-        [p.parent.name for p, ok in zip(photos, p_ok, strict=True) if ok],
-        gallery.low_res[g_ok],
-        [p.parent.name for p, ok in zip(photos, g_ok, strict=True) if ok],
-    )
-    assert len(impostors) > 300_000
-    calibration = bundled_calibration(engine.model_name, engine.model_sha256, low_res=True)
-    assert calibration is not None and calibration.provenance["pairs_file"] == "pairsDevTrain.txt"
-    for target in (1e-3, 1e-2):
-        measured = float(np.mean(impostors >= calibration.threshold_for(target)))
-        assert target / 3 <= measured <= target * 3, (target, measured)

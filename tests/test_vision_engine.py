@@ -12,7 +12,7 @@ from PIL import Image, ImageFilter
 from facesift import FaceEngine
 from facesift.vision.detect import HogDetector
 from facesift.vision.face import choose_primary
-from facesift.vision.quality import assess_quality, laplacian_variance
+from facesift.vision.quality import SMALL_FACE_PX, assess_quality, laplacian_variance
 
 
 def _single(engine: FaceEngine, image, thorough: bool = False) -> object:
@@ -65,14 +65,38 @@ def test_similarity_is_vectorised_and_separates_people(
 def test_small_faces_are_found_by_upsampling(engine: FaceEngine, hopper_path: Path) -> None:
     image = Image.open(hopper_path).convert("RGB")
     # Face ~187 px wide at full size: shrink it to ~45 px inside a larger canvas.
-    small = image.resize((round(image.width * 0.24), round(image.height * 0.24)), Image.LANCZOS)
-    canvas = Image.new("RGB", (640, 480), (120, 120, 120))
-    canvas.paste(small, (300, 200))
+    canvas = _shrunk_onto_canvas(image, 0.24)
     face = _single(engine, canvas)
     assert 35 <= face.width <= 60
-    assert "small" not in face.quality.flags or face.width < 40
     no_upsampling = FaceEngine(min_face_px=80)
     assert no_upsampling.analyze(canvas) == []
+
+
+def _shrunk_onto_canvas(image: Image.Image, scale: float) -> Image.Image:
+    small = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+    canvas = Image.new("RGB", (640, 480), (120, 120, 120))
+    canvas.paste(small, (300, 200))
+    return canvas
+
+
+def test_small_flag_is_set_exactly_below_the_small_face_width(
+    engine: FaceEngine, hopper_path: Path
+) -> None:
+    """Faces found on both sides of SMALL_FACE_PX (37, 44 and 53 px): flagged "small"
+    exactly when narrower. The check this replaces ("small" not in flags or width < 40, on a
+    ~53 px face) passed with the flag never set; this one fails then, and also with the
+    comparison turned into ≤ (the unit check at exactly SMALL_FACE_PX)."""
+    image = Image.open(hopper_path).convert("RGB")
+    widths = []
+    for scale in (0.17, 0.20, 0.21, 0.24):
+        face = _single(engine, _shrunk_onto_canvas(image, scale))
+        assert face.quality.face_px == pytest.approx(face.width)
+        assert ("small" in face.quality.flags) == (face.width < SMALL_FACE_PX), face.width
+        widths.append(face.width)
+    assert min(widths) < SMALL_FACE_PX <= max(widths), widths  # both sides were tested
+    chip = np.random.default_rng(0).integers(0, 255, (150, 150, 3)).astype(np.uint8)
+    assert "small" in assess_quality(chip, SMALL_FACE_PX - 0.1).flags
+    assert "small" not in assess_quality(chip, SMALL_FACE_PX).flags
 
 
 def test_exif_rotated_photo_gives_boxes_in_upright_pixels(

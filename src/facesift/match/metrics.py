@@ -6,7 +6,9 @@ import numpy as np
 
 
 def roc(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(thresholds descending, FAR/FMR, TAR) at every distinct score."""
+    """(thresholds descending, FAR/FMR, TAR) at every distinct score; empty without pairs."""
+    if not len(genuine) and not len(impostor):
+        return np.zeros(0), np.zeros(0), np.zeros(0)
     scores = np.concatenate([genuine, impostor])
     labels = np.concatenate([np.ones(len(genuine)), np.zeros(len(impostor))])
     order = np.argsort(-scores, kind="stable")
@@ -80,7 +82,8 @@ def fnir_at_fpir(
     if not len(non_mated_top) or not len(ranks):
         return float("nan"), float("nan")
     ordered = np.sort(non_mated_top)[::-1]
-    allowed = int(np.floor(fpir * len(ordered)))
+    # Rounded first: 0.29 × 100 is 28.999999999999996 in floating point, and 29 may pass.
+    allowed = int(np.floor(round(fpir * len(ordered), 9)))
     threshold = float(ordered[allowed]) + 1e-9 if allowed < len(ordered) else float(ordered[-1])
     hits = (ranks == 1) & (mate_scores >= threshold)
     return float(1 - np.mean(hits)), threshold

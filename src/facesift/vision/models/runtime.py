@@ -70,9 +70,11 @@ def gpu_free_memory_mib() -> int | None:
 
 def provider_settings(providers: list[str]) -> list[str | tuple[str, dict[str, str]]]:
     """Providers with their options. On CUDA, TF32 matrix maths is off: with it, MMOD scores
-    differ from the CPU's by up to 0.06 (measured on an H200), enough to flip a borderline
-    detection; without it by 7e-5, for 13–16 ms instead of 8–10 ms per 1080p pyramid
-    (benchmarks/gpu_runtime.py)."""
+    differed from the CPU provider's by up to 0.06 (measured on an H200), enough to flip a
+    borderline detection; without it by at most 7e-5, for 13–16 ms instead of 8–10 ms per 1080p
+    pyramid. That 7e-5 is the network's raw output on one random 400×640 input, not detections
+    (benchmarks/gpu_runtime.py, section 6); detections on a 1080p frame are compared there with
+    the CPU provider's to boxes within 1 px and scores within 1e-3 (section 3)."""
     return [(p, {"use_tf32": "0"}) if p == CUDA else p for p in providers]
 
 
