@@ -39,7 +39,10 @@ def test_csv_pairs_with_a_failure(tmp_path: Path) -> None:
          "--root", str(demo.gallery.parent), "--json", "--plot", str(plot)]
     )  # fmt: skip
     assert data["pairs"] == 4 and data["folds"] == 1
-    assert data["accuracy"] == 1.0  # the pair without a face counts as "different": right here
+    # The pair with a photo without a face was not compared: never a correct "different".
+    assert data["accuracy"] == data["threshold_accuracy"] == 0.75
+    assert data["pairs_not_compared"] == 1 and data["same_pairs_not_compared"] == 0
+    assert data["failure_handling"].startswith("1 of 4 pairs")
     assert list(data["failures"]) == [str(demo.evidence / "empty_wall.png")]
     assert Image.open(plot).size[0] > 1000
 
