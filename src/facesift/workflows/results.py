@@ -393,6 +393,8 @@ class ScanReport:
     partial: list[tuple[str, str]] = field(default_factory=list)  # videos read in part, why
     # Every file seen and not analysed (or not wholly), with the reason.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Files analysed whose provenance is incomplete (a damaged EXIF block), with what is wrong.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -405,6 +407,7 @@ class ScanReport:
             "errors": [{"path": p, "reason": r, "kind": _error_kind(r)} for p, r in self.errors],
             "partial": [{"path": p, "reason": r} for p, r in self.partial],
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 2),
         }

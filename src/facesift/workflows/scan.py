@@ -18,6 +18,7 @@ from facesift.execution import Executor, default_workers
 from facesift.execution.analysis import AnalysisFailure, AnalyzedImage
 from facesift.match.tracking import FrameFaces, Tracker, TrackerSettings
 from facesift.media.files import discover, is_video, sha256_file
+from facesift.media.image import EXIF_ERRORS
 from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
 from facesift.store.store import COMPLETE, Tx
 from facesift.store.videos import ScanTakenOver, VideoRecord
@@ -159,6 +160,11 @@ def _store_analysis(
     elif stored:
         report.processed += 1
         report.faces += len(analysis.faces)
+        if problems := analysis.exif.get(EXIF_ERRORS):
+            report.warnings.append(
+                (str(path), "damaged EXIF: tags such as the time or GPS position may be "
+                 f"missing (the stored EXIF lists why): {'; '.join(problems)}")
+            )  # fmt: skip
         if analysis.frames > 1:
             report.skipped.append(
                 (str(path), f"frames 2–{analysis.frames} of this multi-frame image were not "
