@@ -39,7 +39,10 @@ def test_csv_pairs_with_a_failure(tmp_path: Path) -> None:
          "--root", str(demo.gallery.parent), "--json", "--plot", str(plot)]
     )  # fmt: skip
     assert data["pairs"] == 4 and data["folds"] == 1
-    assert data["accuracy"] == 1.0  # the pair without a face counts as "different": right here
+    # The pair with a photo without a face was not compared: never a correct "different".
+    assert data["accuracy"] == data["threshold_accuracy"] == 0.75
+    assert data["pairs_not_compared"] == 1 and data["same_pairs_not_compared"] == 0
+    assert data["failure_handling"].startswith("1 of 4 pairs")
     assert list(data["failures"]) == [str(demo.evidence / "empty_wall.png")]
     assert Image.open(plot).size[0] > 1000
 
@@ -156,6 +159,29 @@ def test_identify_protocol_on_sample_photos(tmp_path: Path) -> None:
     assert (data["gallery"], data["mated_probes"], data["non_mated_probes"]) == (3, 4, 1), data
     assert data["rank1"] == 1.0 and data["cmc"][:3] == [1.0, 1.0, 1.0]
     assert list(data["failures"]) == [str(root / "Nobody" / "a.png")]
+
+
+def test_a_mated_probe_without_a_face_is_a_miss(tmp_path: Path) -> None:
+    """NIST counts a mated search whose probe yields no face as a miss: rank-1, CMC and FNIR
+    fall with it, and the report says how many there were."""
+    demo = build_demo(tmp_path / "demo")
+    root = tmp_path / "ids"
+    sources = {
+        ("Grace_Hopper", "a.png"): demo.gallery / "Grace Hopper" / "portrait.png",
+        ("Grace_Hopper", "b.webp"): demo.evidence / "hopper_blurred.webp",
+        ("Grace_Hopper", "c.png"): demo.evidence / "empty_wall.png",  # no face
+        ("Eileen_Collins", "a.png"): demo.gallery / "Eileen Collins" / "portrait.png",
+    }
+    for (name, file), source in sources.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name / file).write_bytes(source.read_bytes())
+    data = _eval(["-w", str(tmp_path / "ws"), "eval", "identify", "--root", str(root), "--json"])
+    assert (data["gallery"], data["mated_probes"], data["non_mated_probes"]) == (1, 2, 1)
+    assert data["mated_probes_without_face"] == 1 and data["non_mated_probes_without_face"] == 0
+    assert list(data["failures"]) == [str(root / "Grace_Hopper" / "c.png")]
+    assert data["rank1"] == data["rank5"] == 0.5
+    assert data["cmc"][-1] == 0.5  # a miss at every rank, even past the gallery's size
+    assert data["fnir_at_fpir_0.01"] >= 0.5
 
 
 @pytest.mark.datasets

@@ -253,3 +253,24 @@ def test_scan_accounts_for_every_file(tmp_path: Path, demo: DemoCase) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     assert runner.invoke(app, ["-w", str(ws), "scan", str(empty)]).exit_code == 4
+
+
+def test_a_damaged_exif_is_reported_by_the_scan_and_kept_with_the_photo(
+    tmp_path: Path, engine: FaceEngine
+) -> None:
+    from facesift.store.schema import Media
+    from tests.test_media_image import damaged_exif_jpeg
+
+    photo = damaged_exif_jpeg(tmp_path / "damaged_exif.jpg", "gps")
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        report = ws.scan([photo], workers=1)
+        assert report.processed == 1 and not report.errors
+        ((path, reason),) = report.warnings
+        assert path == str(photo) and "damaged EXIF" in reason and "GPS" in reason
+        assert report.to_dict()["warnings"] == [{"path": path, "reason": reason}]
+        with ws.context.store.sessions() as session:
+            (media,) = session.query(Media).all()
+            assert media.status == "ok" and media.exif["Make"] == "ACME"
+            assert media.exif["_errors"] and "GPSLatitude" not in media.exif
+    result = runner.invoke(app, ["-w", str(tmp_path / "ws2"), "scan", str(photo)])
+    assert result.exit_code == 0 and "warning" in result.output and "damaged EXIF" in result.output

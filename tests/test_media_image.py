@@ -89,6 +89,53 @@ def test_exif_orientation_is_applied_and_recorded(tmp_path: Path) -> None:
     assert np.abs(decoded.pixels.astype(int) - expected.astype(int)).mean() < 4
 
 
+def camera_exif() -> Image.Exif:
+    """EXIF with the provenance a camera records: make, time, and a GPS position."""
+    exif = Image.Exif()
+    exif[0x010F] = "ACME"  # camera make
+    exif[0x0132] = "2021:06:01 12:00:00"  # date and time
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2] = "N", (48.0, 51.0, 24.0)  # latitude
+    return exif
+
+
+def damaged_exif_jpeg(path: Path, damage: str) -> Path:
+    """A JPEG whose EXIF block is damaged: its GPS directory points past the block's end
+    ("gps"), or the block's TIFF header is not one ("header")."""
+    block = bytearray(camera_exif().tobytes())  # b"Exif\0\0" then a big-endian TIFF
+    assert block[6:8] == b"MM"
+    if damage == "gps":
+        at = block.index(struct.pack(">HHI", 0x8825, 4, 1))
+        block[at + 8 : at + 12] = struct.pack(">I", 0xFFFF00)
+    else:
+        block[6:8] = b"XX"
+    Image.fromarray(_gradient()).save(path, exif=bytes(block), quality=95)
+    return path
+
+
+def test_exif_with_gps_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "camera.jpg"
+    Image.fromarray(_gradient()).save(path, exif=camera_exif(), quality=95)
+    decoded = load_image(path)
+    assert decoded.exif["GPSLatitude"] == [48.0, 51.0, 24.0] and decoded.exif["Make"] == "ACME"
+    assert "_errors" not in decoded.exif and decoded.exif_errors == []
+
+
+@pytest.mark.parametrize("damage", ["gps", "header"])
+def test_a_damaged_exif_block_is_recorded_not_dropped(tmp_path: Path, damage: str) -> None:
+    """The photo decodes; what the EXIF lost is said with it, so its provenance (time, place)
+    is known to be incomplete instead of silently missing."""
+    decoded = load_image(damaged_exif_jpeg(tmp_path / "damaged.jpg", damage))
+    assert decoded.pixels.shape == (48, 64, 3)
+    assert "GPSLatitude" not in decoded.exif
+    assert decoded.exif_errors and decoded.exif["_errors"] == decoded.exif_errors
+    if damage == "gps":  # what came before the damage is kept
+        assert decoded.exif["Make"] == "ACME"
+        assert any("Corrupt EXIF data" in e for e in decoded.exif_errors)
+    else:
+        assert any("not a TIFF file" in e for e in decoded.exif_errors)
+
+
 def test_all_input_kinds_agree(tmp_path: Path) -> None:
     path = tmp_path / "p.png"
     Image.fromarray(_gradient()).save(path)

@@ -202,6 +202,45 @@ def test_video_scan_interrupted_between_full_scans_resumes_exactly(
     assert tracks == small_faces_whole[1]
 
 
+def test_a_frame_whose_analysis_fails_leaves_the_video_to_resume_not_partial(
+    small_faces_video: Path,
+    small_faces_whole: Stored,
+    tmp_path: Path,
+    engine: FaceEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An exception in the engine on one frame (as ONNX Runtime raises when GPU memory runs
+    out) says nothing about the file: the scan reports it as an analysis error, the video
+    keeps the faces found before it and stays unfinished, and the next scan resumes it and
+    ends as an uninterrupted scan — not "partial" for good."""
+    monkeypatch.setattr(workspace_module, "CHECKPOINT_SECONDS", 0.5)
+    analyze, calls = engine.analyze_pixels, 0
+
+    def fails_once(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 12:  # the 12th sampled frame (2.2 s), after a commit
+            raise RuntimeError("Failed to allocate memory for requested buffer of size 26214400")
+        return analyze(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "analyze_pixels", fails_once)
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        first = ws.scan([small_faces_video], **SMALL_SCAN)
+        ((path, reason),) = first.errors
+        assert path == str(small_faces_video) and reason.startswith("frame 22 (2.20 s)")
+        assert "Failed to allocate memory" in reason and "resumes" in reason
+        assert first.to_dict()["errors"][0]["kind"] == "analysis"
+        assert not first.partial and first.processed == 0
+        (media,) = ws.media()
+        assert media.status == "scanning" and media.faces > 0 and media.error is None
+        second = ws.scan([small_faces_video], **SMALL_SCAN)
+        assert second.processed == 1 and not second.errors and not second.partial
+        (media,) = ws.media()
+        assert media.status == "ok" and media.error is None
+        assert stored_video(ws) == small_faces_whole
+    assert calls > 30  # the second scan analysed only the frames from the failed one on
+
+
 def test_truncated_video_keeps_its_faces_and_reports_the_damage(
     lfw_video: Path, tmp_path: Path, engine: FaceEngine
 ) -> None:

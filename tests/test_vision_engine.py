@@ -218,6 +218,103 @@ def test_onnx_runtime_stays_off_the_gpu_with_facesift_device_cpu_or_no_gpu(monke
     assert available_providers() == [CPU]
 
 
+@pytest.fixture
+def gpu_asked_for(monkeypatch: pytest.MonkeyPatch) -> object:
+    """onnxruntime-gpu "installed" (CUDA listed), the GPU probe run afresh, warnings anew."""
+    import onnxruntime
+
+    from facesift.vision.models import runtime
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [runtime.CUDA, runtime.CPU])
+    monkeypatch.delenv("FACESIFT_DEVICE", raising=False)
+    monkeypatch.setattr(runtime, "_warned", set())
+    monkeypatch.setattr(runtime, "_session_fallbacks", [])
+    runtime.gpu_probe.cache_clear()
+    yield runtime
+    runtime.gpu_probe.cache_clear()
+
+
+def test_a_failed_gpu_probe_falls_back_to_the_cpu_visibly(
+    gpu_asked_for: object, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The probe raising (a broken driver): the CPU runs the work, and the engine's
+    description (kept with every result), `facesift doctor` and the log all say why."""
+    from facesift.vision.models import runtime
+    from facesift.workflows.doctor import environment_report
+
+    def broken() -> bool:
+        raise RuntimeError("NVML: driver/library version mismatch")
+
+    monkeypatch.setattr(runtime, "gpu_present", broken)
+    with caplog.at_level("WARNING", logger=runtime.__name__):
+        assert runtime.available_providers() == [runtime.CPU]
+        engine = FaceEngine(detector="hog")
+        gpu = engine.describe()["gpu"]
+        report = environment_report(engine)
+    assert gpu["requested"] and not gpu["available"] and not gpu["used"]
+    assert gpu["fell_back_to_cpu"]
+    (problem,) = gpu["problems"]
+    assert "GPU probe failed" in problem and "driver/library version mismatch" in problem
+    assert report["engine"]["gpu"] == gpu
+    assert "running on the CPU instead" in report["runtimes"]["gpu"]
+    assert "version mismatch" in report["runtimes"]["gpu"]
+    warned = [r for r in caplog.records if "version mismatch" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelname == "WARNING"  # once, not at every call
+
+
+def test_a_gpu_that_does_not_answer_is_said_with_the_reason(
+    gpu_asked_for: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facesift.vision.models import runtime
+
+    script = tmp_path / "nvidia-smi"
+    script.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed: no driver'\nexit 9\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    status = runtime.gpu_status()
+    assert status.requested and not status.available and status.fell_back
+    assert "exit status 9" in status.problems[0] and "NVIDIA-SMI has failed" in status.problems[0]
+    assert runtime.available_providers() == [runtime.CPU]
+    monkeypatch.setenv("FACESIFT_DEVICE", "cpu")  # the CPU chosen: nothing to report
+    assert runtime.gpu_status() == runtime.GpuStatus(False, False)
+
+
+def test_onnx_runtime_running_a_model_on_the_cpu_instead_of_cuda_is_said(
+    gpu_asked_for: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ONNX Runtime falls back to the CPU by itself where CUDA cannot start for a model."""
+    import onnxruntime
+
+    from facesift.vision.models import runtime
+    from facesift.vision.models.runtime import onnx_session
+
+    class CpuOnly(onnxruntime.InferenceSession):  # as when CUDA's libraries fail to load
+        def __init__(self, source: object, options: object, providers: object) -> None:
+            super().__init__(source, options, providers=[runtime.CPU])
+
+    monkeypatch.setattr(runtime, "gpu_present", lambda: True)
+    monkeypatch.setattr(runtime, "_shared_gpu_arena", lambda: False)
+    monkeypatch.setattr(onnxruntime, "InferenceSession", CpuOnly)
+    assert runtime.gpu_status().problems == ()
+    session = onnx_session(_identity_model())
+    assert session.get_providers() == [runtime.CPU]
+    status = runtime.gpu_status()
+    assert status.available and status.fell_back
+    assert "could not start CUDA" in status.problems[0]
+
+
+def _identity_model() -> bytes:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
 def test_focused_regions_are_snapped_to_few_sizes_inside_the_image() -> None:
     from facesift.vision.detect import Detection, detect_focused
 

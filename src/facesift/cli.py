@@ -345,6 +345,8 @@ def scan(
             _labelled(errors, "partly read", "yellow", f"{_t(path)}: {_t(reason)}")
         for path, reason in report.skipped:
             _labelled(errors, "not analysed", "yellow", f"{_t(path)}: {_t(reason)}")
+        for path, reason in report.warnings:
+            _labelled(errors, "warning", "yellow", f"{_t(path)}: {_t(reason)}")
         console.print(scan_summary(report), highlight=False)
     if report.interrupted:
         errors.print("Interrupted: what was analysed is saved; run the same command to resume.")

@@ -2,9 +2,11 @@
 implementation.
 
 A use case hands an executor photos (by path) or video frames (by pixels) and gets each one's
-faces, or the reason it failed, back in order; it never knows whether they were analysed in
-this process, in local processes or on other machines. A distributed executor (Ray, say)
-implements the same three methods and is passed to the workspace as its `executor` factory.
+faces, or the reason it failed, back in order (a `str` when the input is at fault, an
+`AnalysisFailure` when analysing it failed: see facesift.execution.analysis); it never knows
+whether they were analysed in this process, in local processes or on other machines. A
+distributed executor (Ray, say) implements the same three methods and is passed to the
+workspace as its `executor` factory.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from facesift.execution.analysis import AnalyzedImage
+from facesift.execution.analysis import AnalysisFailure, AnalyzedImage
 from facesift.execution.local import LocalProcesses, default_workers
 from facesift.vision.engine import FaceEngine
 from facesift.vision.face import Box, Face
@@ -59,4 +61,11 @@ class ExecutorFactory(Protocol):
     ) -> Executor: ...
 
 
-__all__ = ["AnalyzedImage", "Executor", "ExecutorFactory", "LocalProcesses", "default_workers"]
+__all__ = [
+    "AnalysisFailure",
+    "AnalyzedImage",
+    "Executor",
+    "ExecutorFactory",
+    "LocalProcesses",
+    "default_workers",
+]

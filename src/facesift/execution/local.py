@@ -12,19 +12,30 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from facesift.execution.analysis import AnalyzedImage, analyze_file, analyze_pixels
+from facesift.execution.analysis import (
+    AnalysisFailure,
+    AnalyzedImage,
+    analyze_file,
+    analyze_pixels,
+)
 from facesift.vision.engine import FaceEngine, gpu_engine_mib
 from facesift.vision.face import Box, Face
 from facesift.vision.models.runtime import gpu_free_memory_mib
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# What an item in flight gets when its worker process died (killed for memory, say): the
+# workers are started afresh for the items after it, and a rerun retries it.
+WORKER_DIED = AnalysisFailure(
+    "analysis failed (a worker process died: killed, or out of memory); the file itself may be fine"
+)
 
 
 # Scan processes sharing one GPU, at most: decoding and landmarks run on the CPU meanwhile.
@@ -68,7 +79,11 @@ def _analyze_pixels_in_worker(pixels: np.ndarray, focus: list[Box] | None) -> li
 
 
 class LocalProcesses:
-    """Analyses photos (by path) or video frames (by pixels), in parallel when `workers` > 1."""
+    """Analyses photos (by path) or video frames (by pixels), in parallel when `workers` > 1.
+
+    A worker process that dies fails the items it had in flight with WORKER_DIED (an
+    AnalysisFailure: retried by a rerun), and the next item starts the workers afresh.
+    """
 
     def __init__(
         self, engine: FaceEngine, workers: int, thorough: bool = False, templates: bool = False
@@ -81,17 +96,31 @@ class LocalProcesses:
 
     def __enter__(self) -> LocalProcesses:
         if self.workers > 1:
-            context = multiprocessing.get_context("forkserver")
-            # Workers fork from a server that has imported the analysis code once.
-            context.set_forkserver_preload([__name__])
-            self._executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=context,
-                initializer=_init_worker,
-                initargs=(self.engine.settings(), max(1, (os.cpu_count() or 1) // self.workers)),
-            )
+            self._start()
+            assert self._executor is not None
             self._executor.submit(int)  # start the workers now, while the caller reads files
         return self
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("forkserver")
+        # Workers fork from a server that has imported the analysis code once.
+        context.set_forkserver_preload([__name__])
+        self._executor = ProcessPoolExecutor(
+            self.workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(self.engine.settings(), max(1, (os.cpu_count() or 1) // self.workers)),
+        )
+
+    def _submit(self, task: Callable[..., R], *args: Any) -> Future[R]:
+        """`task` on a worker; the workers are started afresh when one has died."""
+        assert self._executor is not None
+        try:
+            return self._executor.submit(task, *args)
+        except BrokenExecutor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._start()
+            return self._executor.submit(task, *args)
 
     def __exit__(self, *_: object) -> None:
         if self._executor is not None:
@@ -116,19 +145,34 @@ class LocalProcesses:
             done: Future[list[Face] | str] = Future()
             done.set_result(analyze_pixels(self.engine, pixels, focus))
             return done
-        return self._executor.submit(_analyze_pixels_in_worker, pixels, focus)
+        return _died_as_failure(self._submit(_analyze_pixels_in_worker, pixels, focus))
 
     def _ordered(
         self, task: Callable[..., R], items: Iterator[tuple[T, tuple[Any, ...]]]
-    ) -> Iterator[tuple[T, R]]:
+    ) -> Iterator[tuple[T, R | AnalysisFailure]]:
         """Run `task` on the workers with a bounded number in flight; results in input order."""
-        assert self._executor is not None
-        window: deque[tuple[T, Future[R]]] = deque()
+        window: deque[tuple[T, Future[R | AnalysisFailure]]] = deque()
         for item, args in items:
-            window.append((item, self._executor.submit(task, *args)))
+            window.append((item, _died_as_failure(self._submit(task, *args))))
             if len(window) >= 2 * self.workers:
                 first, future = window.popleft()
                 yield first, future.result()
         while window:
             first, future = window.popleft()
             yield first, future.result()
+
+
+def _died_as_failure(future: Future[R]) -> Future[R | AnalysisFailure]:
+    """`future`, with WORKER_DIED as its result where its worker process died."""
+    out: Future[R | AnalysisFailure] = Future()
+
+    def settle(done: Future[R]) -> None:
+        try:
+            out.set_result(done.result())
+        except BrokenExecutor:
+            out.set_result(WORKER_DIED)
+        except BaseException as exc:  # cancelled, or the task's own error: the caller's
+            out.set_exception(exc)
+
+    future.add_done_callback(settle)
+    return out

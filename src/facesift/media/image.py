@@ -24,6 +24,10 @@ try:  # HEIC/HEIF support is optional at import time but a declared dependency.
 except ImportError:  # pragma: no cover - only without the dependency installed
     pass
 
+# The key of the EXIF dictionary that lists what went wrong reading a damaged EXIF block:
+# the tags after the damage (often the time or the GPS position) are missing.
+EXIF_ERRORS = "_errors"
+
 # Refuse images larger than this many pixels: a tiny file can declare a gigantic canvas
 # (a "decompression bomb") and exhaust memory. 180 MP covers every camera on the market.
 DEFAULT_MAX_PIXELS = 180_000_000
@@ -33,7 +37,11 @@ ImageSource = str | Path | bytes | Image.Image | np.ndarray
 
 @dataclass(frozen=True, eq=False)
 class DecodedImage:
-    """Upright RGB pixels (H×W×3 uint8) with what the file said about itself."""
+    """Upright RGB pixels (H×W×3 uint8) with what the file said about itself.
+
+    `exif` holds the readable tags; where the EXIF block is damaged it also lists what went
+    wrong under EXIF_ERRORS, so that its provenance says it is incomplete.
+    """
 
     pixels: np.ndarray
     format: str | None
@@ -49,6 +57,11 @@ class DecodedImage:
     @property
     def height(self) -> int:
         return int(self.pixels.shape[0])
+
+    @property
+    def exif_errors(self) -> list[str]:
+        """What went wrong reading the EXIF block (empty when nothing did)."""
+        return list(self.exif.get(EXIF_ERRORS, []))
 
 
 def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
@@ -111,8 +124,8 @@ def _decode(image: Image.Image, *, name: Path | None, max_pixels: int) -> Decode
     try:
         if frames > 1:
             image.seek(0)
-        exif = image.getexif()
-        orientation = int(exif.get(ExifTags.Base.Orientation, 1) or 1)
+        exif, exif_errors = _read_exif(image)
+        orientation = _orientation(exif, exif_errors)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
@@ -127,14 +140,69 @@ def _decode(image: Image.Image, *, name: Path | None, max_pixels: int) -> Decode
         if "truncated" in reason:
             raise MediaError(name, f"truncated file: {reason}") from None
         raise MediaError(name, f"corrupt image data: {reason}") from None
+    readable = _readable_exif(exif, exif_errors)
+    if exif_errors:
+        readable[EXIF_ERRORS] = list(dict.fromkeys(exif_errors))
     return DecodedImage(
         pixels=pixels,
         format=image.format,
         mode=image.mode,
-        exif=_readable_exif(exif),
+        exif=readable,
         orientation=orientation,
         frames=frames,
     )
+
+
+def _read_exif(image: Image.Image) -> tuple[Image.Exif, list[str]]:
+    """The image's EXIF, and what went wrong reading it.
+
+    Pillow reports a damaged EXIF block with warnings, or not at all: opening a JPEG reads it
+    for the resolution and drops any error, leaving no tags. So the raw block is parsed again
+    here, and the warnings are kept, for the record to say that its provenance is incomplete.
+    """
+    errors: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        raw = image.info.get("exif")
+        if isinstance(raw, bytes) and raw.strip(b"\x00"):
+            try:
+                Image.Exif().load(raw)
+            except Exception as exc:  # any failure of the parser is the block's damage
+                errors.append(f"EXIF block unreadable: {_exif_reason(exc)}")
+        try:
+            exif = image.getexif()
+        except Exception as exc:
+            errors.append(f"EXIF block unreadable: {_exif_reason(exc)}")
+            exif = Image.Exif()
+    errors.extend(_warned(caught))
+    return exif, errors
+
+
+def _exif_reason(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__
+
+
+def _warned(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The messages of Pillow's warnings about the EXIF it read."""
+    return [
+        f"EXIF damaged: {str(w.message).strip()}"
+        for w in caught
+        if issubclass(w.category, UserWarning)
+    ]
+
+
+def _orientation(exif: Image.Exif, errors: list[str]) -> int:
+    """The EXIF orientation (1 where absent or unreadable; the latter is recorded)."""
+    value = exif.get(ExifTags.Base.Orientation, 1)
+    try:
+        orientation = int(value or 1)
+    except (TypeError, ValueError):
+        errors.append(f"EXIF orientation unreadable: {value!r}")
+        return 1
+    if not 1 <= orientation <= 8:
+        errors.append(f"EXIF orientation {orientation} is not one of 1–8: ignored")
+        return 1
+    return orientation
 
 
 def _pil_to_rgb(image: Image.Image) -> np.ndarray:
@@ -176,18 +244,22 @@ def _white_level(array: np.ndarray) -> float:
     return next((level for level in levels if peak <= level), peak)
 
 
-def _readable_exif(exif: Image.Exif) -> dict[str, Any]:
-    """EXIF as JSON-safe {tag name: value}, including the Exif and GPS sub-directories."""
+def _readable_exif(exif: Image.Exif, errors: list[str]) -> dict[str, Any]:
+    """EXIF as JSON-safe {tag name: value}, including the Exif and GPS sub-directories; a
+    sub-directory that cannot be read is added to `errors`."""
     out: dict[str, Any] = {}
     sources: list[tuple[dict[int, Any], dict[int, str]]] = [(dict(exif), ExifTags.TAGS)]
     for ifd, names in (
         (ExifTags.IFD.Exif, ExifTags.TAGS),
         (ExifTags.IFD.GPSInfo, ExifTags.GPSTAGS),
     ):
-        try:
-            sources.append((dict(exif.get_ifd(ifd)), names))
-        except (KeyError, ValueError, TypeError, OSError):
-            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                sources.append((dict(exif.get_ifd(ifd)), names))
+            except Exception as exc:  # a damaged directory: its tags are missing
+                errors.append(f"EXIF {ifd.name} directory unreadable: {_exif_reason(exc)}")
+        errors.extend(_warned(caught))
     for tags, names in sources:
         for tag, value in tags.items():
             if tag in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo, ExifTags.Base.MakerNote):

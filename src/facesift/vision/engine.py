@@ -29,7 +29,12 @@ from facesift.vision.face import Box, Face, choose_primary
 from facesift.vision.lowres import TEMPLATE_FACE_PX, context_crop, degrade
 from facesift.vision.mmod import MmodOnnxDetector
 from facesift.vision.models import LANDMARKS_5, LANDMARKS_68, ModelFile, bundled_model
-from facesift.vision.models.runtime import CUDA, available_providers, gpu_free_memory_mib
+from facesift.vision.models.runtime import (
+    CUDA,
+    available_providers,
+    gpu_free_memory_mib,
+    gpu_status,
+)
 from facesift.vision.quality import assess_quality
 from facesift.vision.similarity import cosine_similarity, l2_normalize
 
@@ -138,20 +143,27 @@ class FaceEngine:
         }
 
     def describe(self) -> dict[str, Any]:
-        """The models and settings in force: recorded with results as provenance."""
+        """The models and settings in force: recorded with results as provenance. `gpu` says
+        whether a GPU was asked for and answered, whether this engine uses it, and why not
+        where it was asked for (facesift.vision.models.runtime.GpuStatus)."""
         detector_sha = getattr(self.detector, "sha256", None) or getattr(
             getattr(self.detector, "model", None), "sha256", None
+        )
+        runtime = self.embedder.runtime()
+        used = (
+            self.detects_on_gpu or CUDA in runtime.get("providers", []) or bool(runtime.get("cuda"))
         )
         return {
             "embedder": self.embedder.name,
             "embedder_sha256": self.embedder.sha256,
-            "embedder_runtime": self.embedder.runtime(),
+            "embedder_runtime": runtime,
             "landmarks": self.landmarks_model.name,
             "landmarks_sha256": self.landmarks_model.sha256,
             "detector": self.detector.name,
             "detector_sha256": detector_sha,
             "min_face_px": self.min_face_px,
             "max_detect_pixels": self.max_detect_pixels,
+            "gpu": {**gpu_status().to_dict(), "used": used},
         }
 
     def analyze(self, image: ImageSource, *, thorough: bool = False) -> list[Face]:

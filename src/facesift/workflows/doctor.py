@@ -11,7 +11,7 @@ from facesift.execution.local import default_workers
 from facesift.vision.engine import FaceEngine
 from facesift.vision.models import CNN_DETECTOR, EMBEDDER, LANDMARKS_5, LANDMARKS_68, bundled_model
 from facesift.vision.models.cache import cache_dir
-from facesift.vision.models.runtime import available_providers, default_threads
+from facesift.vision.models.runtime import available_providers, default_threads, gpu_status
 
 
 def _version(package: str) -> str | None:
@@ -39,6 +39,7 @@ def environment_report(engine: FaceEngine) -> dict[str, Any]:
             "dlib_cuda": bool(dlib.DLIB_USE_CUDA),
             "onnxruntime": _version("onnxruntime") or _version("onnxruntime-gpu"),
             "onnxruntime_providers": available_providers(),
+            "gpu": gpu_status().summary(),
             "faiss": _version("faiss-cpu") or _version("faiss-gpu"),
         },
         "threads": {

@@ -174,6 +174,15 @@ def identity_folder(root: Path) -> tuple[list[Path], list[str]]:
 
 @dataclass
 class VerificationReport:
+    """Accuracy and ROC of a pair file.
+
+    A pair with a photo where no face was found (or whose analysis failed) is not compared:
+    a failure to acquire, reported apart (`pairs_not_compared`, and each photo in `failures`)
+    and never a correct decision: every accuracy counts it as wrong; among same-person pairs
+    it is a non-match (TAR, ROC); different-person pairs not compared are left out of the
+    false-match rates, which are over the pairs compared.
+    """
+
     pairs: int
     folds: int
     accuracy: float
@@ -188,6 +197,10 @@ class VerificationReport:
     failures: dict[str, str]
     scores: np.ndarray
     same: np.ndarray
+
+    @property
+    def not_compared(self) -> np.ndarray:
+        return np.isnan(self.scores)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,7 +218,12 @@ class VerificationReport:
             if self.calibrated_accuracy is None
             else round(self.calibrated_accuracy, 5),
             "failures": self.failures,
-            "failure_handling": "a pair with a photo without a detected face counts as 'different'",
+            "pairs_not_compared": int(self.not_compared.sum()),
+            "same_pairs_not_compared": int((self.not_compared & self.same).sum()),
+            "failure_handling": f"{int(self.not_compared.sum())} of {self.pairs} pairs have a "
+            "photo without a face (or whose analysis failed) and were not compared: counted as "
+            "wrong in the accuracies and as non-matches in TAR, left out of the false-match "
+            "rates",
         }
 
 
@@ -241,16 +259,18 @@ def evaluate_verification(
             for p in pairs
         ]
     )
-    same = np.array([p.same for p in pairs])
+    same = np.array([p.same for p in pairs], dtype=bool)
     folds = np.array([p.fold for p in pairs])
     if len(np.unique(folds)) > 1:
-        mean, std, per_fold = metrics.cross_validated_accuracy(scores, same, folds)
+        mean, std, per_fold = _cross_validated_accuracy(scores, same, folds)
     else:
-        mean, std, per_fold = metrics.accuracy(scores, same, threshold), 0.0, []
+        mean, std, per_fold = _accuracy(scores, same, threshold), 0.0, []
     found = ~np.isnan(scores)
     floor = np.nanmin(scores) - 1 if found.any() else -1.0
-    filled = np.where(found, scores, floor)  # missing faces score below everything
-    _, far, tar = metrics.roc(filled[same], filled[~same])
+    # Same-person pairs not compared are non-matches (below every score); different-person
+    # pairs not compared were not decided: left out of the false-match rates.
+    genuine = np.where(found, scores, floor)[same]
+    _, far, tar = metrics.roc(genuine, scores[found & ~same])
     calibrated = calibration.threshold_for(1e-3) if calibration is not None else None
     return VerificationReport(
         pairs=len(pairs),
@@ -264,15 +284,40 @@ def evaluate_verification(
             "1e-3": metrics.tar_at_far(far, tar, 1e-3),
         },
         threshold=threshold,
-        threshold_accuracy=metrics.accuracy(scores, same, threshold),
+        threshold_accuracy=_accuracy(scores, same, threshold),
         calibrated_threshold=calibrated,
-        calibrated_accuracy=None
-        if calibrated is None
-        else metrics.accuracy(scores, same, calibrated),
+        calibrated_accuracy=None if calibrated is None else _accuracy(scores, same, calibrated),
         failures=embedded.failures,
         scores=scores,
         same=same,
     )
+
+
+def _accuracy(scores: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    """Share of pairs decided right at `threshold`; a pair without a score (not compared: a
+    photo without a face) was not decided, so it is not right, whether same or different."""
+    if not len(scores):
+        return float("nan")
+    compared = ~np.isnan(scores)
+    decided = np.nan_to_num(scores, nan=-np.inf) >= threshold
+    return float(np.mean(compared & (decided == same)))
+
+
+def _cross_validated_accuracy(
+    scores: np.ndarray, same: np.ndarray, folds: np.ndarray
+) -> tuple[float, float, list[float]]:
+    """Mean and std of per-fold accuracy, each fold's threshold chosen on the pairs compared
+    in the other folds; pairs not compared count as wrong (see _accuracy)."""
+    from facesift.match import metrics
+
+    results = []
+    compared = ~np.isnan(scores)
+    for fold in np.unique(folds):
+        test = folds == fold
+        train = ~test & compared
+        threshold = metrics.best_threshold(scores[train], same[train])
+        results.append(_accuracy(scores[test], same[test], threshold))
+    return float(np.mean(results)), float(np.std(results)), results
 
 
 def verification_inputs(

@@ -17,6 +17,10 @@ from facesift.match.policy import uses_low_res_templates
 from facesift.vision.engine import FaceEngine
 from facesift.workflows.evaluate import EmbeddedPhotos, embed_photos, identity_folder
 
+# The rank of a mated probe in which no face was found (or whose analysis failed): a miss at
+# every rank, as NIST counts a failure to acquire.
+NO_FACE_RANK = int(np.iinfo(np.int64).max)
+
 
 @dataclass
 class IdentificationReport:
@@ -38,6 +42,10 @@ class IdentificationReport:
     non_mated_top: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # Each probe photo's five best candidates (name, score), as a search shows them.
     candidates: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    # Probes without a face (or whose analysis failed): the mated ones are among `mated`,
+    # each a miss; the non-mated ones are left out of FPIR (not a correct rejection either).
+    mated_without_face: int = 0
+    non_mated_without_face: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,10 +58,14 @@ class IdentificationReport:
             "fnir_at_fpir_0.01": _round(self.fnir["0.01"]),
             "fnir_at_fpir_0.003": _round(self.fnir["0.003"]),
             "thresholds": {k: _round(v) for k, v in self.thresholds.items()},
+            "mated_probes_without_face": self.mated_without_face,
+            "non_mated_probes_without_face": self.non_mated_without_face,
             "failures": self.failures,
             "protocol": "gallery: first photo (by name) of each identity with 2+ photos; "
             "mated probes: its other photos; non-mated: identities without a gallery photo. "
-            "FNIR counts a mated search as found only at rank 1 with a score at the threshold",
+            "FNIR counts a mated search as found only at rank 1 with a score at the threshold. "
+            "A mated probe without a face (or whose analysis failed) is a miss at every rank, in "
+            "rank-1, CMC and FNIR; a non-mated one is left out of FPIR",
         }
 
 
@@ -114,6 +126,8 @@ def evaluate_identification(
         non_mated_labels=[searched.labels[k] for k in searched.others],
         non_mated_top=non_mated,
         candidates=searched.shown,
+        mated_without_face=searched.mated_without_face,
+        non_mated_without_face=searched.non_mated_without_face,
     )
 
 
@@ -140,7 +154,8 @@ def _split(root: Path, probes_root: Path | None) -> tuple[dict[str, Path], list[
 
 @dataclass
 class _Searched:
-    """Every usable probe searched: mates' ranks and scores, strangers' top scores."""
+    """Every usable probe searched: mates' ranks and scores, strangers' top scores; mated
+    probes without a face after them, each a miss."""
 
     names: list[str]
     labels: list[str]
@@ -150,6 +165,8 @@ class _Searched:
     mate_scores: dict[int, float] = field(default_factory=dict)
     top: dict[int, float] = field(default_factory=dict)
     shown: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    mated_without_face: int = 0
+    non_mated_without_face: int = 0
 
 
 def _search(
@@ -159,7 +176,8 @@ def _search(
     embedded: EmbeddedPhotos,
 ) -> _Searched:
     """Rank every gallery person for every probe with a face, by the search the product
-    uses (facesift.match.gallery.search_people, small probes to low-resolution templates)."""
+    uses (facesift.match.gallery.search_people, small probes to low-resolution templates).
+    A mated probe without a face is a miss (NO_FACE_RANK, no score)."""
     at = enrolled.index()
     names = [n for n in gallery if not np.isnan(enrolled.vectors[at[gallery[n]]]).any()]
     assert enrolled.low_res is not None and embedded.face_px is not None
@@ -190,4 +208,15 @@ def _search(
                 out.mate_scores[row] = score
             else:
                 out.top[row] = hits[0].score if hits else -1.0
+    faceless = [(p, n) for p, n in probes if np.isnan(embedded.vectors[where[p]]).any()]
+    for _, name in faceless:
+        if name in column:
+            row = len(out.labels)
+            out.labels.append(name)
+            out.mated.append(row)
+            out.ranks[row] = NO_FACE_RANK
+            out.mate_scores[row] = -np.inf
+            out.mated_without_face += 1
+        else:
+            out.non_mated_without_face += 1
     return out

@@ -11,6 +11,7 @@ from typing import Any
 
 from PIL import Image
 
+from facesift.execution.analysis import AnalysisFailure
 from facesift.match.policy import uses_low_res_templates
 from facesift.media.draw import draw_boxes
 from facesift.media.video import VideoFrame
@@ -381,7 +382,14 @@ class EnrollOutcome:
 
 @dataclass
 class ScanReport:
-    """Totals of a scan; `errors` lists (path, reason) for every file that failed."""
+    """Totals of a scan; `errors` lists (path, reason) for every file that failed.
+
+    In its JSON each error has a `kind`: "file" when the file cannot be read or decoded (it is
+    damaged, or not what its name says), "analysis" when analysing it failed (an exception in
+    the engine, out of memory, a worker process that died: the reason is an AnalysisFailure)
+    — the file may be fine. Every failed file is tried again by the next scan; a video whose
+    analysis failed keeps the faces stored before the failure and is resumed from there.
+    """
 
     files: int = 0
     processed: int = 0
@@ -395,6 +403,8 @@ class ScanReport:
     partial: list[tuple[str, str]] = field(default_factory=list)  # videos read in part, why
     # Every file seen and not analysed (or not wholly), with the reason.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Files analysed whose provenance is incomplete (a damaged EXIF block), with what is wrong.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -404,12 +414,17 @@ class ScanReport:
             "faces": self.faces,
             "tracks": self.tracks,
             "video_seconds": round(self.video_seconds, 2),
-            "errors": [{"path": p, "reason": r} for p, r in self.errors],
+            "errors": [{"path": p, "reason": r, "kind": _error_kind(r)} for p, r in self.errors],
             "partial": [{"path": p, "reason": r} for p, r in self.partial],
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 2),
         }
+
+
+def _error_kind(reason: str) -> str:
+    return "analysis" if isinstance(reason, AnalysisFailure) else "file"
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from typing import Any
 
 from facesift.errors import MediaError
 from facesift.execution import Executor, default_workers
-from facesift.execution.analysis import AnalyzedImage
+from facesift.execution.analysis import AnalysisFailure, AnalyzedImage
 from facesift.match.tracking import FrameFaces, Tracker, TrackerSettings
 from facesift.media.files import discover, is_video, sha256_file
+from facesift.media.image import EXIF_ERRORS
 from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
 from facesift.store.store import COMPLETE, Tx
 from facesift.store.videos import ScanTakenOver, VideoRecord
@@ -105,6 +106,15 @@ def scan(
     return report
 
 
+def _resumes(record: VideoRecord) -> str:
+    """What an analysis failure left of a video, for its report."""
+    faces, _ = record.counts()
+    return (
+        f"the video stays unfinished with the {faces} faces stored before it; the next scan "
+        "resumes it from there"
+    )
+
+
 def _hash_or_report(path: Path, report: ScanReport) -> str | None:
     try:
         return sha256_file(path)
@@ -150,6 +160,11 @@ def _store_analysis(
     elif stored:
         report.processed += 1
         report.faces += len(analysis.faces)
+        if problems := analysis.exif.get(EXIF_ERRORS):
+            report.warnings.append(
+                (str(path), "damaged EXIF: tags such as the time or GPS position may be "
+                 f"missing (the stored EXIF lists why): {'; '.join(problems)}")
+            )  # fmt: skip
         if analysis.frames > 1:
             report.skipped.append(
                 (str(path), f"frames 2–{analysis.frames} of this multi-frame image were not "
@@ -198,7 +213,10 @@ def _scan_video(
     An interrupted scan left the media row "scanning" with the frame it got to; with the
     same settings it resumes there, with its open tracks and the full scan that frame
     followed restored from the store: any commit is an exact resume point. Ctrl-C gives
-    the video up at once, so that a rerun need not wait for the heartbeat to go stale.
+    the video up at once, so that a rerun need not wait for the heartbeat to go stale; so
+    does a frame whose analysis failed (the engine, not the file: reported as an error),
+    after committing the frames before it. Only a decoding failure ends the video as
+    "partial", which is final.
     """
     try:
         info = probe_video(path)
@@ -239,10 +257,21 @@ def _scan_video(
                 committed_wall = time.monotonic()
             if progress is not None:
                 progress(path, frame.timestamp, info.duration)
+        if isinstance(status.error, AnalysisFailure):  # the file is not at fault: resumable
+            if pending:
+                record.commit(pending, tracker, pending[-1].index)
+            record.release()
+            report.errors.append(
+                (str(path), AnalysisFailure(f"{status.error}; {_resumes(record)}"))
+            )
+            return
         record.commit(pending, tracker, status.frames_decoded - 1, status)
     except ScanTakenOver:
         report.errors.append(
-            (str(path), "another process took this video's scan over; rerun to check it")
+            (
+                str(path),
+                AnalysisFailure("another process took this video's scan over; rerun to check it"),
+            )
         )
         return
     except KeyboardInterrupt:

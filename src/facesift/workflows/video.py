@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facesift.execution import Executor
+from facesift.execution import AnalysisFailure, Executor
 from facesift.match.tracking import Anchor, FrameFaces, Sighting, Tracker
 from facesift.media.video import DecodeStatus, VideoFrame, read_frames
 from facesift.vision.face import Box, Face
@@ -68,13 +68,17 @@ def track_video(
 
     Frames up to `skip_until` are skipped; a resumed scan gives the `anchor` of the frame it
     resumes after, to keep the full-scan schedule (None: the first frame is scanned in full).
-    Decoding problems end the iteration with `status.error` set; a frame whose analysis fails
-    ends it too (the error is recorded the same way), keeping what came before.
+    Decoding problems end the iteration with `status.error` set: the file is damaged there. A
+    frame whose analysis fails ends it too, with `status.error` an AnalysisFailure: the frame
+    was read, the engine failed (out of memory, a worker that died), so the frames from there
+    on are worth analysing again; what came before is yielded.
     """
     frames = read_frames(path, fps=fps, skip_until=skip_until, status=status)
     for pending, faces in _analysed(pool, frames, anchor, full_scan_every, min_face_px):
-        if isinstance(faces, str):
-            status.error = f"frame {pending.index} ({pending.timestamp:.2f} s): {faces}"
+        if isinstance(faces, str):  # the frame was decoded: its analysis failed
+            status.error = AnalysisFailure(
+                f"frame {pending.index} ({pending.timestamp:.2f} s): {faces}"
+            )
             return
         sightings = [Sighting(pending.index, pending.timestamp, face) for face in faces]
         ids = tracker.update(pending.index, pending.timestamp, sightings)

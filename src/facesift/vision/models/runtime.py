@@ -1,8 +1,15 @@
-"""ONNX Runtime sessions: thread counts for small machines, a GPU when one is there."""
+"""ONNX Runtime sessions: thread counts for small machines, a GPU when one is there.
+
+Where a GPU is asked for (onnxruntime-gpu is installed and FACESIFT_DEVICE is not "cpu") but
+cannot be used — no GPU answers the probe, the probe itself fails, or ONNX Runtime cannot
+start CUDA for a model — facesift runs on the CPU and says so: a warning is logged, and
+gpu_status() (in every engine's description, and `facesift doctor`) says why.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +21,12 @@ from facesift.errors import ModelError
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+
+log = logging.getLogger(__name__)
+
+# Why ONNX Runtime ran a model on the CPU although CUDA was asked for (this process).
+_session_fallbacks: list[str] = []
+_warned: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -28,32 +41,108 @@ def default_threads() -> int:
     return max(1, int(configured)) if configured else max(1, os.cpu_count() or 1)
 
 
+@dataclass(frozen=True)
+class GpuStatus:
+    """What became of the GPU in this process.
+
+    `requested`: onnxruntime-gpu is installed (it lists CUDA) and FACESIFT_DEVICE is not
+    "cpu"; `available`: a GPU answered the probe; `problems`: why the GPU is not used (or not
+    for every model) although it was requested — the work runs on the CPU instead.
+    """
+
+    requested: bool
+    available: bool
+    problems: tuple[str, ...] = ()
+
+    @property
+    def fell_back(self) -> bool:
+        """Asked for, and the CPU runs (some of) the work instead."""
+        return self.requested and bool(self.problems)
+
+    def summary(self) -> str:
+        if not self.requested:
+            return "not requested (onnxruntime without CUDA, or FACESIFT_DEVICE=cpu)"
+        if self.fell_back:
+            return "requested, running on the CPU instead: " + "; ".join(self.problems)
+        return "in use (CUDA)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "available": self.available,
+            "fell_back_to_cpu": self.fell_back,
+            "problems": list(self.problems),
+        }
+
+
+def gpu_status() -> GpuStatus:
+    """Whether a GPU was asked for, whether one answered, and why it is not used where it
+    was asked for; each new problem is logged as a warning once."""
+    import onnxruntime as ort
+
+    installed = CUDA in ort.get_available_providers()
+    requested = installed and os.environ.get("FACESIFT_DEVICE", "").lower() != "cpu"
+    if not requested:
+        return GpuStatus(False, False)
+    problems = []
+    try:
+        available = gpu_present()
+    except Exception as exc:  # the probe broke: no GPU for this run, and the reason said
+        available = False
+        problems.append(f"the GPU probe failed ({type(exc).__name__}: {exc})")
+    else:
+        if not available:
+            problems.append(f"no GPU answered the probe ({gpu_probe() or 'no reason given'})")
+    problems.extend(_session_fallbacks)
+    for problem in problems:
+        _warn_once(f"GPU requested, running on the CPU instead: {problem}")
+    return GpuStatus(True, available, tuple(problems))
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
+
+
 def available_providers() -> list[str]:
     """CUDA first when onnxruntime-gpu is installed and a GPU answers, unless
-    FACESIFT_DEVICE=cpu."""
+    FACESIFT_DEVICE=cpu (see gpu_status for why a GPU asked for is not used)."""
     import onnxruntime as ort
 
     available = ort.get_available_providers()
-    if CUDA in available and (
-        os.environ.get("FACESIFT_DEVICE", "").lower() == "cpu" or not gpu_present()
-    ):
-        available = [CPU]
+    if CUDA in available:
+        status = gpu_status()
+        if not (status.requested and status.available):
+            available = [CPU]
     return [p for p in (CUDA, CPU) if p in available]
 
 
-@functools.cache
 def gpu_present() -> bool:
     """Whether an NVIDIA GPU answers: onnxruntime-gpu lists its CUDA provider on machines
     without one too, where facesift should not choose the CNN detector for it."""
-    return gpu_free_memory_mib() is not None
+    return gpu_probe() is None
+
+
+@functools.cache
+def gpu_probe() -> str | None:
+    """None where the GPU answers (nvidia-smi reads its free memory), else why it did not
+    (once per process)."""
+    return _query_free_memory()[1]
 
 
 def gpu_free_memory_mib() -> int | None:
     """Free memory of the GPU that CUDA sessions use (the first visible one), from nvidia-smi;
     None where it cannot be read."""
+    return _query_free_memory()[0]
+
+
+def _query_free_memory() -> tuple[int | None, str | None]:
+    """(free MiB, None) from nvidia-smi, or (None, why it could not be read)."""
     import subprocess
 
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    out = ""
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"]
@@ -63,9 +152,18 @@ def gpu_free_memory_mib() -> int | None:
             timeout=10,
             check=True,
         ).stdout
-        return int(out.split()[0])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return None
+        return int(out.split()[0]), None
+    except FileNotFoundError:
+        return None, "nvidia-smi not found: no NVIDIA driver"
+    except subprocess.CalledProcessError as exc:
+        said = " ".join(f"{exc.stdout or ''} {exc.stderr or ''}".split())[:200]
+        return None, f"nvidia-smi failed with exit status {exc.returncode}: {said}"
+    except subprocess.TimeoutExpired:
+        return None, "nvidia-smi did not answer within 10 s"
+    except OSError as exc:
+        return None, f"nvidia-smi could not run: {exc}"
+    except (ValueError, IndexError):
+        return None, f"nvidia-smi's answer is not a number: {out.strip()[:100]!r}"
 
 
 def provider_settings(providers: list[str]) -> list[str | tuple[str, dict[str, str]]]:
@@ -106,11 +204,19 @@ def onnx_session(
     if CUDA in providers and _shared_gpu_arena():
         options.add_session_config_entry("session.use_env_allocators", "1")
     source = model if isinstance(model, bytes) else str(model)
+    name = "<in memory>" if isinstance(model, bytes) else str(model)
     try:
-        return ort.InferenceSession(source, options, providers=provider_settings(providers))
+        session = ort.InferenceSession(source, options, providers=provider_settings(providers))
     except Exception as exc:  # onnxruntime raises its own exception types
-        name = "<in memory>" if isinstance(model, bytes) else str(model)
         raise ModelError(f"{name}: cannot load as an ONNX model: {exc}") from None
+    if CUDA in providers and CUDA not in session.get_providers():
+        # ONNX Runtime falls back to the CPU by itself where CUDA cannot start (libraries
+        # missing, a driver too old): say so where the engine is described.
+        problem = f"ONNX Runtime could not start CUDA for {name} and runs it on the CPU"
+        if problem not in _session_fallbacks:
+            _session_fallbacks.append(problem)
+        gpu_status()  # logs it
+    return session
 
 
 @functools.cache
