@@ -7,6 +7,8 @@ and a score equal to a threshold is tested as "≥", not by rounding luck.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -230,3 +232,8 @@ def test_det_open_set_by_hand() -> None:
     # Nothing searched: an empty curve.
     fpir, fnir = det_open_set(np.array([], int), _a(), _a())
     assert len(fpir) == len(fnir) == 0
+    # No non-mated searches (FPIR undefined), or no mated ones (FNIR undefined): empty too.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice"
+        assert len(det_open_set(np.array([1]), _a(0.9), _a())[0]) == 0
+        assert len(det_open_set(np.array([], int), _a(), _a(0.4))[0]) == 0

@@ -92,7 +92,10 @@ def fnir_at_fpir(
 def det_open_set(
     ranks: np.ndarray, mate_scores: np.ndarray, non_mated_top: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(FPIR, FNIR) over all thresholds: the identification DET curve."""
+    """(FPIR, FNIR) over all thresholds: the identification DET curve (empty when there are no
+    non-mated or no mated searches: one of its axes would be undefined)."""
+    if len(non_mated_top) == 0 or len(mate_scores) == 0:
+        return np.zeros(0), np.zeros(0)
     thresholds = np.unique(np.concatenate([mate_scores, non_mated_top]))[::-1]
     fpir = np.array([np.mean(non_mated_top >= t) for t in thresholds])
     fnir = np.array([1 - np.mean((ranks == 1) & (mate_scores >= t)) for t in thresholds])
