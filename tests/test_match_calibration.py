@@ -11,6 +11,7 @@ import pytest
 from facesift import FaceEngine
 from facesift.match.calibration import (
     Calibration,
+    Estimate,
     SeenTogether,
     band,
     binomial_interval,
@@ -267,16 +268,19 @@ def held_out_low_res(
     )
 
 
-def _held_out_rate(held_out: HeldOut, target: float) -> tuple[float, float]:
-    """The Clopper-Pearson 95% interval of the true FMR at the calibration's "FMR `target`"
-    score, printed with the pair counts; skips where the pairs cannot resolve MARGIN."""
+def _held_out_rate(
+    held_out: HeldOut, target: float, estimate: Estimate = "upper"
+) -> tuple[float, float]:
+    """The Clopper-Pearson 95% interval of the true FMR at the score where the calibration's
+    `estimate` of the FMR is `target` ("upper": the score decisions use), printed with the
+    pair counts; skips where the pairs cannot resolve MARGIN."""
     n = len(held_out.scores)
-    threshold = held_out.calibration.threshold_for(target)
+    threshold = held_out.calibration.threshold_for(target, estimate)
     hits = int(np.sum(held_out.scores >= threshold))
     (lower,), (upper,) = binomial_interval(np.array([hits]), n)
     by_people = _people_bootstrap(held_out, threshold, hits)
     print(
-        f"\n{held_out.name} 'FMR {target:g}' (score {threshold:.4f}) on {n:,} held-out "
+        f"\n{held_out.name} {estimate} 'FMR {target:g}' (score {threshold:.4f}) on {n:,} held-out "
         f"different-person pairs: {hits} at or above it, FMR {hits / n:.3e}, 95% CI "
         f"[{lower:.3e}, {upper:.3e}] = [{lower / target:.2f}, {upper / target:.2f}] x target;"
         f" bootstrap over people [{by_people[0] / target:.2f}, {by_people[1] / target:.2f}]"
@@ -317,29 +321,22 @@ def _people_bootstrap(
     return np.quantile(weighted_hits / weighted_pairs, [0.025, 0.975])
 
 
-# Measured on the standard pairs at 'FMR 1e-4': 6.4e-5, 95% CI 5.1e-5 to 8.0e-5.
-CONSERVATIVE_AT_1E4 = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the shipped calibration is more than 1.5x conservative at 'FMR 1e-4' on people "
-    "it never saw (the safe side); strict, so a refitted one that is not removes this mark",
-)
-
-
 @pytest.mark.datasets
 @pytest.mark.parametrize("target", HELD_OUT_LEVELS)
 def test_shipped_fmr_is_not_exceeded_on_people_it_never_saw(
     held_out: HeldOut, target: float
 ) -> None:
     """The shipped calibration (LFW View 1 DevTrain) on all different-person pairs of the
-    DevTest photos: the true rate at its "FMR t" score is, with 95% confidence, at most
-    MARGIN × t. This is what decisions rely on: the estimate errs towards more false
-    matches, never fewer.
+    DevTest photos: the true rate at the score decisions use for "FMR t" (where the upper end
+    of the calibration's interval is t) is, with 95% confidence, at most MARGIN × t: the
+    estimate errs towards more false matches, never fewer. Being cautious is by design (the
+    interval resamples people), so the true rate there is often well below t (measured with
+    the default pipeline's calibration: 95% CI [0.86, 0.89] x t at 1e-2, [0.58, 0.67] at
+    1e-3, [0.32, 0.56] at 1e-4); how accurate the calibration is, is checked on its point
+    estimate below.
 
     The interval is Clopper-Pearson over pairs, which takes every pair as independent; pairs
-    sharing a person are not, and the printed bootstrap over people is wider (measured:
-    [0.82, 1.03] x t at 1e-2, [0.60, 1.06] at 1e-3, [0.31, 1.37] at 1e-4): its upper ends too
-    are within MARGIN.
+    sharing a person are not, and the printed bootstrap over people is wider.
 
     The check this replaces (t/3 ≤ FMR ≤ 3t at 1e-2 and 1e-3) passed with each threshold
     swapped for the shipped one of 2.5 × t (held-out FMR 2.4e-2 at "1e-2", 2.2e-3 at "1e-3");
@@ -348,18 +345,31 @@ def test_shipped_fmr_is_not_exceeded_on_people_it_never_saw(
     assert upper <= MARGIN * target
 
 
+# Measured at the point estimate's 'FMR 1e-4': 6.8e-5, 95% CI 5.4e-5 to 8.5e-5 (82 pairs of
+# 1.2 M): DevTrain's people were more alike than DevTest's at that extreme.
+CAUTIOUS_AT_1E4 = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="at 'FMR 1e-4' the shipped calibration's point estimate is more than 1.5x cautious "
+    "on people it never saw (the safe side); strict, so a refitted one that is not removes "
+    "this mark",
+)
+
+
 @pytest.mark.datasets
 @pytest.mark.parametrize(
     "target",
-    [*HELD_OUT_LEVELS[:-1], pytest.param(HELD_OUT_LEVELS[-1], marks=CONSERVATIVE_AT_1E4)],
+    [*HELD_OUT_LEVELS[:-1], pytest.param(HELD_OUT_LEVELS[-1], marks=CAUTIOUS_AT_1E4)],
 )
-def test_shipped_fmr_is_not_far_above_the_true_rate_on_people_it_never_saw(
+def test_shipped_point_estimate_is_within_the_margin_on_people_it_never_saw(
     held_out: HeldOut, target: float
 ) -> None:
-    """The other side: the true rate at the shipped "FMR t" score is, with 95% confidence,
-    at least t / MARGIN; a calibration far more cautious than it says costs recognition."""
-    lower, _ = _held_out_rate(held_out, target)
-    assert lower >= target / MARGIN
+    """How accurate the shipped calibration is: at the score where its point estimate is t,
+    the true rate on people it never saw is, with 95% confidence, within MARGIN of t either
+    way (a calibration far more cautious than it says would cost recognition; one less
+    cautious would mislead)."""
+    lower, upper = _held_out_rate(held_out, target, "point")
+    assert target / MARGIN <= lower and upper <= MARGIN * target
 
 
 @pytest.mark.datasets
@@ -368,11 +378,12 @@ def test_low_resolution_fmr_holds_on_people_the_calibration_never_saw(
     held_out_low_res: HeldOut, target: float
 ) -> None:
     """The shipped low-resolution calibration (small probes against low-resolution templates
-    of DevTrain photos) on small DevTest probes made another way: the true rate at its
-    "FMR t" score is, with 95% confidence, within MARGIN of t either way (measured: 95% CI
-    [1.22, 1.28] x t at 1e-2, [1.06, 1.24] at 1e-3, [0.69, 1.20] at 1e-4). The check this
-    replaces allowed 3× either way."""
-    lower, upper = _held_out_rate(held_out_low_res, target)
+    of DevTrain photos) on small DevTest probes made another way: at the score decisions use
+    the true rate is, with 95% confidence, at most MARGIN × t, and at its point estimate's
+    score within MARGIN of t either way. The check this replaces allowed 3× either way."""
+    _, upper = _held_out_rate(held_out_low_res, target)
+    assert upper <= MARGIN * target
+    lower, upper = _held_out_rate(held_out_low_res, target, "point")
     assert target / MARGIN <= lower and upper <= MARGIN * target
 
 
