@@ -6,7 +6,7 @@ Every benchmark in this folder ends with `write_result(name, figures, data)`, wh
     {"benchmark": name,
      "figures": {...},          # the measured values (README.md cites them by key path)
      "data": {...},             # what was measured on: dataset, counts, options
-     "provenance": {"command", "commit", "dirty", "date", "wall_seconds", "load_average",
+      "provenance": {"command", "commit", "dirty", "date", "wall_seconds", "load_average",
                     "machine": {"cpu", "cores", "ram_gib", "gpu", "os", "python",
                                 "libraries"}}}
 
@@ -47,6 +47,14 @@ LIBRARIES = {
 }
 
 _STARTED = time.perf_counter()
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages: how busy the machine's cores were (speed figures)."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+_LOAD_AT_START = _load_average()
 
 
 def _git(*args: str) -> str | None:
@@ -156,7 +164,6 @@ def _plain(value: Any) -> Any:
 
 def write_result(name: str, figures: dict[str, Any], data: dict[str, Any]) -> Path:
     """Write benchmarks/results/<name>.json (see the module's docstring); returns its path."""
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     result = {
         "benchmark": name,
         "figures": _plain(figures),
@@ -167,7 +174,7 @@ def write_result(name: str, figures: dict[str, Any], data: dict[str, Any]) -> Pa
             "dirty": _DIRTY,
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "wall_seconds": round(time.perf_counter() - _STARTED, 1),
-            "load_average": None if load is None else [round(x, 2) for x in load],
+            "load_average": {"start": _LOAD_AT_START, "end": _load_average()},
             "machine": machine(),
         },
     }

@@ -3,6 +3,7 @@
 in one run. Prints faces/s, the ratios, and the largest difference between the vectors.
 
 Run: python benchmarks/embedding_speed.py [--faces N]
+Writes benchmarks/results/embedding_speed.json.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
+from _results import DATASETS, write_result
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+DATA = DATASETS
 
 
 def face_chips(limit: int) -> list[np.ndarray]:
@@ -66,15 +67,32 @@ def main() -> None:
         np.linalg.norm(dlib_vectors, axis=1) * np.linalg.norm(onnx_vectors, axis=1)
     )
     print(f"{'embedder':<44}{'faces/s':>9}{'speed':>8}")
-    for name, seconds in (
-        ("dlib compute_face_descriptor (face_recognition)", t_dlib),
-        ("facesift ONNX Runtime, batch 1", t_one),
-        (f"facesift ONNX Runtime, batch {onnx.batch_size}", t_batch),
+    figures: dict[str, dict[str, float]] = {"faces_per_second": {}, "speedup_over_dlib": {}}
+    for key, name, seconds in (
+        ("dlib", "dlib compute_face_descriptor (face_recognition)", t_dlib),
+        ("onnx_batch_1", "facesift ONNX Runtime, batch 1", t_one),
+        ("onnx_batched", f"facesift ONNX Runtime, batch {onnx.batch_size}", t_batch),
     ):
         print(f"{name:<44}{len(chips) / seconds:>9.1f}{t_dlib / seconds:>7.1f}×")
+        figures["faces_per_second"][key] = len(chips) / seconds
+        figures["speedup_over_dlib"][key] = t_dlib / seconds
     print(
         f"min cosine similarity to dlib: {cosine.min():.9f}; "
         f"max abs difference: {np.abs(dlib_vectors - onnx_vectors).max():.2e}"
+    )
+    figures["agreement_with_dlib"] = {
+        "min_cosine": float(cosine.min()),
+        "max_abs_difference": float(np.abs(dlib_vectors - onnx_vectors).max()),
+    }
+    write_result(
+        "embedding_speed",
+        figures,
+        {
+            "dataset": "lfw-view1 (faces of the first photo of each person, in name order)",
+            "faces": len(chips),
+            "batch_size": onnx.batch_size,
+            "timing": "best of 2 runs",
+        },
     )
 
 
