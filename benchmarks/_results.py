@@ -6,7 +6,7 @@ Every benchmark in this folder ends with `write_result(name, figures, data)`, wh
     {"benchmark": name,
      "figures": {...},          # the measured values (README.md cites them by key path)
      "data": {...},             # what was measured on: dataset, counts, options
-      "provenance": {"command", "commit", "dirty", "date", "wall_seconds", "load_average",
+     "provenance": {"command", "commit", "dirty", "date", "wall_seconds", "load_average",
                     "machine": {"cpu", "cores", "ram_gib", "gpu", "os", "python",
                                 "libraries"}}}
 
