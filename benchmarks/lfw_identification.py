@@ -17,7 +17,8 @@ degraded DevTest probes, against the low-resolution templates of the gallery's o
 the true FMR at the scores it calls 1e-3 and 1e-2.
 
 Run: python benchmarks/lfw_identification.py [--pairs FILE] [--low-res both|on|off]
-Writes benchmarks/results/lfw_identification.json.
+Writes benchmarks/results/lfw_identification.json (for other pairs:
+lfw_identification_PAIRSFILE.json).
 """
 
 from __future__ import annotations
@@ -256,8 +257,9 @@ def main() -> None:
     }
     figures["low_res_calibration_on_degraded_probes"] = check
     figures["degraded_probes_median_face_px"] = median_px
+    default = args.pairs == DATA / "pairsDevTest.txt"
     write_result(
-        "lfw_identification",
+        "lfw_identification" if default else f"lfw_identification_{args.pairs.stem}",
         figures,
         {
             "dataset": "lfw-view1",

@@ -1,7 +1,7 @@
 """Verification accuracy on an LFW pair file: facesift's default pipeline vs face_recognition's.
 
 Run: python benchmarks/lfw_verification.py [--pairs FILE] [--root DIR] [--tune PAIRS_FILE]
-Writes benchmarks/results/lfw_verification.json.
+Writes benchmarks/results/lfw_verification.json (lfw_verification_PAIRSFILE.json for other pairs).
 
 Both pipelines see the same images in one run. face_recognition's default pipeline is
 `face_locations` (HOG, one upsampling) + `face_encodings` (5-point chips), first face of each
@@ -181,8 +181,9 @@ def main() -> None:
                 "tuning_accuracy": acc_tune,
                 "test_accuracy": acc_test,
             }
+    default = args.pairs == DATA / "pairsDevTest.txt"
     write_result(
-        "lfw_verification",
+        "lfw_verification" if default else f"lfw_verification_{args.pairs.stem}",
         figures,
         {
             "dataset": "lfw-view1" if args.root == DATA / "images" else str(args.root),
