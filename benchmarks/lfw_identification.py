@@ -9,14 +9,17 @@ Gaussian blur σ 0.8, JPEG quality 35 — the kind of imagery investigators get.
 face_recognition: `face_locations` (HOG, upsample 1) + `face_encodings`, face nearest the
 centre; Euclidean distance turned into a score (higher = closer). facesift: its own path, with
 low-resolution templates for probes narrower than 56 px (facesift.vision.lowres), and the same
-vectors without them (`--low-res`: both by default, from one embedding of each photo). A probe
-or gallery photo where a pipeline finds no face counts as a miss for that pipeline.
+vectors without them (`--low-res`: both by default, from one embedding of each photo); with the
+mirrored face's vector added to each embedding (its default) and without (`--flip`: both by
+default, each a run of its own). A probe or gallery photo where a pipeline finds no face
+counts as a miss for that pipeline.
 
 Also: the low-resolution calibration (the one shipped, fitted on DevTrain) judged on these
 degraded DevTest probes, against the low-resolution templates of the gallery's other people:
 the true FMR at the scores it calls 1e-3 and 1e-2.
 
 Run: python benchmarks/lfw_identification.py [--pairs FILE] [--low-res both|on|off]
+     [--flip both|on|off]
 Writes benchmarks/results/lfw_identification.json (for other pairs:
 lfw_identification_PAIRSFILE.json).
 """
@@ -77,14 +80,14 @@ def baseline_vectors(paths: list[Path]) -> np.ndarray:
     return vectors
 
 
-def facesift_vectors(paths: list[Path], gallery: bool = False) -> Embedded:
+def facesift_vectors(paths: list[Path], gallery: bool = False, flip: bool = True) -> Embedded:
     """facesift's path: gallery photos get low-resolution templates, and probes narrower than
     LOW_RES_PROBE_PX are matched against those (as `Workspace` and `eval identify` do);
     `without_low_res` drops the templates, for the same vectors without them."""
     from facesift import FaceEngine
     from facesift.workflows.evaluate import embed_photos
 
-    embedded = embed_photos(FaceEngine(), paths, prefer="central", templates=gallery)
+    embedded = embed_photos(FaceEngine(flip=flip), paths, prefer="central", templates=gallery)
     return Embedded(embedded.vectors, embedded.low_res, embedded.face_px)
 
 
@@ -179,6 +182,12 @@ def main() -> None:
         default="both",
         help="facesift with low-resolution templates (on), without (off), or both",
     )
+    parser.add_argument(
+        "--flip",
+        choices=("both", "on", "off"),
+        default="both",
+        help="facesift with the mirrored face's vector added (on, its default), without, or both",
+    )
     args = parser.parse_args()
     from facesift.workflows.evaluate import read_pairs
 
@@ -199,6 +208,7 @@ def main() -> None:
     )
     variants = {"on": ("facesift", lambda g: g), "off": ("facesift_no_low_res", without_low_res)}
     chosen = ["on", "off"] if args.low_res == "both" else [args.low_res]
+    flips = [True, False] if args.flip == "both" else [args.flip == "on"]
     rows: list[tuple[str, dict[str, float], dict[str, float], float]] = []
     with tempfile.TemporaryDirectory() as folder:
         degraded = [degrade(p, Path(folder) / f"{k}.jpg") for k, p in enumerate(probes)]
@@ -216,36 +226,38 @@ def main() -> None:
                 time.perf_counter() - start,
             )
         )
-        start = time.perf_counter()
-        g, clean, bad = (
-            facesift_vectors(gallery, True),
-            facesift_vectors(probes),
-            facesift_vectors(degraded),
-        )
-        seconds = time.perf_counter() - start
-        for variant in chosen:
-            name, gallery_for = variants[variant]
-            rows.append(
-                (
-                    name,
-                    metrics_for(scores_for(gallery_for(g), clean, False), clean.vectors, mates),
-                    metrics_for(scores_for(gallery_for(g), bad, False), bad.vectors, mates),
-                    seconds,
-                )
+        check, median_px = None, None
+        for flip in flips:
+            start = time.perf_counter()
+            g, clean, bad = (
+                facesift_vectors(gallery, True, flip),
+                facesift_vectors(probes, flip=flip),
+                facesift_vectors(degraded, flip=flip),
             )
-        assert bad.face_px is not None
-        median_px = float(np.nanmedian(bad.face_px))
-        check = (
-            low_res_calibration_check(g, gallery_people, bad, [p.parent.name for p in probes])
-            if "on" in chosen
-            else None
-        )
+            seconds = time.perf_counter() - start
+            for variant in chosen:
+                name, gallery_for = variants[variant]
+                rows.append(
+                    (
+                        name + ("" if flip else "_no_flip"),
+                        metrics_for(scores_for(gallery_for(g), clean, False), clean.vectors, mates),
+                        metrics_for(scores_for(gallery_for(g), bad, False), bad.vectors, mates),
+                        seconds,
+                    )
+                )
+            if flip:  # facesift's default embedding, the one the calibration is for
+                assert bad.face_px is not None
+                median_px = float(np.nanmedian(bad.face_px))
+                if "on" in chosen:
+                    check = low_res_calibration_check(
+                        g, gallery_people, bad, [p.parent.name for p in probes]
+                    )
     header = ("clean rank-1", "FNIR@1%", "degraded rank-1", "FNIR@1%", "no face", "s")
     widths = (13, 9, 17, 9, 9, 7)
-    print(f"{'pipeline':<20}" + "".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
+    print(f"{'pipeline':<30}" + "".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
     for name, clean_m, bad_m, secs in rows:
         print(
-            f"{name:<20}{clean_m['rank1']:>13.4f}{clean_m['fnir@fpir0.01']:>9.3f}"
+            f"{name:<30}{clean_m['rank1']:>13.4f}{clean_m['fnir@fpir0.01']:>9.3f}"
             f"{bad_m['rank1']:>17.4f}{bad_m['fnir@fpir0.01']:>9.3f}{bad_m['no_face']:>9.3f}"
             f"{secs:>7.0f}"
         )
@@ -269,6 +281,7 @@ def main() -> None:
             "non_mated_probes": len(probes) - mated,
             "degraded": "scaled 0.4x (bicubic), Gaussian blur sigma 0.8, JPEG quality 35",
             "low_res": args.low_res,
+            "flip": args.flip,
         },
     )
 
