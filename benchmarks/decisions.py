@@ -68,6 +68,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     from facesift.match import metrics
+    from facesift.match.decision import DEFAULT_THRESHOLD
     from facesift.vision.embed import DlibEmbedder
     from facesift.vision.similarity import l2_normalize
     from facesift.workflows.evaluate import read_pairs
@@ -106,6 +107,12 @@ def main() -> None:
             "threshold": threshold,
             "devtrain_accuracy": metrics.accuracy(s_train, y_train, threshold),
             "devtest_accuracy": metrics.accuracy(s_test, y_test, threshold),
+            # facesift's default decision (for its flipped embedding)
+            "at_default_threshold": {
+                "threshold": DEFAULT_THRESHOLD,
+                "devtrain_accuracy": metrics.accuracy(s_train, y_train, DEFAULT_THRESHOLD),
+                "devtest_accuracy": metrics.accuracy(s_test, y_test, DEFAULT_THRESHOLD),
+            },
         }
         print(
             f"  {name:<10} DevTrain {metrics.accuracy(s_train, y_train, threshold):.4f}  "
