@@ -19,7 +19,10 @@ when the README is rendered, names the file and the key path of the value:
   for `8.9e-4`), is the figure; a figure written as a bound (`≥ 0.9999`, `≤ 1e-4`) holds.
 
 Figures published by others, and figures no benchmark here reproduces, are marked as such in
-the README's text instead (e.g. "measured on an NVIDIA H200 …, not re-measured").
+the README's text instead: "published" or "not re-measured" in their paragraph (or, for a
+table, in the paragraph that introduces it). A paragraph with a measured-looking figure (a
+percentage, a ratio like `11×`, a time in ms, a rate in faces/s or photos/s) and neither a
+citation nor such a mark fails the test.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ CITATION = re.compile(
     r"<!--\s*(?P<file>[\w./+-]+)\s*:\s*(?P<keys>[^>]*?)\s*-->"
 )
 SCALE = {"%": 100.0, "M": 1e-6, "million": 1e-6, "k": 1e-3}
+MEASURED_LOOKING = re.compile(
+    r"(?<![\w.×])\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?\s?(?:%|×(?!\d)|ms\b|faces/s|photos/s)"
+)
+MARKS = ("not re-measured", "published")
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,24 @@ def test_readme_cites_figures() -> None:
 
 def test_readme_figures_agree_with_their_result_files() -> None:
     assert problems(README.read_text()) == []
+
+
+def unsourced(text: str) -> list[str]:
+    """Paragraphs with measured-looking figures but no citation and no mark."""
+    paragraphs = re.split(r"\n\s*\n", text)
+    out = []
+    for k, paragraph in enumerate(paragraphs):
+        figures = MEASURED_LOOKING.findall(paragraph)
+        before = paragraphs[k - 1] if k else ""
+        marked = any(m in paragraph or m in before for m in MARKS)
+        if figures and "<!--" not in paragraph and not marked:
+            out.append(f"{figures} in: {paragraph[:80]!r}")
+    return out
+
+
+def test_no_measured_figure_without_a_source() -> None:
+    assert unsourced(README.read_text()) == []
+    assert unsourced("Scans run at 12.5 photos/s on 2 cores.")
 
 
 @pytest.mark.parametrize(
