@@ -18,13 +18,16 @@ datasets beside the project for the speed and recall tables. In one run:
    pyramids, ResNet on batches of chips (when its weights are installed).
 
 Switches (each "A → B" the README states is one command):
-- `--tf32 off|on|both`: TF32 matrix maths in section 6's sessions (opened here with the CUDA
-  provider's `use_tf32` option; facesift's own sessions always have it off: the detector and
-  engine sections 1–5 cannot switch it without a change to facesift.vision.models.runtime).
+- `--tf32 off|on|both`: TF32 matrix maths in section 6, whose sessions are opened here with
+  ONNX Runtime's defaults and the CUDA provider's `use_tf32` option as asked (each with its own
+  arena). facesift's own sessions always have TF32 off: sections 1–5 cannot switch it without
+  a change to facesift.vision.models.runtime.provider_settings.
 - `--arena shared|per-session`: facesift registers one GPU arena for all of a process's
-  sessions; `per-session` swaps that registration off in this benchmark's processes (the
-  private hook facesift.vision.models.runtime._shared_gpu_arena: facesift has no parameter for
-  it), so that each session keeps its own arena, as ONNX Runtime does by default.
+  sessions; `per-session` swaps that registration off (the private hook
+  facesift.vision.models.runtime._shared_gpu_arena: facesift has no parameter for it), so that
+  each session keeps its own arena, as ONNX Runtime does by default. It applies to sections
+  1–3 (this process) and 4 (its child processes), not to section 5's worker processes.
+  The arena's growth (by what is asked rather than in doubling steps) has no switch.
 
 Run: python benchmarks/gpu_runtime.py [--sections 123456] [--tf32 off] [--arena shared]
 Writes benchmarks/results/gpu_runtime.json.
