@@ -3,7 +3,7 @@
 How README.md cites a figure: right after the figure (no space), an HTML comment, invisible
 when the README is rendered, names the file and the key path of the value:
 
-    raises rank-1 from 70.7%<!-- lfw_identification: figures/facesift_no_low_res/degraded/rank1 -->
+    raises rank-1 from 70.6%<!-- lfw_identification: figures/facesift_no_low_res/degraded/rank1 -->
 
 - The file: `NAME` is benchmarks/results/NAME.json (written by benchmarks/NAME.py through
   benchmarks/_results.py); a path ending in `.json` is a committed file relative to the project
@@ -41,7 +41,7 @@ README = ROOT / "README.md"
 
 CITATION = re.compile(
     r"(?P<bound>[≥≤] ?)?(?P<figure>\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?)"
-    r"(?P<unit> ?(?:%|×|million|M|k|ms|s|px|MiB))?"
+    r"(?P<unit>\s*(?:%|×|million|M|k|ms|s|px|MiB))?"
     r"<!--\s*(?P<file>[\w./+-]+)\s*:\s*(?P<keys>[^>]*?)\s*-->"
 )
 SCALE = {"%": 100.0, "M": 1e-6, "million": 1e-6, "k": 1e-3}
@@ -49,6 +49,7 @@ MEASURED_LOOKING = re.compile(
     r"(?<![\w.×])\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?\s?(?:%|×(?!\d)|ms\b|faces/s|photos/s)"
 )
 MARKS = ("not re-measured", "published")
+COMMENT = re.compile(r"<!--\s*[\w./+-]+\s*:[^>]*-->")
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,11 @@ def agrees(value: float, cite: Citation) -> bool:
 def problems(text: str) -> list[str]:
     """Every disagreement between the README's cited figures and their files."""
     found = []
+    parsed = {m.end() for m in CITATION.finditer(text)}
+    for comment in COMMENT.finditer(text):
+        if comment.end() not in parsed:
+            line = text.count("\n", 0, comment.start()) + 1
+            found.append(f"README.md:{line}: {comment[0]} follows no figure it can read")
     loaded: dict[Path, Any] = {}
     for cite in citations(text):
         if not cite.path.is_file():
@@ -204,6 +210,10 @@ def test_an_edited_figure_fails() -> None:
         edited = cite.figure[:-1] + str((int(digit) + 2) % 10)
         mutated = text[: cite.start] + edited + text[cite.start + len(cite.figure) :]
         assert problems(mutated), f"{cite}: edited to {edited} without notice"
+
+
+def test_a_citation_without_a_readable_figure_fails() -> None:
+    assert problems("rank-1 of seventy<!-- lfw_identification: figures/facesift -->")
 
 
 def test_a_missing_result_file_fails() -> None:
