@@ -1,14 +1,18 @@
 # Two commands on a fresh clone, offline apart from the package registry:
 #   make demo   set up .venv and run the main job on the embedded default (SQLite + FAISS)
 #   make test   set up .venv with the dev extras and run the whole suite
+# and, with ../shared/datasets beside the project (or FACESIFT_DATASETS):
+#   make bench  run the benchmarks one after another, each writing benchmarks/results/NAME.json
+#               (BENCH="lfw_verification decisions" picks some; GPU ones skip without a GPU)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+BENCH ?=
 DEMO_DATA ?= demo-data
 DEMO_WORKSPACE ?= demo-workspace
 FACESIFT := $(BIN)/facesift -w $(DEMO_WORKSPACE)
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +34,15 @@ demo: $(VENV)/.demo-installed
 	$(FACESIFT) scan $(DEMO_DATA)/evidence $(DEMO_DATA)/footage --case demo || [ $$? -eq 3 ]
 	$(FACESIFT) identify --case demo
 	$(FACESIFT) search $(DEMO_DATA)/evidence/scene.jpg --annotate $(DEMO_DATA)/scene_annotated.jpg
+
+# face_recognition, the pipeline the benchmarks compare with, without its `dlib` requirement:
+# dlib-bin (a facesift dependency) provides dlib.
+$(VENV)/.bench-installed: $(VENV)/.demo-installed
+	$(BIN)/python -m pip install --quiet --no-deps 'face_recognition==1.3.0'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/run.py $(BENCH)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests benchmarks

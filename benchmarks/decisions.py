@@ -8,19 +8,43 @@ Verification: threshold tuned on pairsDevTrain.txt, accuracy on pairsDevTest.txt
 Identification: DevTest people with 3+ photos; all but the last photo form the template,
 the last photo is the probe, against every template; rank-1.
 
-Run: python benchmarks/decisions.py
+Both variants come from one run (`--flip` only chooses which are reported).
+
+Run: python benchmarks/decisions.py [--workers 2] [--flip both|on|off]
+Writes benchmarks/results/decisions.json.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _results import DATASETS, write_result
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "lfw-view1"
+DATA = DATASETS / "lfw-view1"
 
 
-def chips_for(photos: list[Path]) -> list[np.ndarray | None]:
+def chips_for(photos: list[Path], workers: int = 1) -> list[np.ndarray | None]:
+    """The central face's aligned chip of each photo (None where none), `workers` processes."""
+    if workers <= 1:
+        return _chips(photos)
+    chunks = [photos[k::workers] for k in range(workers)]
+    with ProcessPoolExecutor(workers, initializer=_one_thread) as pool:
+        done = list(pool.map(_chips, chunks))
+    out: list[np.ndarray | None] = [None] * len(photos)
+    for k, chips in enumerate(done):
+        out[k::workers] = chips
+    return out
+
+
+def _one_thread() -> None:
+    os.environ["FACESIFT_THREADS"] = "1"  # one ONNX Runtime thread per process
+
+
+def _chips(photos: list[Path]) -> list[np.ndarray | None]:
     from facesift import FaceEngine
     from facesift.media import load_image
     from facesift.vision.face import choose_primary
@@ -37,7 +61,14 @@ def chips_for(photos: list[Path]) -> list[np.ndarray | None]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--flip", choices=("both", "on", "off"), default="both", help="which variants to report"
+    )
+    args = parser.parse_args()
     from facesift.match import metrics
+    from facesift.match.decision import DEFAULT_THRESHOLD
     from facesift.vision.embed import DlibEmbedder
     from facesift.vision.similarity import l2_normalize
     from facesift.workflows.evaluate import read_pairs
@@ -45,7 +76,7 @@ def main() -> None:
     train = read_pairs(DATA / "pairsDevTrain.txt", DATA / "images")
     test = read_pairs(DATA / "pairsDevTest.txt", DATA / "images")
     photos = sorted({p for pair in train + test for p in (pair.a, pair.b)})
-    chips = chips_for(photos)
+    chips = chips_for(photos, args.workers)
     ok = [c is not None for c in chips]
     embedder = DlibEmbedder(flip=False)  # the variants below add the mirror themselves
     present = [c for c in chips if c is not None]
@@ -57,6 +88,10 @@ def main() -> None:
         "plain": l2_normalize(np.nan_to_num(plain)),
         "flip TTA": l2_normalize(np.nan_to_num(plain) + np.nan_to_num(flipped)),
     }
+    chosen = {"both": ("plain", "flip TTA"), "on": ("flip TTA",), "off": ("plain",)}[args.flip]
+    variants = {name: v for name, v in variants.items() if name in chosen}
+    keys = {"plain": "no_flip", "flip TTA": "flip"}
+    figures: dict[str, dict[str, object]] = {"verification": {}, "identification": {}}
     where = {p: k for k, p in enumerate(photos)}
 
     def pair_scores(vectors: np.ndarray, pairs) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +103,17 @@ def main() -> None:
         s_train, y_train = pair_scores(vectors, train)
         s_test, y_test = pair_scores(vectors, test)
         threshold = metrics.best_threshold(s_train, y_train)
+        figures["verification"][keys[name]] = {
+            "threshold": threshold,
+            "devtrain_accuracy": metrics.accuracy(s_train, y_train, threshold),
+            "devtest_accuracy": metrics.accuracy(s_test, y_test, threshold),
+            # facesift's default decision (for its flipped embedding)
+            "at_default_threshold": {
+                "threshold": DEFAULT_THRESHOLD,
+                "devtrain_accuracy": metrics.accuracy(s_train, y_train, DEFAULT_THRESHOLD),
+                "devtest_accuracy": metrics.accuracy(s_test, y_test, DEFAULT_THRESHOLD),
+            },
+        }
         print(
             f"  {name:<10} DevTrain {metrics.accuracy(s_train, y_train, threshold):.4f}  "
             f"DevTest {metrics.accuracy(s_test, y_test, threshold):.4f}  "
@@ -94,7 +140,23 @@ def main() -> None:
         for fusion, scores in results.items():
             rank1 = np.mean(np.argmax(scores, axis=1) == np.arange(len(names)))
             cells.append(f"{fusion} rank-1 {rank1:.4f}")
+            figures["identification"].setdefault(keys[name], {})[fusion.replace(" ", "_")] = {
+                "rank1": float(rank1)
+            }
         print(f"  {name:<10} " + "; ".join(cells))
+    write_result(
+        "decisions",
+        figures,
+        {
+            "dataset": "lfw-view1",
+            "tuning_pairs": "pairsDevTrain.txt",
+            "test_pairs": "pairsDevTest.txt",
+            "photos": len(photos),
+            "photos_without_face": len(photos) - len(present),
+            "identification_people": len(names),
+            "flip": args.flip,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -8,10 +8,20 @@ Gaussian blur σ 0.8, JPEG quality 35 — the kind of imagery investigators get.
 
 face_recognition: `face_locations` (HOG, upsample 1) + `face_encodings`, face nearest the
 centre; Euclidean distance turned into a score (higher = closer). facesift: its own path, with
-low-resolution templates for probes narrower than 56 px (facesift.vision.lowres). A probe or
-gallery photo where a pipeline finds no face counts as a miss for that pipeline.
+low-resolution templates for probes narrower than 56 px (facesift.vision.lowres), and the same
+vectors without them (`--low-res`: both by default, from one embedding of each photo); with the
+mirrored face's vector added to each embedding (its default) and without (`--flip`: both by
+default, each a run of its own). A probe or gallery photo where a pipeline finds no face
+counts as a miss for that pipeline.
 
-Run: python benchmarks/lfw_identification.py [--people N]
+Also: the low-resolution calibration (the one shipped, fitted on DevTrain) judged on these
+degraded DevTest probes, against the low-resolution templates of the gallery's other people:
+the true FMR at the scores it calls 1e-3 and 1e-2.
+
+Run: python benchmarks/lfw_identification.py [--pairs FILE] [--low-res both|on|off]
+     [--flip both|on|off]
+Writes benchmarks/results/lfw_identification.json (for other pairs:
+lfw_identification_PAIRSFILE.json).
 """
 
 from __future__ import annotations
@@ -25,9 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _results import DATASETS, write_result
 from PIL import Image, ImageFilter
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "lfw-view1"
+DATA = DATASETS / "lfw-view1"
 
 
 def degrade(photo: Path, out: Path) -> Path:
@@ -69,13 +80,14 @@ def baseline_vectors(paths: list[Path]) -> np.ndarray:
     return vectors
 
 
-def facesift_vectors(paths: list[Path], gallery: bool = False) -> Embedded:
+def facesift_vectors(paths: list[Path], gallery: bool = False, flip: bool = True) -> Embedded:
     """facesift's path: gallery photos get low-resolution templates, and probes narrower than
-    LOW_RES_PROBE_PX are matched against those (as `Workspace` and `eval identify` do)."""
+    LOW_RES_PROBE_PX are matched against those (as `Workspace` and `eval identify` do);
+    `without_low_res` drops the templates, for the same vectors without them."""
     from facesift import FaceEngine
     from facesift.workflows.evaluate import embed_photos
 
-    embedded = embed_photos(FaceEngine(), paths, prefer="central", templates=gallery)
+    embedded = embed_photos(FaceEngine(flip=flip), paths, prefer="central", templates=gallery)
     return Embedded(embedded.vectors, embedded.low_res, embedded.face_px)
 
 
@@ -88,6 +100,40 @@ class Embedded:
     vectors: np.ndarray
     low_res: np.ndarray | None  # gallery: low-resolution templates
     face_px: np.ndarray | None  # probes: face widths
+
+
+def without_low_res(gallery: Embedded) -> Embedded:
+    return Embedded(gallery.vectors, None, gallery.face_px)
+
+
+def low_res_calibration_check(
+    gallery: Embedded, gallery_people: list[str], probes: Embedded, probe_people: list[str]
+) -> dict[str, float | int]:
+    """True FMR of the shipped low-resolution calibration at its 1e-3 and 1e-2 scores: probes
+    matched against the templates (narrower than LOW_RES_PROBE_PX) against the low-resolution
+    templates of the gallery's other people."""
+    from facesift import FaceEngine
+    from facesift.match.calibration import bundled_calibration, cross_impostor_scores
+    from facesift.match.policy import uses_low_res_templates
+
+    engine = FaceEngine()
+    calibration = bundled_calibration(engine.model_name, engine.model_sha256, low_res=True)
+    assert calibration is not None and gallery.low_res is not None
+    assert probes.face_px is not None
+    g_ok = ~np.isnan(gallery.low_res).any(axis=1)
+    p_ok = ~np.isnan(probes.vectors).any(axis=1) & np.array(
+        [uses_low_res_templates(px) for px in probes.face_px]
+    )
+    scores = cross_impostor_scores(
+        probes.vectors[p_ok],
+        [n for n, ok in zip(probe_people, p_ok, strict=True) if ok],
+        gallery.low_res[g_ok],
+        [n for n, ok in zip(gallery_people, g_ok, strict=True) if ok],
+    )
+    out: dict[str, float | int] = {"probes": int(p_ok.sum()), "impostor_pairs": len(scores)}
+    for target in (1e-3, 1e-2):
+        out[f"fmr_at_{target:g}"] = float(np.mean(scores >= calibration.threshold_for(target)))
+    return out
 
 
 def scores_for(gallery: Embedded, probes: Embedded, euclid: bool) -> np.ndarray:
@@ -130,6 +176,18 @@ def metrics_for(scores: np.ndarray, probes: np.ndarray, mates: np.ndarray) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=Path, default=DATA / "pairsDevTest.txt")
+    parser.add_argument(
+        "--low-res",
+        choices=("both", "on", "off"),
+        default="both",
+        help="facesift with low-resolution templates (on), without (off), or both",
+    )
+    parser.add_argument(
+        "--flip",
+        choices=("both", "on", "off"),
+        default="both",
+        help="facesift with the mirrored face's vector added (on, its default), without, or both",
+    )
     args = parser.parse_args()
     from facesift.workflows.evaluate import read_pairs
 
@@ -148,34 +206,84 @@ def main() -> None:
     print(
         f"{len(gallery)} gallery people, {mated} mated and {len(probes) - mated} non-mated probes"
     )
+    variants = {"on": ("facesift", lambda g: g), "off": ("facesift_no_low_res", without_low_res)}
+    chosen = ["on", "off"] if args.low_res == "both" else [args.low_res]
+    flips = [True, False] if args.flip == "both" else [args.flip == "on"]
+    rows: list[tuple[str, dict[str, float], dict[str, float], float]] = []
     with tempfile.TemporaryDirectory() as folder:
         degraded = [degrade(p, Path(folder) / f"{k}.jpg") for k, p in enumerate(probes)]
-        rows = []
-        for name, embed, euclid in (
-            ("face_recognition", baseline_embedded, True),
-            ("facesift", facesift_vectors, False),
-        ):
-            start = time.perf_counter()
-            g, clean, bad = embed(gallery, True), embed(probes), embed(degraded)
-            seconds = time.perf_counter() - start
-            rows.append(
-                (
-                    name,
-                    metrics_for(scores_for(g, clean, euclid), clean.vectors, mates),
-                    metrics_for(scores_for(g, bad, euclid), bad.vectors, mates),
-                    seconds,
-                )
+        start = time.perf_counter()
+        g, clean, bad = (
+            baseline_embedded(gallery, True),
+            baseline_embedded(probes),
+            baseline_embedded(degraded),
+        )
+        rows.append(
+            (
+                "face_recognition",
+                metrics_for(scores_for(g, clean, True), clean.vectors, mates),
+                metrics_for(scores_for(g, bad, True), bad.vectors, mates),
+                time.perf_counter() - start,
             )
+        )
+        check, median_px = None, None
+        for flip in flips:
+            start = time.perf_counter()
+            g, clean, bad = (
+                facesift_vectors(gallery, True, flip),
+                facesift_vectors(probes, flip=flip),
+                facesift_vectors(degraded, flip=flip),
+            )
+            seconds = time.perf_counter() - start
+            for variant in chosen:
+                name, gallery_for = variants[variant]
+                rows.append(
+                    (
+                        name + ("" if flip else "_no_flip"),
+                        metrics_for(scores_for(gallery_for(g), clean, False), clean.vectors, mates),
+                        metrics_for(scores_for(gallery_for(g), bad, False), bad.vectors, mates),
+                        seconds,
+                    )
+                )
+            if flip:  # facesift's default embedding, the one the calibration is for
+                assert bad.face_px is not None
+                median_px = float(np.nanmedian(bad.face_px))
+                if "on" in chosen:
+                    check = low_res_calibration_check(
+                        g, gallery_people, bad, [p.parent.name for p in probes]
+                    )
     header = ("clean rank-1", "FNIR@1%", "degraded rank-1", "FNIR@1%", "no face", "s")
     widths = (13, 9, 17, 9, 9, 7)
-    print(f"{'pipeline':<18}" + "".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
-    for name, clean, bad, seconds in rows:
+    print(f"{'pipeline':<30}" + "".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
+    for name, clean_m, bad_m, secs in rows:
         print(
-            f"{name:<18}{clean['rank1']:>13.4f}{clean['fnir@fpir0.01']:>9.3f}{bad['rank1']:>17.4f}"
-            f"{bad['fnir@fpir0.01']:>9.3f}{bad['no_face']:>9.3f}{seconds:>7.0f}"
+            f"{name:<30}{clean_m['rank1']:>13.4f}{clean_m['fnir@fpir0.01']:>9.3f}"
+            f"{bad_m['rank1']:>17.4f}{bad_m['fnir@fpir0.01']:>9.3f}{bad_m['no_face']:>9.3f}"
+            f"{secs:>7.0f}"
         )
-    gain = rows[1][2]["rank1"] - rows[0][2]["rank1"]
-    print(f"degraded rank-1, facesift minus face_recognition: {100 * gain:+.1f} points")
+    if check is not None:
+        print(f"shipped low-resolution calibration on the degraded probes: {check}")
+    figures: dict[str, object] = {
+        name: {"clean": clean_m, "degraded": bad_m, "seconds": secs}
+        for name, clean_m, bad_m, secs in rows
+    }
+    figures["low_res_calibration_on_degraded_probes"] = check
+    figures["degraded_probes_median_face_px"] = median_px
+    default = args.pairs == DATA / "pairsDevTest.txt"
+    write_result(
+        "lfw_identification" if default else f"lfw_identification_{args.pairs.stem}",
+        figures,
+        {
+            "dataset": "lfw-view1",
+            "pairs_file": args.pairs.name,
+            "gallery_people": len(gallery),
+            "mated_probes": mated,
+            "non_mated_probes": len(probes) - mated,
+            "degraded": "scaled 0.4x (bicubic), Gaussian blur sigma 0.8, JPEG quality 35",
+            "low_res": args.low_res,
+            "flip": args.flip,
+        },
+    )
 
 
 if __name__ == "__main__":

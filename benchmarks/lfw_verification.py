@@ -1,6 +1,7 @@
 """Verification accuracy on an LFW pair file: facesift's default pipeline vs face_recognition's.
 
 Run: python benchmarks/lfw_verification.py [--pairs FILE] [--root DIR] [--tune PAIRS_FILE]
+Writes benchmarks/results/lfw_verification.json (lfw_verification_PAIRSFILE.json for other pairs).
 
 Both pipelines see the same images in one run. face_recognition's default pipeline is
 `face_locations` (HOG, one upsampling) + `face_encodings` (5-point chips), first face of each
@@ -19,8 +20,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _results import DATASETS, write_result
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "lfw-view1"
+DATA = DATASETS / "lfw-view1"
 
 
 def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
@@ -137,17 +139,28 @@ def main() -> None:
     ]  # fmt: skip
     print(f"\n{'pipeline':<40}{'accuracy':>9}{'pairs ok':>10}{'no face':>9}{'img/s':>8}")
     accuracies = []
-    for name, scores, threshold, table, seconds in rows:
+    figures: dict[str, dict[str, object]] = {}
+    for key, (name, scores, threshold, table, seconds) in zip(
+        ("facesift", "face_recognition"), rows, strict=True
+    ):
         decided = np.nan_to_num(scores, nan=-np.inf) >= threshold
         accuracy = float(np.mean(decided == labels))
         accuracies.append(accuracy)
         missing = sum(v is None for v in table.values())
+        figures[key] = {
+            "threshold": threshold,
+            "accuracy": accuracy,
+            "pairs_correct": int(np.sum(decided == labels)),
+            "photos_without_face": missing,
+            "photos_per_second": len(paths) / seconds,
+        }
         print(
             f"{name:<40}{accuracy:>9.4f}{int(np.sum(decided == labels)):>10}"
             f"{missing:>9}{len(paths) / seconds:>8.1f}"
         )
     print(f"accuracy ratio facesift / face_recognition: {accuracies[0] / accuracies[1]:.4f}")
     print("(a pair whose image shows no detected face counts as 'different')")
+    figures["accuracy_ratio"] = {"facesift_over_face_recognition": accuracies[0] / accuracies[1]}
 
     if tune_pairs:
         tl = np.array([same for _, _, same in tune_pairs])
@@ -163,6 +176,25 @@ def main() -> None:
                 f"tuned {name:<28} threshold {t:+.4f}: "
                 f"tuning accuracy {acc_tune:.4f}, test accuracy {acc_test:.4f}"
             )
+            figures.setdefault("tuned", {})[name.replace(" ", "_")] = {
+                "threshold": t,
+                "tuning_accuracy": acc_tune,
+                "test_accuracy": acc_test,
+            }
+    default = args.pairs == DATA / "pairsDevTest.txt"
+    write_result(
+        "lfw_verification" if default else f"lfw_verification_{args.pairs.stem}",
+        figures,
+        {
+            "dataset": "lfw-view1" if args.root == DATA / "images" else str(args.root),
+            "pairs_file": args.pairs.name,
+            "pairs": len(pairs),
+            "same_person_pairs": int(labels.sum()),
+            "tuning_pairs_file": args.tune.name if args.tune else None,
+            "photos": len(paths),
+            "workers": args.workers,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from tests/data/lfw_view1_groups.csv). Embeddings by the default pipeline (main 
 photo, thorough detection), as `facesift eval` makes them.
 
 Run: python benchmarks/population_calibration.py [--splits 20] [--json]
-Writes benchmarks/results/population_calibration.json.
+Writes benchmarks/results/population_calibration.json (benchmarks/_results.py).
 """
 
 from __future__ import annotations
@@ -29,16 +29,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import DATASETS, ROOT, write_result
 
-ROOT = Path(__file__).resolve().parents[1]
-DATASETS = Path(os.environ.get("FACESIFT_DATASETS", ROOT.parent / "shared" / "datasets"))
 GROUPS = ROOT / "tests" / "data" / "lfw_view1_groups.csv"
 
 
@@ -160,34 +156,6 @@ def adaptation(
     return out
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict[str, Any]:
-    import onnxruntime
-
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {
-        "commit": commit,
-        "python": platform.python_version(),
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "onnxruntime": onnxruntime.__version__,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--splits", type=int, default=20)
@@ -209,7 +177,7 @@ def main() -> None:
     ea_vectors, ea_labels, _ = embed(DATASETS / "eastasian-dev" / "images")
     lfw_vectors, lfw_labels, _ = embed(DATASETS / "lfw-view1" / "images")
     lfw_ea = np.isin(lfw_labels, list(east_asian))
-    results: dict[str, Any] = {"machine": machine(), "shipped": {}}
+    results: dict[str, Any] = {"shipped": {}}
 
     # 1. The shipped calibration on three populations.
     at_1e3 = shipped.threshold_for(1e-3)
@@ -227,6 +195,8 @@ def main() -> None:
             "median_impostor_score": float(np.median(scores)),
             "fmr_at_shipped_1e-3": float(np.mean(scores >= at_1e3)),
             "fmr_at_default_threshold": float(np.mean(scores >= decision)),
+            # how often different people reach the tracker's similarities (match/tracking.py)
+            "share_at_least": {f"{s:g}": float(np.mean(scores >= s)) for s in (0.86, 0.91)},
         }
     results["shipped"]["scores"] = {"fmr_1e-3": at_1e3, "default_threshold": decision}
 
@@ -275,9 +245,17 @@ def main() -> None:
         f"fmr_at_{t:g}": float(np.mean(lfw_ea_scores >= fit.threshold_for(t))) for t in (1e-2, 1e-3)
     }
 
-    out = ROOT / "benchmarks" / "results" / "population_calibration.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
+    write_result(
+        "population_calibration",
+        results,
+        {
+            "datasets": ["eastasian-dev/images", "lfw-view1/images (all photos)"],
+            "east_asian_people_of_lfw": str(GROUPS.relative_to(ROOT)),
+            "splits": args.splits,
+            "photos_with_a_face": {"eastasian_dev": len(ea_labels), "lfw": len(lfw_labels)},
+            "shipped_calibration_impostor_pairs": shipped.impostor_pairs,
+        },
+    )
     print(json.dumps(results, indent=1) if args.json else _text(results))
 
 

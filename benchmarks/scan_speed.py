@@ -3,6 +3,7 @@ pipeline, on the same photos in one run. Prints photos/s, faces/s and the ratios
 
 Run: python benchmarks/scan_speed.py [--images N] [FOLDER ...]
 Default photos: the first N LFW View 1 images plus the shared group photo and stills.
+Writes benchmarks/results/scan_speed.json.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+from _results import DATASETS, write_result
+
+DATA = DATASETS
 
 
 def default_photos(limit: int) -> list[Path]:
@@ -60,17 +63,41 @@ def main() -> None:
         photos = default_photos(args.images)
     cores = os.cpu_count() or 1
     print(f"{len(photos)} photos, {cores} cores")
-    rows = [("face_recognition (HOG up 1, 1 process)", *run_face_recognition(photos))]
-    rows.append(("facesift scan, 1 worker", *run_facesift(photos, 1)))
+    rows = [
+        (
+            "face_recognition",
+            "face_recognition (HOG up 1, 1 process)",
+            *run_face_recognition(photos),
+        )
+    ]
+    rows.append(("facesift_1_worker", "facesift scan, 1 worker", *run_facesift(photos, 1)))
     if cores > 1:
-        rows.append((f"facesift scan, {cores} workers", *run_facesift(photos, cores)))
-    base = rows[0][1]
+        rows.append((f"facesift_{cores}_workers", f"facesift scan, {cores} workers",
+                     *run_facesift(photos, cores)))  # fmt: skip
+    base = rows[0][2]
     print(f"{'pipeline':<42}{'seconds':>9}{'faces':>7}{'photos/s':>10}{'faces/s':>9}{'speed':>7}")
-    for name, seconds, faces in rows:
+    figures = {}
+    for key, name, seconds, faces in rows:
         print(
             f"{name:<42}{seconds:>9.1f}{faces:>7}{len(photos) / seconds:>10.2f}"
             f"{faces / seconds:>9.2f}{base / seconds:>6.2f}×"
         )
+        figures[key] = {
+            "seconds": seconds,
+            "faces": faces,
+            "photos_per_second": len(photos) / seconds,
+            "faces_per_second": faces / seconds,
+            "speedup_over_face_recognition": base / seconds,
+        }
+    write_result(
+        "scan_speed",
+        figures,
+        {
+            "photos": len(photos),
+            "source": [str(f) for f in args.folders]
+            or f"first {args.images} LFW View 1 images (path order) + media/*.jpg, *.png",
+        },
+    )
 
 
 if __name__ == "__main__":

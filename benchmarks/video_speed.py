@@ -10,6 +10,7 @@ to the first analysed frame is printed too.
 
 Run: python benchmarks/video_speed.py [--workers N] [VIDEO ...]
 Default videos: the shared street (1080p) and stage (640×360) clips.
+Writes benchmarks/results/video_speed.json.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "media"
+from _results import DATASETS, write_result
+
+DATA = DATASETS / "media"
 
 
 def run_facesift(video: Path, workers: int, full_scan_every: float) -> dict[str, float]:
@@ -68,6 +71,13 @@ def main() -> None:
 
     print(f"{os.cpu_count()} cores; facesift with {args.workers} worker processes")
     header = f"{'pipeline':<48}{'wall s':>8}{'× real time':>13}{'1st frame s':>13}"
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+    data: dict[str, object] = {"workers": args.workers, "videos": {}}
+    keys = {
+        "facesift scan (defaults)": "facesift",
+        "facesift, every sampled frame in full": "facesift_every_frame_in_full",
+        "face_recognition, same sampled frames": "face_recognition",
+    }
     for video in videos:
         info = probe_video(video)
         duration = info.duration or 0.0
@@ -82,12 +92,23 @@ def main() -> None:
             ),
             "face_recognition, same sampled frames": lambda v=video: run_face_recognition(v),
         }
+        data["videos"][video.name] = {  # type: ignore[index]
+            "width": info.width,
+            "height": info.height,
+            "duration": duration,
+            "fps": info.fps,
+        }
         for name, run in runs.items():
             r = run()
+            figures.setdefault(video.stem, {})[keys[name]] = {
+                **r,
+                "real_time_factor": duration / r["wall"],
+            }
             print(
                 f"{name:<48}{r['wall']:>8.2f}{duration / r['wall']:>13.2f}{r['first']:>13.2f}"
                 f"{r['faces']:>7.0f}{r['tracks']:>8.0f}"
             )
+    write_result("video_speed", figures, data)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,10 @@ WORKER_DIED = AnalysisFailure(
 
 
 # Scan processes sharing one GPU, at most: decoding and landmarks run on the CPU meanwhile.
-# On an H200 a scan's analysis of photos ran at 11.1, 12.0 and 14.1 photos/s with 1, 2 and 4
-# (benchmarks/gpu_runtime.py); each process holds gpu_engine_mib of GPU memory.
+# On an NVIDIA H200 a scan's analysis of photos ran at 11.1, 12.0 and 14.1 photos/s with 1, 2
+# and 4 (measured on 2026-11-28 with `python benchmarks/gpu_runtime.py --sections 5`; not
+# re-measured by `make bench`, no result file of that run was kept); each process holds
+# gpu_engine_mib of GPU memory.
 GPU_MAX_WORKERS = 4
 
 

@@ -7,10 +7,13 @@ its own embedding and of the embeddings of copies shrunk so that the face is 32,
 wide, slightly blurred and JPEG-compressed, each analysed as a probe would be. Probes narrower
 than LOW_RES_PROBE_PX are matched against these templates; wider ones against the originals.
 
-Chosen on LFW View 1 DevTrain (804 gallery people, degraded probes: rank-1 64.2% → 68.0%) and
-measured on DevTest (361 people: 70.7% → 75.3%; FNIR at FPIR 1% 0.689 → 0.650;
-benchmarks/lfw_identification.py). Probes of 55–65 px score the same either way, wider probes
-better against the originals. Different people score higher against these templates, so such
+Chosen on LFW View 1 DevTrain (804 gallery people, degraded probes: rank-1 64.2% → 68.0%;
+`python benchmarks/lfw_identification.py --pairs …/pairsDevTrain.txt` reproduces it, not
+re-measured since) and measured on DevTest (361 people: 70.6% → 75.3%; FNIR at FPIR 1%
+0.689 → 0.650; benchmarks/results/lfw_identification.json, figures/facesift_no_low_res and
+figures/facesift, from `python benchmarks/lfw_identification.py`). Probes of 55–65 px scored
+the same either way, wider probes better against the originals (an earlier experiment, not
+re-measured by a benchmark). Different people score higher against these templates, so such
 matches have their own calibration (facesift.match.calibration, LOW_RES).
 """
 
