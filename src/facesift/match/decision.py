@@ -18,7 +18,8 @@ DEFAULT_THRESHOLD = 0.914
 # (facesift.match.policy): this one is where the first shipped LFW calibration put
 # DEFAULT_THRESHOLD, so on LFW-like faces the decision is about the same (0.915 with the current
 # calibration: benchmarks/results/population_calibration.json); on a population that scores
-# higher the score rises with it. DEFAULT_THRESHOLD remains the threshold of models without any calibration.
+# higher the score rises with it. DEFAULT_THRESHOLD remains the threshold of models without
+# any calibration.
 DEFAULT_DECISION_FMR = 6.5e-3
 
 CALIBRATED_NOTE = (
