@@ -63,9 +63,12 @@ class FaceEngine:
     Args:
         detector: "auto" (cnn where ONNX Runtime has a GPU, else hog), "hog" (dlib HOG:
             frontal faces; the fastest on a CPU), "cnn" (dlib's MMOD network: turned faces
-            too; 8–30× HOG's speed on a GPU), or the path of an SCRFD or YuNet ONNX file.
+            too; on an H200 8–30× HOG's speed on a CPU: benchmarks/gpu_runtime.py, measured
+            2026-11-28, not re-measured), or the path of an SCRFD or YuNet ONNX file.
         embedder: "dlib" (dlib's ResNet, bundled) or the path of an ArcFace or SFace ONNX file.
-        flip: add the vector of each face's mirror image (dlib embedder; measured to help).
+        flip: add the vector of each face's mirror image (dlib embedder; it helps 1:N search
+            of degraded probes, rank-1 69.8% → 75.3%, not tuned 1:1 accuracy:
+            benchmarks/results/lfw_identification.json, decisions.json).
         runtime: "onnx" runs the bundled dlib networks (ResNet embedder, MMOD detector) as
             converted ONNX graphs on ONNX Runtime, on a GPU when present; "dlib" runs them on
             dlib itself. The test suite holds the two to embeddings within cosine similarity
@@ -296,7 +299,9 @@ class FaceEngine:
 
 def default_detector(runtime: str) -> str:
     """What "auto" means here: on a GPU the MMOD network, its pyramid and network both on the
-    device, 8–30× faster than HOG and finding more faces; on a CPU HOG, 5× faster there."""
+    device, 8–30× faster than HOG on a CPU and finding more faces (H200, 2026-11-28:
+    benchmarks/gpu_runtime.py, not re-measured); on a CPU HOG, 3.8–4.1× faster there than the
+    network from 640×480 to 1080p (benchmarks/results/detection.json, ms_per_photo)."""
     return "cnn" if detects_on_gpu("cnn", runtime) else "hog"
 
 

@@ -168,7 +168,8 @@ def _query_free_memory() -> tuple[int | None, str | None]:
 
 def provider_settings(providers: list[str]) -> list[str | tuple[str, dict[str, str]]]:
     """Providers with their options. On CUDA, TF32 matrix maths is off: with it, MMOD scores
-    differed from the CPU provider's by up to 0.06 (measured on an H200), enough to flip a
+    differed from the CPU provider's by up to 0.06 (measured on an H200 on 2026-11-28 with
+    benchmarks/gpu_runtime.py; not re-measured by `make bench`), enough to flip a
     borderline detection; without it by at most 7e-5, for 13–16 ms instead of 8–10 ms per 1080p
     pyramid. That 7e-5 is the network's raw output on one random 400×640 input, not detections
     (benchmarks/gpu_runtime.py, section 6); detections on a 1080p frame are compared there with
@@ -226,7 +227,8 @@ def _shared_gpu_arena() -> bool:
     Each session would otherwise keep the most memory it ever used in an arena of its own, and
     the MMOD detector makes one session per image size (its pyramid graphs): GPU memory would
     grow with every size seen. Shared, the arena holds what the largest image needs. It grows by
-    what is asked, not in doubling steps (measured on an H200: 8–15% less memory, as fast).
+    what is asked, not in doubling steps (measured on an H200 on 2026-11-28: 8–15% less memory,
+    as fast; no benchmark switches the growth setting, so this is not re-measured).
     """
     import onnxruntime as ort
 
