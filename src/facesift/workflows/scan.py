@@ -16,7 +16,7 @@ from typing import Any
 from facesift.errors import MediaError
 from facesift.execution import Executor, default_workers
 from facesift.execution.analysis import AnalysisFailure, AnalyzedImage
-from facesift.match.tracking import FrameFaces, Tracker, TrackerSettings
+from facesift.match.tracking import Anchor, FrameFaces, Tracker, TrackerSettings
 from facesift.media.files import discover, is_video, sha256_file
 from facesift.media.image import EXIF_ERRORS
 from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
@@ -183,6 +183,52 @@ def video_settings(fps: float | None, full_scan_every: float) -> dict[str, Any]:
     }
 
 
+def _track_and_commit(
+    ctx: Context,
+    pool: Executor,
+    path: Path,
+    record: VideoRecord,
+    tracker: Tracker,
+    track: tuple[float | None, float, int, Anchor | None],
+    status: DecodeStatus,
+    on_frame: Callable[[float], None] | None,
+) -> bool:
+    """Track the video's faces from where `record` resumes, committing every
+    CHECKPOINT_SECONDS of video (and HEARTBEAT_SECONDS of wall time). False when a frame's
+    analysis failed: the frames before it are committed and the video released, resumable."""
+    fps, full_scan_every, resume_after, anchor = track
+    pending: list[FrameFaces] = []
+    committed_at, committed_wall = 0.0, time.monotonic()
+    for frame in track_video(
+        pool,
+        path,
+        tracker,
+        fps=fps,
+        status=status,
+        skip_until=resume_after,
+        anchor=anchor,
+        full_scan_every=full_scan_every,
+        min_face_px=ctx.engine.min_face_px,
+    ):
+        pending.append(frame)
+        if (
+            frame.timestamp - committed_at >= CHECKPOINT_SECONDS
+            or time.monotonic() - committed_wall >= HEARTBEAT_SECONDS
+        ):
+            record.commit(pending, tracker, frame.index)
+            pending, committed_at = [], frame.timestamp
+            committed_wall = time.monotonic()
+        if on_frame is not None:
+            on_frame(frame.timestamp)
+    if isinstance(status.error, AnalysisFailure):  # the file is not at fault: resumable
+        if pending:
+            record.commit(pending, tracker, pending[-1].index)
+        record.release()
+        return False
+    record.commit(pending, tracker, status.frames_decoded - 1, status)
+    return True
+
+
 def _open_video(
     ctx: Context, path: Path, sha: str, info: dict[str, Any], settings: dict[str, Any]
 ) -> tuple[Tracker, tuple[VideoRecord, int, Any] | str]:
@@ -233,39 +279,14 @@ def _scan_video(
     if case:
         ctx.store.transaction(lambda tx: tx.file_media_under_case(record.media_id, case))
     status = DecodeStatus()
-    pending: list[FrameFaces] = []
-    committed_at, committed_wall = 0.0, time.monotonic()
     try:
-        for frame in track_video(
-            pool,
-            path,
-            tracker,
-            fps=fps,
-            status=status,
-            skip_until=resume_after,
-            anchor=anchor,
-            full_scan_every=full_scan_every,
-            min_face_px=ctx.engine.min_face_px,
-        ):
-            pending.append(frame)
-            if (
-                frame.timestamp - committed_at >= CHECKPOINT_SECONDS
-                or time.monotonic() - committed_wall >= HEARTBEAT_SECONDS
-            ):
-                record.commit(pending, tracker, frame.index)
-                pending, committed_at = [], frame.timestamp
-                committed_wall = time.monotonic()
-            if progress is not None:
-                progress(path, frame.timestamp, info.duration)
-        if isinstance(status.error, AnalysisFailure):  # the file is not at fault: resumable
-            if pending:
-                record.commit(pending, tracker, pending[-1].index)
-            record.release()
+        track = (fps, full_scan_every, resume_after, anchor)
+        on_frame = None if progress is None else (lambda t: progress(path, t, info.duration))
+        if not _track_and_commit(ctx, pool, path, record, tracker, track, status, on_frame):
             report.errors.append(
                 (str(path), AnalysisFailure(f"{status.error}; {_resumes(record)}"))
             )
             return
-        record.commit(pending, tracker, status.frames_decoded - 1, status)
     except ScanTakenOver:
         report.errors.append(
             (
