@@ -200,3 +200,40 @@ class FaceSeenTogether:
     track_id: int | None
     bbox: tuple[float, float, float, float]
     embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class ClusterEntry:
+    """A stored cluster: its state and the ids of its faces."""
+
+    id: int
+    scope: int
+    state: str  # open, named, ignored, not_a_face
+    locked: bool  # an analyst touched it
+    person_id: int | None
+    person: str | None
+    face_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ClusterOperationEntry:
+    """One recorded change of the clusters."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    summary: str
+    details: dict[str, Any]
+    undone_by: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation_id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "summary": self.summary,
+            "details": self.details,
+            "undone_by": self.undone_by,
+        }

@@ -192,3 +192,55 @@ class Track(Base):
         back_populates="track", foreign_keys="Face.track_id", order_by="Face.frame_index"
     )
     best_face: Mapped[Face | None] = relationship(foreign_keys=[best_face_id], post_update=True)
+
+
+class Cluster(Base):
+    """An unknown person: faces grouped by `cluster`, or by an analyst.
+
+    `scope` is the case the clustering covers (its id; 0: the whole workspace). `state` is
+    "open", "named" (its faces were enrolled as `person_id`), "ignored" or "not_a_face".
+    `locked`: an analyst touched it (merged, split, named, marked), so automatic clustering
+    never merges it with another locked cluster nor takes faces out of it.
+    """
+
+    __tablename__ = "clusters"
+    __table_args__ = (Index("ix_clusters_scope", "scope"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    locked: Mapped[bool] = mapped_column(default=False)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ClusterFace(Base):
+    """A face's cluster within one scope (a face is in at most one cluster per scope)."""
+
+    __tablename__ = "cluster_faces"
+    __table_args__ = (Index("ix_cluster_faces_cluster", "cluster_id"),)
+    scope: Mapped[int] = mapped_column(Integer, primary_key=True)
+    face_id: Mapped[int] = mapped_column(
+        ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+
+
+class ClusterOperation(Base):
+    """One change of the clusters (a clustering run, a merge, a split …): who, when, what.
+
+    `before` and `after` hold the state of the clusters and faces it changed, so that it can be
+    undone exactly; `undone_by` is the operation that undid it.
+    """
+
+    __tablename__ = "cluster_operations"
+    __table_args__ = (Index("ix_cluster_operations_scope", "scope"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    before: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    undone_by: Mapped[int | None] = mapped_column(Integer)

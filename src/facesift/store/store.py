@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facesift.store import repository as repo
+from facesift.store.clusters import Clusters
 from facesift.store.database import make_sessions, open_engine, transaction
 from facesift.store.records import (
     FaceEntry,
@@ -67,6 +68,11 @@ class Tx:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+
+    @property
+    def clusters(self) -> Clusters:
+        """Unknown-person clusters (facesift.store.clusters)."""
+        return Clusters(self._session)
 
     # ------------------------------------------------------------------------------- media
     def find_media(self, sha256: str) -> StoredMedia | None:

@@ -1,0 +1,272 @@
+"""Unknown-person clusters in the store: membership, state, and the record of every change.
+
+Each change is written as the state it replaced and the state it made (`ClusterState`), so
+that any operation can be undone exactly, and only while what it made is still there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from facesift.store import repository as repo
+from facesift.store.records import ClusterEntry, ClusterOperationEntry, StoredFace
+from facesift.store.rows import stored_face
+from facesift.store.schema import Case, Cluster, ClusterFace, ClusterOperation, Face, Media
+from facesift.store.schema import Track as TrackRow
+
+WORKSPACE_SCOPE = 0  # the scope of clusters over the whole workspace
+
+
+@dataclass
+class ClusterState:
+    """The state of some clusters and faces: a cluster's attributes (None: it does not
+    exist) and each face's cluster (None: in none)."""
+
+    clusters: dict[int, dict[str, Any] | None]
+    faces: dict[int, int | None]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "clusters": {str(k): v for k, v in self.clusters.items()},
+            "faces": {str(k): v for k, v in self.faces.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClusterState:
+        return cls(
+            {int(k): v for k, v in data.get("clusters", {}).items()},
+            {int(k): v for k, v in data.get("faces", {}).items()},
+        )
+
+
+class Clusters:
+    """The clusters part of a transaction (`Tx.clusters`)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def scope(self, case: str | None) -> int | None:
+        """The scope of a case (None when there is no such case); the workspace's for None."""
+        if case is None:
+            return WORKSPACE_SCOPE
+        return self._session.scalar(select(Case.id).where(Case.name == case))
+
+    def lock_scope(self, scope: int) -> None:
+        """Serialise writers of one scope (PostgreSQL; SQLite's write lock does it anyway)."""
+        if self._session.get_bind().dialect.name == "postgresql":
+            self._session.execute(
+                select(func.pg_advisory_xact_lock(0x66616365, scope))  # "face"
+            )
+
+    def entries(self, scope: int, ids: Iterable[int] | None = None) -> list[ClusterEntry]:
+        """The clusters of a scope (or those of `ids`), with their face ids, by id."""
+        query = select(Cluster).where(Cluster.scope == scope).order_by(Cluster.id)
+        if ids is not None:
+            query = query.where(Cluster.id.in_(list(ids)))
+        clusters = list(self._session.scalars(query))
+        members: dict[int, list[int]] = {c.id: [] for c in clusters}
+        rows = self._session.execute(
+            select(ClusterFace.cluster_id, ClusterFace.face_id)
+            .where(ClusterFace.scope == scope, ClusterFace.cluster_id.in_(list(members)))
+            .order_by(ClusterFace.face_id)
+        )
+        for cluster_id, face_id in rows:
+            members[cluster_id].append(face_id)
+        names = {
+            p.id: p.name
+            for p, _ in repo.list_people(
+                self._session, [c.person_id for c in clusters if c.person_id is not None]
+            )
+        }
+        return [
+            ClusterEntry(
+                c.id,
+                c.scope,
+                c.state,
+                c.locked,
+                c.person_id,
+                names.get(c.person_id) if c.person_id is not None else None,
+                tuple(members[c.id]),
+            )
+            for c in clusters
+        ]
+
+    def membership(self, scope: int) -> dict[int, int]:
+        """face id → cluster id, for every clustered face of a scope."""
+        rows = self._session.execute(
+            select(ClusterFace.face_id, ClusterFace.cluster_id).where(ClusterFace.scope == scope)
+        )
+        return {face_id: cluster_id for face_id, cluster_id in rows}
+
+    def new_cluster(self, scope: int, *, locked: bool) -> int:
+        cluster = Cluster(scope=scope, state="open", locked=locked)
+        self._session.add(cluster)
+        self._session.flush()
+        return cluster.id
+
+    def state(self, scope: int, clusters: Iterable[int], faces: Iterable[int]) -> ClusterState:
+        """The present state of some clusters and faces of a scope."""
+        wanted = set(clusters)
+        rows = {
+            c.id: c
+            for c in self._session.scalars(
+                select(Cluster).where(Cluster.scope == scope, Cluster.id.in_(list(wanted)))
+            )
+        }
+        face_ids = list(set(faces))
+        of_face = dict(
+            self._session.execute(
+                select(ClusterFace.face_id, ClusterFace.cluster_id).where(
+                    ClusterFace.scope == scope, ClusterFace.face_id.in_(face_ids)
+                )
+            ).all()
+        )
+        return ClusterState(
+            {k: _attributes(rows[k]) if k in rows else None for k in sorted(wanted)},
+            {f: of_face.get(f) for f in sorted(face_ids)},
+        )
+
+    def apply(self, scope: int, state: ClusterState) -> None:
+        """Make `state` true: clusters created, changed or deleted, faces moved."""
+        for cluster_id, attributes in state.clusters.items():
+            if attributes is None:
+                continue
+            row = self._session.get(Cluster, cluster_id)
+            if row is None:
+                row = Cluster(id=cluster_id, scope=scope)
+                self._session.add(row)
+            row.state = attributes["state"]
+            row.locked = attributes["locked"]
+            row.person_id = attributes["person_id"]
+        self._session.flush()
+        gone = [f for f, c in state.faces.items() if c is None]
+        if gone:
+            self._session.execute(
+                delete(ClusterFace).where(ClusterFace.scope == scope, ClusterFace.face_id.in_(gone))
+            )
+        moved = {f: c for f, c in state.faces.items() if c is not None}
+        if moved:
+            existing = {
+                row.face_id: row
+                for row in self._session.scalars(
+                    select(ClusterFace).where(
+                        ClusterFace.scope == scope, ClusterFace.face_id.in_(list(moved))
+                    )
+                )
+            }
+            for face_id, cluster_id in moved.items():
+                if face_id in existing:
+                    existing[face_id].cluster_id = cluster_id
+                else:
+                    self._session.add(
+                        ClusterFace(scope=scope, face_id=face_id, cluster_id=cluster_id)
+                    )
+        self._session.flush()
+        dropped = [k for k, v in state.clusters.items() if v is None]
+        if dropped:
+            self._session.execute(
+                delete(ClusterFace).where(ClusterFace.cluster_id.in_(dropped))
+            )
+            self._session.execute(delete(Cluster).where(Cluster.id.in_(dropped)))
+
+    def record(
+        self,
+        scope: int,
+        actor: str,
+        action: str,
+        summary: str,
+        *,
+        details: dict[str, Any],
+        before: ClusterState,
+        after: ClusterState,
+    ) -> int:
+        """Record one change with the state it replaced and the state it made; its id."""
+        operation = ClusterOperation(
+            scope=scope,
+            actor=actor,
+            action=action,
+            summary=summary,
+            details=details,
+            before=before.to_json(),
+            after=after.to_json(),
+        )
+        self._session.add(operation)
+        self._session.flush()
+        return operation.id
+
+    def operation(self, operation_id: int) -> tuple[ClusterOperationEntry, ClusterState, ClusterState] | None:
+        """An operation with the state it replaced and the state it made."""
+        row = self._session.get(ClusterOperation, operation_id)
+        if row is None:
+            return None
+        return (
+            _operation_entry(row),
+            ClusterState.from_json(row.before),
+            ClusterState.from_json(row.after),
+        )
+
+    def mark_undone(self, operation_id: int, by: int) -> None:
+        row = self._session.get(ClusterOperation, operation_id)
+        assert row is not None
+        row.undone_by = by
+
+    def operations(self, scope: int) -> list[ClusterOperationEntry]:
+        """Every change of a scope's clusters, oldest first."""
+        rows = self._session.scalars(
+            select(ClusterOperation)
+            .where(ClusterOperation.scope == scope)
+            .order_by(ClusterOperation.id)
+        )
+        return [_operation_entry(r) for r in rows]
+
+    def faces(self, face_ids: Sequence[int]) -> list[StoredFace]:
+        """Stored faces by id (with their file), in the order of `face_ids`."""
+        rows = {
+            r.id: r
+            for r in self._session.scalars(
+                select(Face)
+                .where(Face.id.in_(list(face_ids)))
+                .options(selectinload(Face.media), selectinload(Face.person))
+            )
+        }
+        return [stored_face(rows[f]) for f in face_ids if f in rows]
+
+    def media_times(self, media_ids: Iterable[int]) -> dict[int, tuple[str, dict[str, Any]]]:
+        """media id → (kind, exif or container metadata), for dating appearances."""
+        rows = self._session.execute(
+            select(Media.id, Media.kind, Media.exif).where(Media.id.in_(list(set(media_ids))))
+        )
+        return {media_id: (kind, dict(exif or {})) for media_id, kind, exif in rows}
+
+    def track_faces(self, track_ids: Iterable[int]) -> dict[int, list[int]]:
+        """track id → ids of all its faces."""
+        ids = list(set(track_ids))
+        out: dict[int, list[int]] = {t: [] for t in ids}
+        if ids:
+            rows = self._session.execute(
+                select(Face.track_id, Face.id).where(Face.track_id.in_(ids)).order_by(Face.id)
+            )
+            for track_id, face_id in rows:
+                out[track_id].append(face_id)
+        return out
+
+    def track_media(self, track_ids: Iterable[int]) -> dict[int, int]:
+        rows = self._session.execute(
+            select(TrackRow.id, TrackRow.media_id).where(TrackRow.id.in_(list(set(track_ids))))
+        )
+        return dict(rows.all())
+
+
+def _attributes(row: Cluster) -> dict[str, Any]:
+    return {"state": row.state, "locked": row.locked, "person_id": row.person_id}
+
+
+def _operation_entry(row: ClusterOperation) -> ClusterOperationEntry:
+    return ClusterOperationEntry(
+        row.id, row.at, row.actor, row.action, row.summary, dict(row.details), row.undone_by
+    )
