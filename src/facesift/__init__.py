@@ -15,6 +15,8 @@ The public API is small:
     ws.search("clip.mp4").tracks                   # a video: one entry per appearance
     ws.identify(case="op-1")
     ws.verify("a.jpg", "b.jpg").same_person
+    ws.cluster(case="op-1", actor="analyst")     # unknown people: faces that match nobody
+    ws.cooccur("Jane Doe", case="op-1")           # who appears with whom
 """
 
 from typing import TYPE_CHECKING, Any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -26,6 +27,10 @@ from facesift.reports.output import check_output, image_format, save_image, term
 from facesift.reports.tables import (
     TextTable,
     candidates_csv,
+    cluster_faces_table,
+    cluster_operations_table,
+    clusters_table,
+    cooccurrence_table,
     faces_table,
     group_identification_table,
     group_verification_table,
@@ -51,6 +56,7 @@ from facesift.reports.text import (
     verification_text,
 )
 from facesift.vision.engine import FaceEngine
+from facesift.workflows.discovery import DEFAULT_WINDOW_S
 from facesift.workflows.metadata import read_people_metadata, unused_names
 from facesift.workflows.results import Decision, FaceMatches, SearchResult, TrackMatches
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY
@@ -597,6 +603,231 @@ def people(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
         _print_json(rows)
         return
     console.print(_table(people_table(rows, _t)))
+
+
+# ------------------------------------------------------------------------ unknown people
+CaseOption = Annotated[str | None, typer.Option("--case", "-c", help="The case (default: all)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
+
+
+@app.command()
+def cluster(
+    case: CaseOption = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Cluster again from scratch: clusters no analyst touched are dissolved "
+            "(analysts' merges, splits, names and marks are kept)",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Group the faces that match nobody in the gallery into unknown people.
+
+    New faces join existing clusters or make new ones; nothing an analyst changed is undone.
+    Two faces of one photo or video frame are never put together.
+    """
+    try:
+        with (
+            console.status("clustering unidentified faces", spinner="dots")
+            if not as_json
+            else contextlib.nullcontext()
+        ):
+            result = State.workspace().cluster(case=case, actor=_operator(), full=full)
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    _print_clusters(result.to_dict())
+
+
+def _print_clusters(data: dict[str, Any]) -> None:
+    where = f" in case {_t(data['case'])}" if data["case"] else ""
+    algorithm = data.get("algorithm")
+    caption = None
+    if algorithm:
+        fmr = f" (estimated FMR {algorithm['fmr']:g})" if algorithm["fmr"] else ""
+        caption = (
+            f"{algorithm['name']} at score {algorithm['threshold']:.3f}{fmr}, "
+            f"{algorithm['mode']}, {data['elapsed_s']:.1f} s. Clusters are leads: review "
+            "them side by side before naming one"
+        )
+    table = clusters_table(data["clusters"], _t)
+    console.print(
+        _table(
+            TextTable(
+                table.columns,
+                table.rows,
+                f"{len(data['clusters'])} cluster(s) of unknown people{where}; "
+                f"{len(data['unclustered'])} unidentified face(s) in none",
+                caption,
+            ),
+            lines=True,
+        )
+    )
+
+
+clusters_app = typer.Typer(
+    help="Unknown people: list, show, merge, split, name, mark, undo (each change recorded "
+    "with who made it).",
+    invoke_without_command=True,
+)
+app.add_typer(clusters_app, name="clusters")
+
+
+@clusters_app.callback()
+def clusters_list(
+    ctx: typer.Context,
+    case: CaseOption = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also named, ignored and not-a-face clusters")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List the clusters of unknown people, most often seen first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    states = ("open", "named", "ignored", "not_a_face") if show_all else ("open",)
+    try:
+        data = State.workspace().clusters(case=case, states=states).to_dict()
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(data)
+        return
+    _print_clusters(data)
+
+
+def _cluster_change(as_json: bool, change: Callable[[Workspace], Any]) -> None:
+    try:
+        result = change(State.workspace())
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    console.print(f"Operation {result.operation_id}: {_t(result.summary)}.", highlight=False)
+
+
+ClusterId = Annotated[int, typer.Argument(help="Cluster id")]
+
+
+@clusters_app.command("show")
+def clusters_show(
+    cluster_id: ClusterId, case: CaseOption = None, as_json: JsonOption = False
+) -> None:
+    """One cluster and all its faces."""
+    try:
+        data = State.workspace().cluster_view(cluster_id, case=case).to_dict()
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(data)
+        return
+    table = cluster_faces_table(data["faces"], _t)
+    title = (
+        f"cluster {cluster_id} ({data['state']}): {data['size']} face(s) in {data['media']} file(s)"
+    )
+    console.print(_table(TextTable(table.columns, table.rows, title)))
+
+
+@clusters_app.command("merge")
+def clusters_merge(
+    into: Annotated[int, typer.Argument(help="The cluster that stays")],
+    other: Annotated[int, typer.Argument(help="The cluster whose faces move into it")],
+    case: CaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Merge two clusters (the same person)."""
+    _cluster_change(
+        as_json, lambda ws: ws.merge_clusters(into, other, case=case, actor=_operator())
+    )
+
+
+@clusters_app.command("split")
+def clusters_split(
+    cluster_id: ClusterId,
+    faces: Annotated[list[int], typer.Argument(help="Ids of the faces to move to a new cluster")],
+    case: CaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move faces out of a cluster into a new one (another person)."""
+    _cluster_change(
+        as_json, lambda ws: ws.split_cluster(cluster_id, faces, case=case, actor=_operator())
+    )
+
+
+@clusters_app.command("name")
+def clusters_name(
+    cluster_id: ClusterId,
+    person: Annotated[str, typer.Argument(help="Who it is: their faces join the gallery")],
+    case: CaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Name a cluster: its faces are enrolled as that person, so searches find them."""
+    _cluster_change(
+        as_json, lambda ws: ws.name_cluster(cluster_id, person, case=case, actor=_operator())
+    )
+
+
+@clusters_app.command("mark")
+def clusters_mark(
+    cluster_id: ClusterId,
+    state: Annotated[str, typer.Argument(help="ignored, not_a_face, or open")],
+    case: CaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Mark a cluster ignored or not a face (hidden from listings), or open again."""
+    _cluster_change(
+        as_json, lambda ws: ws.mark_cluster(cluster_id, state, case=case, actor=_operator())
+    )
+
+
+@clusters_app.command("undo")
+def clusters_undo(
+    operation: Annotated[int, typer.Argument(help="The operation to undo (see `clusters log`)")],
+    case: CaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo a merge, split, naming or mark."""
+    _cluster_change(
+        as_json, lambda ws: ws.undo_cluster_operation(operation, case=case, actor=_operator())
+    )
+
+
+@clusters_app.command("log")
+def clusters_log(case: CaseOption = None, as_json: JsonOption = False) -> None:
+    """Every change of the clusters: when, by whom, what."""
+    try:
+        rows = [r.to_dict() for r in State.workspace().cluster_operations(case=case)]
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(rows)
+        return
+    console.print(_table(cluster_operations_table(rows, _t)))
+
+
+@app.command()
+def cooccur(
+    subject: Annotated[str, typer.Argument(help="A gallery person's name, or cluster:ID")],
+    case: CaseOption = None,
+    window: Annotated[
+        float, typer.Option("--window", help="Seconds apart in a video that count as together")
+    ] = DEFAULT_WINDOW_S,
+    as_json: JsonOption = False,
+) -> None:
+    """Who appears together with a person or an unknown-person cluster, and where."""
+    try:
+        data = State.workspace().cooccur(subject, case=case, window=window).to_dict()
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(data)
+        return
+    console.print(_table(cooccurrence_table(data, _t), lines=True))
 
 
 @app.command()

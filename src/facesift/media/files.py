@@ -6,7 +6,9 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".gif", ".bmp"}
@@ -164,3 +166,29 @@ def iter_media_files(
     for gallery folders and labelled datasets (a scan uses `discover` and reports the rest)."""
     kinds = ("image", "video") if extensions & VIDEO_EXTENSIONS else ("image",)
     yield from discover(paths, kinds, skip_hidden=True).files
+
+
+def capture_time(
+    kind: str, metadata: dict[str, Any], offset: float | None = None
+) -> datetime | None:
+    """When a photo was taken (EXIF DateTimeOriginal, else DateTimeDigitized, else DateTime)
+    or a video frame shown (the container's creation_time plus `offset` seconds); None when
+    the file does not say. EXIF times carry no zone: they are returned naive, as written."""
+    if kind == "video":
+        tags = metadata.get("metadata") or {}
+        raw = tags.get("creation_time") if isinstance(tags, dict) else None
+        if not isinstance(raw, str):
+            return None
+        try:
+            start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return start + timedelta(seconds=offset or 0.0)
+    for tag in ("DateTimeOriginal", "DateTimeDigitized", "DateTime"):
+        raw = metadata.get(tag)
+        if isinstance(raw, str):
+            try:
+                return datetime.strptime(raw.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S")
+            except ValueError:
+                continue
+    return None

@@ -248,3 +248,70 @@ def _with_candidates(
     for rank, c in enumerate(candidates, start=1):
         fmr = "" if c.fmr is None else f"{c.fmr:.3g}"
         yield [*head, rank, c.person, round(c.score, 4), fmr, c.band, c.above_threshold, *tail]
+
+
+def clusters_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is) -> TextTable:
+    """Clusters of unknown people (the JSON form of each): size, files, time span, best face,
+    and where their faces are."""
+    table = TextTable(
+        _columns("cluster", "state", "faces", "seen", "media", "when", "best face", "files")
+    )
+    for r in rows:
+        span = f"{r['start']} – {r['end']}" if r["start"] else ""
+        files = sorted({f["source"]["path"] for f in r["faces"]})
+        shown = [text(Path(p).name) for p in files[:4]] + (
+            [f"… {len(files) - 4} more"] if len(files) > 4 else []
+        )
+        state = r["state"] + (f": {text(r['person'])}" if r["person"] else "")
+        table.rows.append(
+            [str(r["cluster_id"]), state, str(r["size"]), str(r["appearances"]), str(r["media"]),
+             span, str(r["representative_face_id"]), "\n".join(shown)]
+        )  # fmt: skip
+    return table
+
+
+def cluster_faces_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is) -> TextTable:
+    """The faces of one cluster (their JSON form): id, file, frame, box, quality, track."""
+    table = TextTable(_columns("face", "file", "frame", "time (s)", "box", "quality", "track"))
+    for r in rows:
+        source = r["source"]
+        when = "" if source["timestamp"] is None else f"{source['timestamp']:.2f}"
+        table.rows.append(
+            [str(r["face_id"]), text(source["path"]), str(source["frame_index"]), when,
+             ", ".join(f"{v:.0f}" for v in r["bbox"]), f"{r['quality']:.2f}",
+             "" if r["track_id"] is None else str(r["track_id"])]
+        )  # fmt: skip
+    return table
+
+
+def cluster_operations_table(
+    rows: Iterable[Mapping[str, Any]], text: UserText = as_is
+) -> TextTable:
+    """Changes of the clusters (their JSON form): id, when, who, what, and what undid it."""
+    table = TextTable(_columns("operation", "when", "who", "action", "what", "undone by"))
+    for r in rows:
+        table.rows.append(
+            [str(r["operation_id"]), str(r["at"]), text(r["actor"]), r["action"],
+             text(r["summary"]), "" if r["undone_by"] is None else str(r["undone_by"])]
+        )  # fmt: skip
+    return table
+
+
+def cooccurrence_table(data: Mapping[str, Any], text: UserText = as_is) -> TextTable:
+    """Who appears with a person or cluster (a co-occurrence's JSON form), most often first."""
+    table = TextTable(
+        _columns("with", "kind", "files", "moments", "where"),
+        title=f"Seen with {text(data['subject'])} ({data['appearances']} appearance(s))",
+        caption=f"video: faces within {data['window_s']:g} s of each other; people: gallery "
+        f"faces and faces matched at the decision threshold {data['threshold']:.3f}",
+    )
+    for c in data["companions"]:
+        where = [
+            text(Path(m["path"]).name)
+            + (" at " + ", ".join(f"{t:.1f} s" for t in m["moments"]) if m["moments"] else "")
+            for m in c["media"]
+        ]
+        table.rows.append(
+            [text(c["name"]), c["kind"], str(c["count"]), str(c["moments"]), "\n".join(where)]
+        )
+    return table

@@ -16,7 +16,16 @@ from sqlalchemy.orm import Session, selectinload
 from facesift.store import repository as repo
 from facesift.store.records import ClusterEntry, ClusterOperationEntry, StoredFace
 from facesift.store.rows import stored_face
-from facesift.store.schema import Case, Cluster, ClusterFace, ClusterOperation, Face, Media
+from facesift.store.schema import (
+    Case,
+    Cluster,
+    ClusterFace,
+    ClusterOperation,
+    Face,
+    GalleryChange,
+    Media,
+    Person,
+)
 from facesift.store.schema import Track as TrackRow
 
 WORKSPACE_SCOPE = 0  # the scope of clusters over the whole workspace
@@ -169,9 +178,7 @@ class Clusters:
         self._session.flush()
         dropped = [k for k, v in state.clusters.items() if v is None]
         if dropped:
-            self._session.execute(
-                delete(ClusterFace).where(ClusterFace.cluster_id.in_(dropped))
-            )
+            self._session.execute(delete(ClusterFace).where(ClusterFace.cluster_id.in_(dropped)))
             self._session.execute(delete(Cluster).where(Cluster.id.in_(dropped)))
 
     def record(
@@ -199,16 +206,43 @@ class Clusters:
         self._session.flush()
         return operation.id
 
-    def operation(self, operation_id: int) -> tuple[ClusterOperationEntry, ClusterState, ClusterState] | None:
-        """An operation with the state it replaced and the state it made."""
+    def operation(
+        self, scope: int, operation_id: int
+    ) -> tuple[ClusterOperationEntry, ClusterState, ClusterState] | None:
+        """An operation of a scope with the state it replaced and the state it made."""
         row = self._session.get(ClusterOperation, operation_id)
-        if row is None:
+        if row is None or row.scope != scope:
             return None
         return (
             _operation_entry(row),
             ClusterState.from_json(row.before),
             ClusterState.from_json(row.after),
         )
+
+    def enroll(
+        self, face_ids: Sequence[int], person: str, attributes: dict[str, Any] | None, actor: str
+    ) -> int:
+        """Enrol faces as `person` (created if new), recorded as a gallery change; their id."""
+        found = repo.get_or_create_person(self._session, person, attributes)
+        self._session.flush()
+        for face in self._session.scalars(select(Face).where(Face.id.in_(list(face_ids)))):
+            face.person_id = found.id
+        self._session.add(
+            GalleryChange(
+                actor=actor,
+                action="enroll",
+                person=person,
+                face_ids=list(face_ids),
+                note="a cluster of unknown faces named",
+            )
+        )
+        repo.bump_gallery_version(self._session)
+        return found.id
+
+    def unenroll(self, face_ids: Sequence[int], actor: str, note: str) -> None:
+        """Unenrol faces (a person left without faces is removed), each recorded."""
+        for face_id in face_ids:
+            repo.unenroll_face(self._session, face_id, actor, note)
 
     def mark_undone(self, operation_id: int, by: int) -> None:
         row = self._session.get(ClusterOperation, operation_id)
@@ -241,7 +275,7 @@ class Clusters:
         rows = self._session.execute(
             select(Media.id, Media.kind, Media.exif).where(Media.id.in_(list(set(media_ids))))
         )
-        return {media_id: (kind, dict(exif or {})) for media_id, kind, exif in rows}
+        return {row[0]: (row[1], dict(row[2] or {})) for row in rows}
 
     def track_faces(self, track_ids: Iterable[int]) -> dict[int, list[int]]:
         """track id → ids of all its faces."""
@@ -252,14 +286,53 @@ class Clusters:
                 select(Face.track_id, Face.id).where(Face.track_id.in_(ids)).order_by(Face.id)
             )
             for track_id, face_id in rows:
-                out[track_id].append(face_id)
+                if track_id is not None:
+                    out[track_id].append(face_id)
         return out
+
+    def appearances(self, case: str | None, model_sha256: str) -> list[Appearance]:
+        """Every face of a case's media (or all), made by one model, by file and frame."""
+        query = (
+            select(
+                Face.id,
+                Media.id,
+                Media.path,
+                Media.sha256,
+                Media.kind,
+                Face.frame_index,
+                Face.timestamp,
+                Face.track_id,
+                Person.name,
+            )
+            .join(Media, Media.id == Face.media_id)
+            .outerjoin(Person, Person.id == Face.person_id)
+            .where(Face.model_sha256 == model_sha256)
+            .order_by(Media.path, Face.frame_index, Face.id)
+        )
+        if case is not None:
+            query = repo.in_case(query, case)
+        return [Appearance(*row) for row in self._session.execute(query)]
 
     def track_media(self, track_ids: Iterable[int]) -> dict[int, int]:
         rows = self._session.execute(
             select(TrackRow.id, TrackRow.media_id).where(TrackRow.id.in_(list(set(track_ids))))
         )
         return dict(rows.all())
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """Where one face was seen, and who it is when known (its enrolled person)."""
+
+    face_id: int
+    media_id: int
+    path: str
+    sha256: str
+    kind: str
+    frame_index: int
+    timestamp: float | None
+    track_id: int | None
+    person: str | None
 
 
 def _attributes(row: Cluster) -> dict[str, Any]:

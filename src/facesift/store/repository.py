@@ -139,7 +139,7 @@ def gallery_vectors(
     )
 
 
-def _in_case(query: QueryT, case_name: str) -> QueryT:
+def in_case(query: QueryT, case_name: str) -> QueryT:
     """`query` (which selects from media) narrowed to the media filed under one case."""
     return (
         query.join(case_media, case_media.c.media_id == Media.id)
@@ -158,7 +158,7 @@ def unenrolled_faces(session: Session, case_name: str | None = None) -> list[Fac
         .order_by(Media.path, Face.frame_index, Face.id)
     )
     if case_name is not None:
-        query = _in_case(query, case_name)
+        query = in_case(query, case_name)
     return list(session.scalars(query))
 
 
@@ -187,7 +187,7 @@ def list_media(session: Session, case_name: str | None = None) -> list[tuple[Med
         .order_by(Media.path)
     )
     if case_name is not None:
-        query = _in_case(query, case_name)
+        query = in_case(query, case_name)
     return [(media, count) for media, count in session.execute(query)]
 
 
@@ -203,7 +203,7 @@ def list_faces(
     if person_name is not None:
         query = query.join(Person, Person.id == Face.person_id).where(Person.name == person_name)
     if case_name is not None:
-        query = _in_case(query, case_name)
+        query = in_case(query, case_name)
     return list(session.scalars(query))
 
 
@@ -223,7 +223,7 @@ def video_tracks(session: Session, case_name: str | None = None) -> list[Track]:
         .order_by(Media.path, Track.start, Track.number)
     )
     if case_name is not None:
-        query = _in_case(query, case_name)
+        query = in_case(query, case_name)
     return list(session.scalars(query))
 
 
@@ -283,7 +283,7 @@ def faces_seen_together(
         .order_by(Face.media_id, Face.frame_index, Face.id)
     )
     if case_name is not None:
-        query = _in_case(query, case_name)
+        query = in_case(query, case_name)
     return [
         (r[0], r[1], r[2], r[3], (r[4], r[5], r[6], r[7]), decode_vector(r[8]))
         for r in session.execute(query)

@@ -7,6 +7,7 @@ values (facesift.store.records), re-exported here with the other results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from PIL import Image
@@ -15,6 +16,7 @@ from facesift.execution.analysis import AnalysisFailure
 from facesift.match.policy import uses_low_res_templates
 from facesift.media.draw import draw_boxes
 from facesift.media.video import VideoFrame
+from facesift.store.records import ClusterOperationEntry as ClusterOperationEntry
 from facesift.store.records import FaceEntry as FaceEntry
 from facesift.store.records import GalleryChangeEntry as GalleryChangeEntry
 from facesift.store.records import MediaEntry as MediaEntry
@@ -455,4 +457,176 @@ class CalibrationStatus:
             "own": self.own,
             "population_check": self.population_check,
             "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class ClusteredFace:
+    """A face as cluster listings show it: where it is, how good it is, its track."""
+
+    face_id: int
+    track_id: int | None
+    bbox: tuple[float, float, float, float]
+    quality: float
+    source: Source
+    taken_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "face_id": self.face_id,
+            "track_id": self.track_id,
+            "bbox": _box(self.bbox),
+            "quality": round(self.quality, 3),
+            "source": {
+                "path": self.source.path,
+                "sha256": self.source.sha256,
+                "frame_index": self.source.frame_index,
+                "timestamp": self.source.timestamp,
+            },
+            "taken_at": None if self.taken_at is None else self.taken_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """One cluster: its faces (best first), the files they are in and when those were taken."""
+
+    cluster_id: int
+    state: str
+    locked: bool
+    person: str | None
+    faces: list[ClusteredFace]
+
+    @property
+    def media(self) -> int:
+        return len({f.source.sha256 for f in self.faces})
+
+    @property
+    def appearances(self) -> int:
+        """Photos and video tracks (a track is one appearance however many faces it has)."""
+        return len({(f.source.sha256, f.track_id if f.track_id else f.face_id) for f in self.faces})
+
+    @property
+    def span(self) -> tuple[datetime | None, datetime | None]:
+        times = sorted(
+            (f.taken_at for f in self.faces if f.taken_at is not None),
+            key=lambda t: t.timestamp() if t.tzinfo else t.replace(tzinfo=UTC).timestamp(),
+        )
+        return (times[0], times[-1]) if times else (None, None)
+
+    def to_dict(self) -> dict[str, Any]:
+        start, end = self.span
+        best = sorted(self.faces, key=lambda f: (-f.quality, f.face_id))
+        return {
+            "cluster_id": self.cluster_id,
+            "state": self.state,
+            "locked": self.locked,
+            "person": self.person,
+            "size": len(self.faces),
+            "appearances": self.appearances,
+            "media": self.media,
+            "start": None if start is None else start.isoformat(),
+            "end": None if end is None else end.isoformat(),
+            "representative_face_id": best[0].face_id if best else None,
+            "representative_face_ids": [f.face_id for f in best[:3]],
+            "faces": [f.to_dict() for f in self.faces],
+        }
+
+
+@dataclass(frozen=True)
+class ClusterListing:
+    """A scope's clusters and the unidentified faces in none; for a run, how it was made."""
+
+    case: str | None
+    clusters: list[ClusterView]
+    unclustered: list[ClusteredFace]
+    algorithm: dict[str, Any] | None = None
+    elapsed_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "clusters": [c.to_dict() for c in self.clusters],
+            "unclustered": [f.to_dict() for f in self.unclustered],
+            "algorithm": self.algorithm,
+            "elapsed_s": None if self.elapsed_s is None else round(self.elapsed_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class ClusterOperationResult:
+    """What an analyst's change did: the recorded operation and the clusters as they are now."""
+
+    operation_id: int
+    action: str
+    summary: str
+    clusters: list[ClusterView]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation_id": self.operation_id,
+            "action": self.action,
+            "summary": self.summary,
+            "clusters": [c.to_dict() for c in self.clusters],
+        }
+
+
+@dataclass(frozen=True)
+class Together:
+    """Where a person or cluster appears with the one asked about: the file, and in a video
+    the moments (seconds) both are seen within the window."""
+
+    path: str
+    sha256: str
+    kind: str
+    moments: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "kind": self.kind,
+            "moments": [round(m, 3) for m in self.moments],
+        }
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A person (gallery, or matched at the decision threshold) or cluster seen with another."""
+
+    kind: str  # person or cluster
+    name: str
+    cluster_id: int | None
+    media: list[Together]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "cluster_id": self.cluster_id,
+            "count": len(self.media),
+            "moments": sum(max(1, len(m.moments)) for m in self.media),
+            "media": [m.to_dict() for m in self.media],
+        }
+
+
+@dataclass(frozen=True)
+class Cooccurrence:
+    """Who appears together with one person or cluster, most often first."""
+
+    subject: str
+    case: str | None
+    window_s: float
+    appearances: int
+    companions: list[Companion]
+    threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "case": self.case,
+            "window_s": self.window_s,
+            "appearances": self.appearances,
+            "threshold": round(self.threshold, 4),
+            "companions": [c.to_dict() for c in self.companions],
         }

@@ -24,10 +24,15 @@ from facesift.store.records import FaceEntry, GalleryChangeEntry, MediaEntry, Pe
 from facesift.store.vectors import VectorIndexes
 from facesift.vision.engine import FaceEngine
 from facesift.workflows import calibration as calibrations
-from facesift.workflows import enroll, evidence, identify, listings, scan
+from facesift.workflows import discovery, enroll, evidence, identify, listings, scan
 from facesift.workflows.context import DATABASE_FILE, INDEX_DIR, open_context
 from facesift.workflows.results import (
     CalibrationStatus,
+    ClusterListing,
+    ClusterOperationEntry,
+    ClusterOperationResult,
+    ClusterView,
+    Cooccurrence,
     Decision,
     EnrollOutcome,
     EvidenceFrame,
@@ -222,6 +227,59 @@ class Workspace:
     def faces(self, *, person: str | None = None, case: str | None = None) -> list[FaceEntry]:
         return listings.faces(self.context, person=person, case=case)
 
+    # -------------------------------------------------------------------- unknown people
+    def cluster(self, *, case: str | None = None, actor: str, full: bool = False) -> ClusterListing:
+        return discovery.cluster(self.context, case=case, actor=actor, full=full)
+
+    def clusters(
+        self, *, case: str | None = None, states: Iterable[str] = ("open",)
+    ) -> ClusterListing:
+        return discovery.clusters(self.context, case=case, states=states)
+
+    def cluster_view(self, cluster_id: int, *, case: str | None = None) -> ClusterView:
+        return discovery.show(self.context, cluster_id, case=case)
+
+    def merge_clusters(
+        self, into: int, other: int, *, case: str | None = None, actor: str
+    ) -> ClusterOperationResult:
+        return discovery.merge(self.context, into, other, case=case, actor=actor)
+
+    def split_cluster(
+        self, cluster_id: int, face_ids: Iterable[int], *, case: str | None = None, actor: str
+    ) -> ClusterOperationResult:
+        return discovery.split(self.context, cluster_id, face_ids, case=case, actor=actor)
+
+    def name_cluster(
+        self,
+        cluster_id: int,
+        person: str,
+        *,
+        case: str | None = None,
+        actor: str,
+        attributes: dict[str, Any] | None = None,
+    ) -> ClusterOperationResult:
+        return discovery.name(
+            self.context, cluster_id, person, case=case, actor=actor, attributes=attributes
+        )
+
+    def mark_cluster(
+        self, cluster_id: int, state: str, *, case: str | None = None, actor: str
+    ) -> ClusterOperationResult:
+        return discovery.mark(self.context, cluster_id, state, case=case, actor=actor)
+
+    def undo_cluster_operation(
+        self, operation_id: int, *, case: str | None = None, actor: str
+    ) -> ClusterOperationResult:
+        return discovery.undo(self.context, operation_id, case=case, actor=actor)
+
+    def cluster_operations(self, *, case: str | None = None) -> list[ClusterOperationEntry]:
+        return discovery.operations(self.context, case=case)
+
+    def cooccur(
+        self, subject: str, *, case: str | None = None, window: float = discovery.DEFAULT_WINDOW_S
+    ) -> Cooccurrence:
+        return discovery.cooccur(self.context, subject, case=case, window=window)
+
 
 # Each method is documented by the use case it delegates to (help(Workspace.scan) shows it).
 for _method, _use_case in {
@@ -248,5 +306,15 @@ for _method, _use_case in {
     "people": listings.people,
     "media": listings.media,
     "faces": listings.faces,
+    "cluster": discovery.cluster,
+    "clusters": discovery.clusters,
+    "cluster_view": discovery.show,
+    "merge_clusters": discovery.merge,
+    "split_cluster": discovery.split,
+    "name_cluster": discovery.name,
+    "mark_cluster": discovery.mark,
+    "undo_cluster_operation": discovery.undo,
+    "cluster_operations": discovery.operations,
+    "cooccur": discovery.cooccur,
 }.items():
     getattr(Workspace, _method).__doc__ = _use_case.__doc__
