@@ -15,12 +15,14 @@ import pytest
 from facesift.match.metrics import (
     accuracy,
     auc,
+    bcubed,
     best_threshold,
     cmc,
     cross_validated_accuracy,
     det_open_set,
     fnir_at_fpir,
     mate_ranks,
+    pairwise,
     roc,
     tar_at_far,
 )
@@ -237,3 +239,90 @@ def test_det_open_set_by_hand() -> None:
         warnings.simplefilter("error")  # no "mean of empty slice"
         assert len(det_open_set(np.array([1]), _a(0.9), _a())[0]) == 0
         assert len(det_open_set(np.array([], int), _a(), _a(0.4))[0]) == 0
+
+
+# --------------------------------------------------------------------------------- clustering
+
+
+def test_bcubed_and_pairwise_on_a_worked_example() -> None:
+    # truth a a a b b c, clusters {0,1} {2,3,4} {5}: cluster 0 = a a, cluster 1 = a b b, 2 = c.
+    # BCubed precision per item (share of its cluster with its label):
+    #   items 0,1: 2/2; item 2 (a among a b b): 1/3; items 3,4: 2/3; item 5: 1
+    #   P = (1 + 1 + 1/3 + 2/3 + 2/3 + 1) / 6 = (3 + 5/3) / 6 = (14/3) / 6 = 7/9
+    # BCubed recall per item (share of its class in its cluster):
+    #   items 0,1: 2/3 of a; item 2: 1/3; items 3,4: 2/2 of b; item 5: 1
+    #   R = (2/3 + 2/3 + 1/3 + 1 + 1 + 1) / 6 = (5/3 + 3) / 6 = 7/9
+    #   F = 2PR / (P + R) = P when P = R: 7/9
+    truth = ["a", "a", "a", "b", "b", "c"]
+    predicted = [0, 0, 1, 1, 1, 2]
+    p, r, f = bcubed(truth, predicted)
+    assert (p, r, f) == pytest.approx((7 / 9, 7 / 9, 7 / 9))
+    # Pairwise: pairs put together: (0,1) same, (2,3) (2,4) different, (3,4) same → 2 of 4;
+    # same-label pairs: 3 among a + 1 among b = 4, of which 2 together. P = R = F = 1/2.
+    assert pairwise(truth, predicted) == pytest.approx((0.5, 0.5, 0.5))
+
+
+def test_all_singletons_are_precise_and_miss_every_pair() -> None:
+    # truth a a b, each alone: precision 1 per item; recall 1/2, 1/2, 1 → 2/3; F = 4/5.
+    assert bcubed(["a", "a", "b"], [0, 1, 2]) == pytest.approx((1, 2 / 3, 4 / 5))
+    # No pair put together: precision 1 by convention; the one same-label pair missed: recall 0.
+    assert pairwise(["a", "a", "b"], [0, 1, 2]) == pytest.approx((1, 0, 0))
+    # Negative labels ("in no cluster") are singletons, not one cluster of the unclustered.
+    assert bcubed(["a", "a", "b"], [-1, -1, -1]) == pytest.approx((1, 2 / 3, 4 / 5))
+
+
+def test_one_big_cluster_recalls_everything_and_is_imprecise() -> None:
+    # truth a a b c in one cluster of 4: precision 2/4, 2/4, 1/4, 1/4 → 3/8; recall 1;
+    # F = 2 * 3/8 / (11/8) = 6/11. Pairs: 6 together, 1 of them same-label → P 1/6, R 1,
+    # F = 2 * 1/6 / (7/6) = 2/7.
+    assert bcubed(["a", "a", "b", "c"], [7, 7, 7, 7]) == pytest.approx((3 / 8, 1, 6 / 11))
+    assert pairwise(["a", "a", "b", "c"], [7, 7, 7, 7]) == pytest.approx((1 / 6, 1, 2 / 7))
+
+
+def test_unclustered_items_do_not_join_each_other() -> None:
+    # truth a a b b; a's clustered together, b's left out (-1): b's are two singletons.
+    # BCubed: precision 1 each; recall 1, 1, 1/2, 1/2 → 3/4.
+    # Pairwise: 1 pair together (a a, same); same-label pairs 2 → P 1, R 1/2.
+    assert bcubed([1, 1, 2, 2], [0, 0, -1, -1])[:2] == pytest.approx((1, 3 / 4))
+    assert pairwise([1, 1, 2, 2], [0, 0, -1, -1])[:2] == pytest.approx((1, 1 / 2))
+
+
+def test_a_perfect_clustering_scores_one_whatever_its_label_values() -> None:
+    truth = ["x", "y", "x", "z", "y"]
+    assert bcubed(truth, [5, 9, 5, 0, 9]) == pytest.approx((1, 1, 1))
+    assert pairwise(truth, [5, 9, 5, 0, 9]) == pytest.approx((1, 1, 1))
+
+
+def test_clustering_metrics_match_their_definitions_item_by_item() -> None:
+    rng = np.random.default_rng(3)
+    truth, predicted = rng.integers(0, 12, 200), rng.integers(-1, 15, 200)
+    alone = predicted < 0
+    own = predicted.copy()
+    own[alone] = 100 + np.arange(alone.sum())  # every unclustered item its own cluster
+    same_cluster = own[:, None] == own[None, :]
+    same_class = truth[:, None] == truth[None, :]
+    both = same_cluster & same_class
+    p = np.mean(both.sum(1) / same_cluster.sum(1))
+    r = np.mean(both.sum(1) / same_class.sum(1))
+    assert bcubed(truth, predicted)[:2] == pytest.approx((p, r))
+    upper = np.triu(np.ones_like(both), 1)
+    pairs_p = (both & upper).sum() / (same_cluster & upper).sum()
+    pairs_r = (both & upper).sum() / (same_class & upper).sum()
+    assert pairwise(truth, predicted)[:2] == pytest.approx((pairs_p, pairs_r))
+
+
+def test_clustering_metrics_are_fast_on_100k_items() -> None:
+    import time
+
+    rng = np.random.default_rng(0)
+    truth, predicted = rng.integers(0, 30_000, 100_000), rng.integers(-1, 40_000, 100_000)
+    start = time.perf_counter()
+    bcubed(truth, predicted)
+    pairwise(truth, predicted)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_clustering_metrics_need_one_label_per_item() -> None:
+    with pytest.raises(ValueError):
+        bcubed([0, 1], [0])
+    assert bcubed([], []) == (1.0, 1.0, 1.0)

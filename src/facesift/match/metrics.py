@@ -1,8 +1,13 @@
-"""Verification and identification metrics on score arrays (NIST FRTE vocabulary)."""
+"""Verification and identification metrics on score arrays (NIST FRTE vocabulary), and
+clustering metrics on label arrays."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def roc(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,3 +105,78 @@ def det_open_set(
     fpir = np.array([np.mean(non_mated_top >= t) for t in thresholds])
     fnir = np.array([1 - np.mean((ranks == 1) & (mate_scores >= t)) for t in thresholds])
     return fpir, fnir
+
+
+# ---------------------------------------------------------------------------------- clustering
+
+
+class ClusterScores(NamedTuple):
+    precision: float
+    recall: float
+    f: float
+
+
+def _harmonic(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Contingency:
+    """The non-empty cells of the cluster × class table, and every cluster's and class's size."""
+
+    n_ij: np.ndarray  # items in each non-empty cell
+    cell_cluster: np.ndarray  # the cell's cluster size
+    cell_class: np.ndarray  # the cell's class size
+    clusters: np.ndarray  # size of each cluster
+    classes: np.ndarray  # size of each class
+
+
+def _contingency(truth: ArrayLike, predicted: ArrayLike) -> _Contingency:
+    """The contingency table of two labellings, from its non-empty cells only (O(n log n)
+    however many clusters). A negative predicted label means "in no cluster": a singleton."""
+    raw = np.asarray(predicted).ravel()
+    t = np.unique(np.asarray(truth).ravel(), return_inverse=True)[1].ravel().astype(np.int64)
+    if len(t) != len(raw):
+        raise ValueError("truth and predicted must have one label per item")
+    c = np.unique(raw, return_inverse=True)[1].ravel().astype(np.int64)
+    alone = raw < 0
+    c[alone] = (c.max() + 1 if len(c) else 0) + np.arange(int(alone.sum()))
+    classes = int(t.max()) + 1 if len(t) else 1
+    cells, n_ij = np.unique(c * classes + t, return_counts=True)
+    clusters, sizes = np.bincount(c), np.bincount(t)
+    return _Contingency(
+        n_ij, clusters[cells // classes], sizes[cells % classes], clusters[clusters > 0], sizes
+    )
+
+
+def bcubed(truth: ArrayLike, predicted: ArrayLike) -> ClusterScores:
+    """BCubed precision, recall and F (Amigó et al. 2009), averaged over items.
+
+    An item's precision is the share of its cluster with its true label, its recall the share
+    of its true class in its cluster; F is the harmonic mean of the two averages. Unlike
+    pairwise scores, every item counts once, so a few large clusters do not dominate.
+    Negative predicted labels are singletons. Empty input: all 1.
+    """
+    table = _contingency(truth, predicted)
+    if not len(table.n_ij):
+        return ClusterScores(1.0, 1.0, 1.0)
+    sq, n = table.n_ij.astype(np.float64) ** 2, table.n_ij.sum()
+    p = float(np.sum(sq / table.cell_cluster) / n)
+    r = float(np.sum(sq / table.cell_class) / n)
+    return ClusterScores(p, r, _harmonic(p, r))
+
+
+def pairwise(truth: ArrayLike, predicted: ArrayLike) -> ClusterScores:
+    """Pairwise precision, recall and F: over item pairs put in one cluster vs pairs sharing
+    a true label. No predicted pairs: precision 1; no true pairs: recall 1 (nothing to miss).
+    Negative predicted labels are singletons."""
+    table = _contingency(truth, predicted)
+
+    def pairs(sizes: np.ndarray) -> int:
+        return int(np.sum(sizes * (sizes - 1) // 2))
+
+    together = pairs(table.n_ij)
+    predicted_pairs, true_pairs = pairs(table.clusters), pairs(table.classes)
+    p = together / predicted_pairs if predicted_pairs else 1.0
+    r = together / true_pairs if true_pairs else 1.0
+    return ClusterScores(p, r, _harmonic(p, r))
