@@ -118,8 +118,15 @@ class Clusters:
         self._session.flush()
         return cluster.id
 
-    def state(self, scope: int, clusters: Iterable[int], faces: Iterable[int]) -> ClusterState:
-        """The present state of some clusters and faces of a scope."""
+    def state(
+        self,
+        scope: int,
+        clusters: Iterable[int],
+        faces: Iterable[int],
+        created: Iterable[int] = (),
+    ) -> ClusterState:
+        """The present state of some clusters and faces of a scope; clusters `created` in this
+        transaction count as not existing (the state before they were made)."""
         wanted = set(clusters)
         rows = {
             c.id: c
@@ -135,8 +142,12 @@ class Clusters:
                 )
             ).all()
         )
+        new = set(created)
         return ClusterState(
-            {k: _attributes(rows[k]) if k in rows else None for k in sorted(wanted)},
+            {
+                k: _attributes(rows[k]) if k in rows and k not in new else None
+                for k in sorted(wanted)
+            },
             {f: of_face.get(f) for f in sorted(face_ids)},
         )
 

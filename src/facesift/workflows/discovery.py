@@ -205,15 +205,15 @@ def cluster(
             locked=[c for c in kept if entries[c].locked],
         )
         after = _assign(tx, scope.id, items, result.labels, entries, kept)
-        before = tx.clusters.state(scope.id, after.clusters, after.faces)
+        made = [c for c, a in after.clusters.items() if a is not None and c not in entries]
+        before = tx.clusters.state(scope.id, after.clusters, after.faces, created=made)
         tx.clusters.apply(scope.id, after)
-        made = sum(1 for c, a in after.clusters.items() if a is not None and c not in entries)
         return tx.clusters.record(
             scope.id,
             actor,
             "cluster",
-            f"{len(items)} items clustered ({algorithm['mode']}): {made} new cluster(s)",
-            details={"algorithm": algorithm, "items": len(items)},
+            f"{len(items)} items clustered ({algorithm['mode']}): {len(made)} new cluster(s)",
+            details={"algorithm": algorithm, "items": len(items), "created": made},
             before=before,
             after=after,
         )
@@ -382,7 +382,8 @@ def _change(
         scope = _scope(tx, case)
         tx.clusters.lock_scope(scope.id)
         summary, after, details = plan(tx, scope)
-        before = tx.clusters.state(scope.id, after.clusters, after.faces)
+        created = details.get("created", [])
+        before = tx.clusters.state(scope.id, after.clusters, after.faces, created=created)
         tx.clusters.apply(scope.id, after)
         op = tx.clusters.record(
             scope.id, actor, action, summary, details=details, before=before, after=after
@@ -459,7 +460,7 @@ def split(
             dict.fromkeys(moving, new),
         )
         summary = f"{len(moving)} face(s) split off cluster {cluster_id} into cluster {new}"
-        return summary, after, {"from": cluster_id, "to": new, "faces": moving}
+        return summary, after, {"from": cluster_id, "to": new, "faces": moving, "created": [new]}
 
     return _change(ctx, case, actor, "split", plan)
 
