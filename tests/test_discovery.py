@@ -97,7 +97,7 @@ def test_clusters_group_each_unknown_person_and_keep_faces_of_one_photo_apart(
     assert len(left) == 1
     assert sorted(name for name, _ in left[0]) == ["p1", "p2", "p3", "p4"]
     assert all(x < 340 for name, x in left[0] if name in ("p1", "p2"))
-    collins = [c for c in clusters if c is not left[0]][0]
+    collins = next(c for c in clusters if c is not left[0])
     assert sorted(name for name, _ in collins) == ["p1", "p2", "p5"]
     assert [Path(f["source"]["path"]).stem for f in data["unclustered"]] == ["p4"]
 
