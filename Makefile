@@ -34,6 +34,9 @@ demo: $(VENV)/.demo-installed
 	$(FACESIFT) scan $(DEMO_DATA)/evidence $(DEMO_DATA)/footage --case demo || [ $$? -eq 3 ]
 	$(FACESIFT) identify --case demo
 	$(FACESIFT) search $(DEMO_DATA)/evidence/scene.jpg --annotate $(DEMO_DATA)/scene_annotated.jpg
+	# Faces that match nobody, grouped: the stranger of the scene is found as one person.
+	$(FACESIFT) cluster --case demo
+	$(FACESIFT) cooccur "Grace Hopper" --case demo
 
 # face_recognition, the pipeline the benchmarks compare with, without its `dlib` requirement:
 # dlib-bin (a facesift dependency) provides dlib.
