@@ -25,6 +25,14 @@ from facesift.media.files import iter_media_files
 ACTOR = "analyst-a"
 
 
+def _cli(ws: Workspace, *args: str) -> str:
+    """Run the command line on `ws` (its folder and database); its output."""
+    where = ["-w", str(ws.context.folder), "--database-url", ws.context.store.url]
+    result = CliRunner().invoke(app, [*where, *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def _photo(path: Path, faces: list[Image.Image]) -> Path:
     canvas = Image.new("RGB", (340 * len(faces) + 40, 400), (128, 132, 140))
     for k, face in enumerate(faces):
@@ -60,8 +68,10 @@ def case_files(
     return out
 
 
-def _workspace(folder: Path, files: dict[str, Path], names: list[str], case: str) -> Workspace:
-    ws = Workspace(folder)
+def _workspace(
+    folder: Path, files: dict[str, Path], names: list[str], case: str, url: str | None = None
+) -> Workspace:
+    ws = Workspace(folder, database_url=url)
     ws.enroll_folder(files["gallery"])
     ws.scan([files[n] for n in names], case=case)
     return ws
@@ -69,7 +79,17 @@ def _workspace(folder: Path, files: dict[str, Path], names: list[str], case: str
 
 @pytest.fixture
 def scanned(tmp_path: Path, case_files: dict[str, Path]) -> Workspace:
+    """The whole case scanned."""
     return _workspace(tmp_path / "ws", case_files, ["p1", "p2", "p3", "p4", "p5"], "op")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scanned_on(
+    request: pytest.FixtureRequest, tmp_path: Path, case_files: dict[str, Path]
+) -> Workspace:
+    """The whole case scanned, on SQLite and on PostgreSQL."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    return _workspace(tmp_path / "ws", case_files, ["p1", "p2", "p3", "p4", "p5"], "op", url)
 
 
 def _where(listing: dict) -> list[list[tuple[str, float]]]:
@@ -103,11 +123,7 @@ def test_clusters_group_each_unknown_person_and_keep_faces_of_one_photo_apart(
 
 
 def test_cluster_json_contract(scanned: Workspace) -> None:
-    result = CliRunner().invoke(
-        app, ["-w", str(scanned.context.folder), "cluster", "--case", "op", "--json"]
-    )
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(_cli(scanned, "cluster", "--case", "op", "--json"))
     assert {"clusters", "unclustered", "algorithm", "elapsed_s"} <= set(data)
     assert data["algorithm"]["fmr"] == 1e-3 and data["algorithm"]["model_sha256"]
     for c in data["clusters"]:
@@ -133,56 +149,56 @@ def _cluster_of(ws: Workspace, photo: str, side: str = "any") -> int:
     raise AssertionError(f"no cluster with a face of {photo}")
 
 
-def test_bad_requests_are_refused_and_change_nothing(scanned: Workspace) -> None:
+def test_bad_requests_are_refused_and_change_nothing(scanned_on: Workspace) -> None:
     with pytest.raises(WorkspaceError, match="no case named 'nope'"):
-        scanned.cluster(case="nope", actor=ACTOR)
-    empty = Workspace(scanned.context.folder.parent / "empty")
+        scanned_on.cluster(case="nope", actor=ACTOR)
+    empty = Workspace(scanned_on.context.folder.parent / "empty")
     with pytest.raises(WorkspaceError, match="no unidentified faces"):
         empty.cluster(actor=ACTOR)
-    scanned.cluster(case="op", actor=ACTOR)
-    stranger, collins = _cluster_of(scanned, "p3"), _cluster_of(scanned, "p5")
-    before = (scanned.clusters(case="op").to_dict(), scanned.cluster_operations(case="op"))
-    other_face = scanned.cluster_view(collins, case="op").faces[0].face_id
+    scanned_on.cluster(case="op", actor=ACTOR)
+    stranger, collins = _cluster_of(scanned_on, "p3"), _cluster_of(scanned_on, "p5")
+    before = (scanned_on.clusters(case="op").to_dict(), scanned_on.cluster_operations(case="op"))
+    other_face = scanned_on.cluster_view(collins, case="op").faces[0].face_id
     for bad, message in [
-        (lambda: scanned.merge_clusters(stranger, stranger, case="op", actor=ACTOR), "itself"),
+        (lambda: scanned_on.merge_clusters(stranger, stranger, case="op", actor=ACTOR), "itself"),
         (
-            lambda: scanned.split_cluster(stranger, [other_face], case="op", actor=ACTOR),
+            lambda: scanned_on.split_cluster(stranger, [other_face], case="op", actor=ACTOR),
             "not in cluster",
         ),
-        (lambda: scanned.merge_clusters(stranger, 9999, case="op", actor=ACTOR), "no cluster"),
-        (lambda: scanned.mark_cluster(stranger, "deleted", case="op", actor=ACTOR), "marked"),
-        (lambda: scanned.undo_cluster_operation(1, case="op", actor=ACTOR), "only analysts"),
-        (lambda: scanned.name_cluster(stranger, "  ", case="op", actor=ACTOR), "needs a name"),
+        (lambda: scanned_on.merge_clusters(stranger, 9999, case="op", actor=ACTOR), "no cluster"),
+        (lambda: scanned_on.mark_cluster(stranger, "deleted", case="op", actor=ACTOR), "marked"),
+        (lambda: scanned_on.undo_cluster_operation(1, case="op", actor=ACTOR), "only analysts"),
+        (lambda: scanned_on.name_cluster(stranger, "  ", case="op", actor=ACTOR), "needs a name"),
     ]:
         with pytest.raises(WorkspaceError, match=message):
             bad()
     # Two clusters with faces of one photo (p1) hold different people: never merged.
     with pytest.raises(WorkspaceError, match="same photo"):
-        scanned.merge_clusters(stranger, collins, case="op", actor=ACTOR)
-    after = (scanned.clusters(case="op").to_dict(), scanned.cluster_operations(case="op"))
+        scanned_on.merge_clusters(stranger, collins, case="op", actor=ACTOR)
+    after = (scanned_on.clusters(case="op").to_dict(), scanned_on.cluster_operations(case="op"))
     assert after == before
 
 
-def test_split_merge_and_undo_are_recorded_and_exact(scanned: Workspace) -> None:
-    scanned.cluster(case="op", actor=ACTOR)
-    stranger = _cluster_of(scanned, "p3")
-    original = sorted(scanned.cluster_view(stranger, case="op").to_dict()["faces"], key=str)
-    p3 = [f.face_id for f in scanned.cluster_view(stranger, case="op").faces
+def test_split_merge_and_undo_are_recorded_and_exact(scanned_on: Workspace) -> None:
+    scanned_on.cluster(case="op", actor=ACTOR)
+    stranger = _cluster_of(scanned_on, "p3")
+    original = sorted(scanned_on.cluster_view(stranger, case="op").to_dict()["faces"], key=str)
+    p3 = [f.face_id for f in scanned_on.cluster_view(stranger, case="op").faces
           if f.source.path and f.source.path.endswith("p3.jpg")]  # fmt: skip
-    split = scanned.split_cluster(stranger, p3, case="op", actor="analyst-b")
+    split = scanned_on.split_cluster(stranger, p3, case="op", actor="analyst-b")
     new = next(c.cluster_id for c in split.clusters if c.cluster_id != stranger)
-    assert [f.face_id for f in scanned.cluster_view(new, case="op").faces] == p3
-    merged = scanned.merge_clusters(stranger, new, case="op", actor="analyst-c")
+    assert [f.face_id for f in scanned_on.cluster_view(new, case="op").faces] == p3
+    merged = scanned_on.merge_clusters(stranger, new, case="op", actor="analyst-c")
     with pytest.raises(WorkspaceError, match="changed since"):
-        scanned.undo_cluster_operation(split.operation_id, case="op", actor=ACTOR)
-    scanned.undo_cluster_operation(merged.operation_id, case="op", actor=ACTOR)
-    assert [f.face_id for f in scanned.cluster_view(new, case="op").faces] == p3
-    scanned.undo_cluster_operation(split.operation_id, case="op", actor=ACTOR)
+        scanned_on.undo_cluster_operation(split.operation_id, case="op", actor=ACTOR)
+    scanned_on.undo_cluster_operation(merged.operation_id, case="op", actor=ACTOR)
+    assert [f.face_id for f in scanned_on.cluster_view(new, case="op").faces] == p3
+    scanned_on.undo_cluster_operation(split.operation_id, case="op", actor=ACTOR)
     with pytest.raises(WorkspaceError, match="no cluster"):
-        scanned.cluster_view(new, case="op")
-    now = sorted(scanned.cluster_view(stranger, case="op").to_dict()["faces"], key=str)
+        scanned_on.cluster_view(new, case="op")
+    now = sorted(scanned_on.cluster_view(stranger, case="op").to_dict()["faces"], key=str)
     assert now == original
-    log = scanned.cluster_operations(case="op")
+    log = scanned_on.cluster_operations(case="op")
     assert [(o.action, o.actor) for o in log] == [
         ("cluster", ACTOR),
         ("split", "analyst-b"),
@@ -192,26 +208,26 @@ def test_split_merge_and_undo_are_recorded_and_exact(scanned: Workspace) -> None
     ]
     assert log[1].undone_by == log[4].id and log[2].undone_by == log[3].id
     with pytest.raises(WorkspaceError, match="was undone"):
-        scanned.undo_cluster_operation(split.operation_id, case="op", actor=ACTOR)
+        scanned_on.undo_cluster_operation(split.operation_id, case="op", actor=ACTOR)
 
 
 def test_naming_a_cluster_enrols_its_faces_so_search_finds_them(
-    scanned: Workspace, stranger_path: Path
+    scanned_on: Workspace, stranger_path: Path
 ) -> None:
-    scanned.cluster(case="op", actor=ACTOR)
-    stranger = _cluster_of(scanned, "p3")
-    named = scanned.name_cluster(stranger, "Cameraman", case="op", actor=ACTOR)
+    scanned_on.cluster(case="op", actor=ACTOR)
+    stranger = _cluster_of(scanned_on, "p3")
+    named = scanned_on.name_cluster(stranger, "Cameraman", case="op", actor=ACTOR)
     assert named.clusters[0].state == "named"
-    assert {p.name: p.faces for p in scanned.people()}["Cameraman"] == 4
+    assert {p.name: p.faces for p in scanned_on.people()}["Cameraman"] == 4
     probe = Image.open(stranger_path).convert("RGB")  # the whole original photo
-    found = scanned.search(np.asarray(probe)).faces[0].candidates[0]
+    found = scanned_on.search(np.asarray(probe)).faces[0].candidates[0]
     assert found.person == "Cameraman" and found.above_threshold
     # Named faces are gallery faces now: no longer unknown, not clustered again.
-    rerun = scanned.cluster(case="op", actor=ACTOR, full=True).to_dict()
+    rerun = scanned_on.cluster(case="op", actor=ACTOR, full=True).to_dict()
     assert all("p3" not in str(c["faces"]) for c in rerun["clusters"])
-    scanned.undo_cluster_operation(named.operation_id, case="op", actor=ACTOR)
-    assert "Cameraman" not in {p.name for p in scanned.people()}
-    assert [c.action for c in scanned.gallery_changes()][-4:] == ["unenroll_face"] * 4
+    scanned_on.undo_cluster_operation(named.operation_id, case="op", actor=ACTOR)
+    assert "Cameraman" not in {p.name for p in scanned_on.people()}
+    assert [c.action for c in scanned_on.gallery_changes()][-4:] == ["unenroll_face"] * 4
 
 
 def test_analysts_changes_survive_new_scans_and_full_reruns(
@@ -258,10 +274,7 @@ def test_cooccurrence_counts_on_a_constructed_case(scanned: Workspace) -> None:
     assert {Path(m["path"]).stem for m in with_stranger["companions"][0]["media"]} == {"p1", "p2"}
     with pytest.raises(WorkspaceError, match="no person named"):
         scanned.cooccur("Nobody", case="op")
-    result = CliRunner().invoke(
-        app, ["-w", str(scanned.context.folder), "cooccur", f"cluster:{collins}", "--case", "op"]
-    )
-    assert result.exit_code == 0 and "Grace Hopper" in result.output
+    assert "Grace Hopper" in _cli(scanned, "cooccur", f"cluster:{collins}", "--case", "op")
 
 
 @pytest.mark.datasets
