@@ -222,6 +222,9 @@ def test_naming_a_cluster_enrols_its_faces_so_search_finds_them(
     probe = Image.open(stranger_path).convert("RGB")  # the whole original photo
     found = scanned_on.search(np.asarray(probe)).faces[0].candidates[0]
     assert found.person == "Cameraman" and found.above_threshold
+    # Its photo faces got low-resolution templates, which small probe faces are matched to.
+    low_res = scanned_on.gallery(low_res=True)
+    assert (len(low_res), low_res.people) == (5, 2)  # Hopper's portrait and the four
     # Named faces are gallery faces now: no longer unknown, not clustered again.
     rerun = scanned_on.cluster(case="op", actor=ACTOR, full=True).to_dict()
     assert all("p3" not in str(c["faces"]) for c in rerun["clusters"])

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from facesift.errors import WorkspaceError
+from facesift.errors import MediaError, WorkspaceError
 from facesift.match.clustering import DEFAULT_NEIGHBOURS, agglomerate
-from facesift.media.files import capture_time
+from facesift.media.files import capture_time, sha256_file
+from facesift.media.image import load_image
 from facesift.store.clusters import Appearance, ClusterState
 from facesift.store.records import ClusterEntry, StoredFace, StoredTrack
 from facesift.store.store import Tx
@@ -499,6 +500,12 @@ def name(
     person = person.strip()
     if not person:
         raise WorkspaceError("a person needs a name")
+    templates, untemplated = _low_res_templates(
+        ctx,
+        ctx.store.read(
+            lambda tx: tx.clusters.faces(list(_entry(tx, _scope(tx, case), cluster_id).face_ids))
+        ),
+    )
 
     def plan(tx: Tx, scope: _Scope) -> tuple[str, ClusterState, dict[str, Any]]:
         entry = _entry(tx, scope, cluster_id)
@@ -519,11 +526,54 @@ def name(
                 f"face {others[0].id} was made by another model ({others[0].model.name})"
             )
         person_id = tx.clusters.enroll(entry.face_ids, person, attributes, actor)
+        for face_id, template in templates.items():
+            if face_id in entry.face_ids:
+                tx.set_low_res_template(face_id, template)
         after = ClusterState({cluster_id: _locked(entry, state="named", person_id=person_id)}, {})
-        details = {"person": person, "person_id": person_id, "faces": list(entry.face_ids)}
-        return f"cluster {cluster_id} named {person}: {len(faces)} face(s) enrolled", after, details
+        missing = [f for f in entry.face_ids if f not in templates]
+        details = {
+            "person": person,
+            "person_id": person_id,
+            "faces": list(entry.face_ids),
+            "without_low_res_template": {str(f): untemplated.get(f, "") for f in missing},
+        }
+        summary = f"cluster {cluster_id} named {person}: {len(faces)} face(s) enrolled"
+        if missing:
+            summary += (
+                f" ({len(missing)} without a low-resolution template, so small probes are "
+                "matched against the others: see the log's details)"
+            )
+        return summary, after, details
 
     return _change(ctx, case, actor, "name", plan)
+
+
+def _low_res_templates(
+    ctx: Context, faces: list[StoredFace]
+) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """Low-resolution templates (facesift.vision.lowres) for the photo faces about to be
+    enrolled, from their files when these are still the files scanned; why not for others."""
+    made: dict[int, np.ndarray] = {}
+    why: dict[int, str] = {}
+    pixels: dict[str, np.ndarray | str] = {}
+    for face in faces:
+        if face.track_id is not None or face.frame_index:
+            why[face.id] = "a video face"
+            continue
+        if face.path not in pixels:
+            try:
+                if sha256_file(face.path) != face.sha256:
+                    pixels[face.path] = "the file changed since it was scanned"
+                else:
+                    pixels[face.path] = load_image(face.path).pixels
+            except (OSError, MediaError) as exc:
+                pixels[face.path] = f"the file cannot be read ({exc})"
+        found = pixels[face.path]
+        if isinstance(found, str):
+            why[face.id] = found
+        else:
+            made[face.id] = ctx.engine.low_resolution_template(found, face.face)
+    return made, why
 
 
 def undo(
