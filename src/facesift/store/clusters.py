@@ -6,7 +6,7 @@ that any operation can be undone exactly, and only while what it made is still t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,6 @@ from facesift.store.schema import (
     Media,
     Person,
 )
-from facesift.store.schema import Track as TrackRow
 
 WORKSPACE_SCOPE = 0  # the scope of clusters over the whole workspace
 
@@ -81,11 +80,12 @@ class Clusters:
         members: dict[int, list[int]] = {c.id: [] for c in clusters}
         rows = self._session.execute(
             select(ClusterFace.cluster_id, ClusterFace.face_id)
-            .where(ClusterFace.scope == scope, ClusterFace.cluster_id.in_(list(members)))
+            .where(ClusterFace.scope == scope)
             .order_by(ClusterFace.face_id)
         )
         for cluster_id, face_id in rows:
-            members[cluster_id].append(face_id)
+            if cluster_id in members:
+                members[cluster_id].append(face_id)
         names = {
             p.id: p.name
             for p, _ in repo.list_people(
@@ -135,13 +135,15 @@ class Clusters:
             )
         }
         face_ids = list(set(faces))
-        of_face = dict(
-            self._session.execute(
+        of_face = {
+            face_id: cluster_id
+            for part in _batches(face_ids)
+            for face_id, cluster_id in self._session.execute(
                 select(ClusterFace.face_id, ClusterFace.cluster_id).where(
-                    ClusterFace.scope == scope, ClusterFace.face_id.in_(face_ids)
+                    ClusterFace.scope == scope, ClusterFace.face_id.in_(part)
                 )
-            ).all()
-        )
+            )
+        }
         new = set(created)
         return ClusterState(
             {
@@ -165,17 +167,18 @@ class Clusters:
             row.person_id = attributes["person_id"]
         self._session.flush()
         gone = [f for f, c in state.faces.items() if c is None]
-        if gone:
+        for part in _batches(gone):
             self._session.execute(
-                delete(ClusterFace).where(ClusterFace.scope == scope, ClusterFace.face_id.in_(gone))
+                delete(ClusterFace).where(ClusterFace.scope == scope, ClusterFace.face_id.in_(part))
             )
         moved = {f: c for f, c in state.faces.items() if c is not None}
         if moved:
             existing = {
                 row.face_id: row
+                for part in _batches(list(moved))
                 for row in self._session.scalars(
                     select(ClusterFace).where(
-                        ClusterFace.scope == scope, ClusterFace.face_id.in_(list(moved))
+                        ClusterFace.scope == scope, ClusterFace.face_id.in_(part)
                     )
                 )
             }
@@ -188,9 +191,9 @@ class Clusters:
                     )
         self._session.flush()
         dropped = [k for k, v in state.clusters.items() if v is None]
-        if dropped:
-            self._session.execute(delete(ClusterFace).where(ClusterFace.cluster_id.in_(dropped)))
-            self._session.execute(delete(Cluster).where(Cluster.id.in_(dropped)))
+        for part in _batches(dropped):
+            self._session.execute(delete(ClusterFace).where(ClusterFace.cluster_id.in_(part)))
+            self._session.execute(delete(Cluster).where(Cluster.id.in_(part)))
 
     def record(
         self,
@@ -273,9 +276,10 @@ class Clusters:
         """Stored faces by id (with their file), in the order of `face_ids`."""
         rows = {
             r.id: r
+            for part in _batches(list(face_ids))
             for r in self._session.scalars(
                 select(Face)
-                .where(Face.id.in_(list(face_ids)))
+                .where(Face.id.in_(part))
                 .options(selectinload(Face.media), selectinload(Face.person))
             )
         }
@@ -283,18 +287,21 @@ class Clusters:
 
     def media_times(self, media_ids: Iterable[int]) -> dict[int, tuple[str, dict[str, Any]]]:
         """media id → (kind, exif or container metadata), for dating appearances."""
-        rows = self._session.execute(
-            select(Media.id, Media.kind, Media.exif).where(Media.id.in_(list(set(media_ids))))
-        )
-        return {row[0]: (row[1], dict(row[2] or {})) for row in rows}
+        return {
+            row[0]: (row[1], dict(row[2] or {}))
+            for part in _batches(list(set(media_ids)))
+            for row in self._session.execute(
+                select(Media.id, Media.kind, Media.exif).where(Media.id.in_(part))
+            )
+        }
 
     def track_faces(self, track_ids: Iterable[int]) -> dict[int, list[int]]:
         """track id → ids of all its faces."""
         ids = list(set(track_ids))
         out: dict[int, list[int]] = {t: [] for t in ids}
-        if ids:
+        for part in _batches(ids):
             rows = self._session.execute(
-                select(Face.track_id, Face.id).where(Face.track_id.in_(ids)).order_by(Face.id)
+                select(Face.track_id, Face.id).where(Face.track_id.in_(part)).order_by(Face.id)
             )
             for track_id, face_id in rows:
                 if track_id is not None:
@@ -324,12 +331,6 @@ class Clusters:
             query = repo.in_case(query, case)
         return [Appearance(*row) for row in self._session.execute(query)]
 
-    def track_media(self, track_ids: Iterable[int]) -> dict[int, int]:
-        rows = self._session.execute(
-            select(TrackRow.id, TrackRow.media_id).where(TrackRow.id.in_(list(set(track_ids))))
-        )
-        return dict(rows.all())
-
 
 @dataclass(frozen=True)
 class Appearance:
@@ -344,6 +345,12 @@ class Appearance:
     timestamp: float | None
     track_id: int | None
     person: str | None
+
+
+def _batches(ids: Sequence[int], size: int = 5000) -> Iterator[list[int]]:
+    """`ids` in parts small enough for one statement's parameters (SQLite allows 32,766)."""
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
 
 
 def _attributes(row: Cluster) -> dict[str, Any]:
