@@ -10,11 +10,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from facesift.store import repository as repo
-from facesift.store.records import ClusterEntry, ClusterOperationEntry, StoredFace
+from facesift.store.records import ClusterEntry, ClusterOperationEntry, Sighting, StoredFace
 from facesift.store.rows import stored_face
 from facesift.store.schema import (
     Case,
@@ -25,6 +25,7 @@ from facesift.store.schema import (
     GalleryChange,
     Media,
     Person,
+    utcnow,
 )
 
 WORKSPACE_SCOPE = 0  # the scope of clusters over the whole workspace
@@ -112,11 +113,15 @@ class Clusters:
         )
         return {face_id: cluster_id for face_id, cluster_id in rows}
 
-    def new_cluster(self, scope: int, *, locked: bool) -> int:
-        cluster = Cluster(scope=scope, state="open", locked=locked)
-        self._session.add(cluster)
-        self._session.flush()
-        return cluster.id
+    def new_clusters(self, scope: int, count: int, *, locked: bool) -> list[int]:
+        """Ids of `count` new, empty, open clusters."""
+        if count <= 0:
+            return []
+        made = self._session.scalars(
+            insert(Cluster).returning(Cluster.id, sort_by_parameter_order=True),
+            [{"scope": scope, "state": "open", "locked": locked, "created_at": utcnow()}] * count,
+        )
+        return list(made)
 
     def state(
         self,
@@ -154,46 +159,37 @@ class Clusters:
         )
 
     def apply(self, scope: int, state: ClusterState) -> None:
-        """Make `state` true: clusters created, changed or deleted, faces moved."""
-        for cluster_id, attributes in state.clusters.items():
-            if attributes is None:
-                continue
-            row = self._session.get(Cluster, cluster_id)
-            if row is None:
-                row = Cluster(id=cluster_id, scope=scope)
-                self._session.add(row)
-            row.state = attributes["state"]
-            row.locked = attributes["locked"]
-            row.person_id = attributes["person_id"]
-        self._session.flush()
-        gone = [f for f, c in state.faces.items() if c is None]
-        for part in _batches(gone):
+        """Make `state` true: clusters created, changed or deleted, faces moved (in bulk)."""
+        kept = {k: v for k, v in state.clusters.items() if v is not None}
+        present = set(
+            self._session.scalars(select(Cluster.id).where(Cluster.scope == scope))
+        ) & set(kept)
+        changes = [{"id": k, **kept[k]} for k in sorted(present)]
+        if changes:
+            self._session.execute(update(Cluster), changes)
+        restored = [
+            {"id": k, "scope": scope, "created_at": utcnow(), **kept[k]}
+            for k in sorted(set(kept) - present)
+        ]
+        if restored:
+            self._session.execute(insert(Cluster), restored)
+        faces = list(state.faces)
+        for part in _batches(faces):
             self._session.execute(
                 delete(ClusterFace).where(ClusterFace.scope == scope, ClusterFace.face_id.in_(part))
             )
-        moved = {f: c for f, c in state.faces.items() if c is not None}
-        if moved:
-            existing = {
-                row.face_id: row
-                for part in _batches(list(moved))
-                for row in self._session.scalars(
-                    select(ClusterFace).where(
-                        ClusterFace.scope == scope, ClusterFace.face_id.in_(part)
-                    )
-                )
-            }
-            for face_id, cluster_id in moved.items():
-                if face_id in existing:
-                    existing[face_id].cluster_id = cluster_id
-                else:
-                    self._session.add(
-                        ClusterFace(scope=scope, face_id=face_id, cluster_id=cluster_id)
-                    )
-        self._session.flush()
+        rows = [
+            {"scope": scope, "face_id": f, "cluster_id": c}
+            for f, c in state.faces.items()
+            if c is not None
+        ]
+        if rows:
+            self._session.execute(insert(ClusterFace), rows)
         dropped = [k for k, v in state.clusters.items() if v is None]
         for part in _batches(dropped):
             self._session.execute(delete(ClusterFace).where(ClusterFace.cluster_id.in_(part)))
             self._session.execute(delete(Cluster).where(Cluster.id.in_(part)))
+        self._session.expire_all()
 
     def record(
         self,
@@ -308,43 +304,70 @@ class Clusters:
                     out[track_id].append(face_id)
         return out
 
-    def appearances(self, case: str | None, model_sha256: str) -> list[Appearance]:
-        """Every face of a case's media (or all), made by one model, by file and frame."""
+    def sightings(
+        self,
+        case: str | None,
+        model_sha256: str | None,
+        *,
+        unenrolled: bool = False,
+        face_ids: Sequence[int] | None = None,
+    ) -> list[Sighting]:
+        """Faces of a case's media (or all; or those of `face_ids`), made by one model (or
+        any), by file and frame: one lean query (no model objects), for clustering tens of
+        thousands of faces."""
         query = (
             select(
                 Face.id,
-                Media.id,
+                Face.media_id,
                 Media.path,
                 Media.sha256,
                 Media.kind,
                 Face.frame_index,
                 Face.timestamp,
                 Face.track_id,
+                Face.person_id,
                 Person.name,
+                Face.x1,
+                Face.y1,
+                Face.x2,
+                Face.y2,
+                Face.quality,
+                Face.face_px,
+                Face.embedding,
             )
             .join(Media, Media.id == Face.media_id)
             .outerjoin(Person, Person.id == Face.person_id)
-            .where(Face.model_sha256 == model_sha256)
             .order_by(Media.path, Face.frame_index, Face.id)
         )
+        if model_sha256 is not None:
+            query = query.where(Face.model_sha256 == model_sha256)
+        if unenrolled:
+            query = query.where(Face.person_id.is_(None))
         if case is not None:
             query = repo.in_case(query, case)
-        return [Appearance(*row) for row in self._session.execute(query)]
-
-
-@dataclass(frozen=True)
-class Appearance:
-    """Where one face was seen, and who it is when known (its enrolled person)."""
-
-    face_id: int
-    media_id: int
-    path: str
-    sha256: str
-    kind: str
-    frame_index: int
-    timestamp: float | None
-    track_id: int | None
-    person: str | None
+        parts = [query] if face_ids is None else [
+            query.where(Face.id.in_(part)) for part in _batches(list(face_ids))
+        ]  # fmt: skip
+        return [
+            Sighting(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                (r[10], r[11], r[12], r[13]),
+                r[14],
+                r[15],
+                repo.decode_vector(r[16]),
+            )
+            for q in parts
+            for r in map(tuple, self._session.execute(q))
+        ]
 
 
 def _batches(ids: Sequence[int], size: int = 5000) -> Iterator[list[int]]:

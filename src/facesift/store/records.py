@@ -237,3 +237,24 @@ class ClusterOperationEntry:
             "details": self.details,
             "undone_by": self.undone_by,
         }
+
+
+@dataclass(frozen=True, eq=False)
+class Sighting:
+    """Where one face was seen, who it is when enrolled, and its vector: what clustering and
+    co-occurrence read for every face of a case, without the rest of a stored face."""
+
+    id: int
+    media_id: int
+    path: str
+    sha256: str
+    kind: str
+    frame_index: int
+    timestamp: float | None
+    track_id: int | None
+    person_id: int | None
+    person: str | None
+    bbox: tuple[float, float, float, float]
+    quality: float
+    face_px: float
+    embedding: np.ndarray

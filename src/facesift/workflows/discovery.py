@@ -25,10 +25,11 @@ import numpy as np
 
 from facesift.errors import MediaError, WorkspaceError
 from facesift.match.clustering import DEFAULT_NEIGHBOURS, agglomerate
+from facesift.match.policy import DecisionPolicy
 from facesift.media.files import capture_time, sha256_file
 from facesift.media.image import load_image
-from facesift.store.clusters import Appearance, ClusterState
-from facesift.store.records import ClusterEntry, StoredFace, StoredTrack
+from facesift.store.clusters import ClusterState
+from facesift.store.records import ClusterEntry, Sighting, StoredFace, StoredTrack
 from facesift.store.store import Tx
 from facesift.workflows.calibration import policy
 from facesift.workflows.context import Context
@@ -81,44 +82,39 @@ class _Unidentified:
     """A scope's faces that match nobody (photo faces; track faces by track, with the
     track templates) and, for the others, whom they match at the decision threshold."""
 
-    photo: list[StoredFace]
-    by_track: dict[int, list[StoredFace]]
+    photo: list[Sighting]
+    by_track: dict[int, list[Sighting]]
     templates: dict[int, np.ndarray]
     matched: dict[int, str]  # face id → gallery person, for faces that are not unknown
 
 
-def _unidentified(ctx: Context, case: str | None) -> _Unidentified:
-    def read(tx: Tx) -> tuple[list[StoredFace], list[StoredTrack], dict[int, list[int]]]:
-        tracks = tx.video_tracks(case, ctx.model)
+def _unidentified(ctx: Context, case: str | None, in_force: DecisionPolicy) -> _Unidentified:
+    def read(tx: Tx) -> tuple[list[Sighting], list[StoredTrack]]:
         return (
-            tx.unenrolled_faces(case, ctx.model),
-            tracks,
-            tx.clusters.track_faces([t.id for t in tracks]),
+            tx.clusters.sightings(case, ctx.model.sha256, unenrolled=True),
+            tx.video_tracks(case, ctx.model),
         )
 
-    faces, tracks, track_face_ids = ctx.store.read(read)
-    in_force = policy(ctx, case)
-    vectors = np.array([f.face.embedding for f in faces], np.float32)
-    ranked = candidates(ctx, vectors, 1, [f.face.quality.face_px for f in faces], in_force)
-    matched = {f.id: c[0].person for f, c in zip(faces, ranked, strict=True) if _hit(c)}
-    photo = [f for f in faces if f.id not in matched]
+    faces, tracks = ctx.store.read(read)
+    photo = [f for f in faces if f.track_id is None]
+    vectors = np.array([f.embedding for f in photo], np.float32)
+    ranked = candidates(ctx, vectors, 1, [f.face_px for f in photo], in_force)
+    matched = {f.id: c[0].person for f, c in zip(photo, ranked, strict=True) if _hit(c)}
+    track_faces: dict[int, list[Sighting]] = {}
+    for face in faces:
+        if face.track_id is not None:
+            track_faces.setdefault(face.track_id, []).append(face)
     templates = np.array([t.template for t in tracks], np.float32)
     px = [t.best_face.face.quality.face_px if t.best_face else np.inf for t in tracks]
-    ranked_tracks = candidates(ctx, templates, 1, px, in_force)
-    kept = []
-    for track, found in zip(tracks, ranked_tracks, strict=True):
+    by_track: dict[int, list[Sighting]] = {}
+    kept: dict[int, np.ndarray] = {}
+    for track, found in zip(tracks, candidates(ctx, templates, 1, px, in_force), strict=True):
+        members = track_faces.get(track.id, [])
         if _hit(found):
-            matched |= dict.fromkeys(track_face_ids.get(track.id, []), found[0].person)
-        else:
-            kept.append(track)
-    ids = [f for t in kept for f in track_face_ids.get(t.id, [])]
-    stored = ctx.store.read(lambda tx: tx.clusters.faces(ids))
-    by_track: dict[int, list[StoredFace]] = {}
-    for face in stored:
-        if face.person_id is None and face.track_id is not None:
-            by_track.setdefault(face.track_id, []).append(face)
-    templates_kept = {t.id: t.template for t in kept if t.id in by_track}
-    return _Unidentified(photo, by_track, templates_kept, matched)
+            matched |= dict.fromkeys((f.id for f in members), found[0].person)
+        elif members:
+            by_track[track.id], kept[track.id] = members, track.template
+    return _Unidentified([f for f in photo if f.id not in matched], by_track, kept, matched)
 
 
 def _hit(ranked: list[Candidate]) -> bool:
@@ -126,37 +122,34 @@ def _hit(ranked: list[Candidate]) -> bool:
 
 
 def _items(
-    photo: list[StoredFace],
-    by_track: dict[int, list[StoredFace]],
+    photo: list[Sighting],
+    by_track: dict[int, list[Sighting]],
     templates: dict[int, np.ndarray],
     membership: dict[int, int],
 ) -> list[_Item]:
     """Photo faces one by one; a track's faces grouped by the cluster they are in (a whole
     track is matched by its template, part of one by the mean of its faces)."""
     items = [
-        _Item([f.id], f.face.embedding, {(f.media_id, f.frame_index)}, membership.get(f.id))
+        _Item([f.id], f.embedding, {(f.media_id, f.frame_index)}, membership.get(f.id))
         for f in photo
     ]
     for track_id, faces in by_track.items():
-        groups: dict[int | None, list[StoredFace]] = {}
+        groups: dict[int | None, list[Sighting]] = {}
         for face in faces:
             groups.setdefault(membership.get(face.id), []).append(face)
         for cluster, members in groups.items():
             whole = len(groups) == 1
             vector = (
-                templates[track_id]
-                if whole
-                else np.mean([m.face.embedding for m in members], axis=0)
+                templates[track_id] if whole else np.mean([m.embedding for m in members], axis=0)
             )
             occasions = {(m.media_id, m.frame_index) for m in members}
             items.append(_Item([m.id for m in members], vector, occasions, cluster))
     return items
 
 
-def cluster_threshold(ctx: Context, case: str | None) -> tuple[float, dict[str, Any]]:
+def cluster_threshold(in_force: DecisionPolicy) -> tuple[float, dict[str, Any]]:
     """The average-linkage score at which members are the same person at CLUSTER_FMR under
     the calibration in force, and how it was set."""
-    in_force = policy(ctx, case)
     if in_force.calibrated and in_force.fixed_threshold is None:
         return in_force.threshold_for(CLUSTER_FMR), {
             "fmr": CLUSTER_FMR,
@@ -172,8 +165,9 @@ def cluster(
     started = time.perf_counter()
     if case is not None and not ctx.store.read(lambda tx: tx.case_exists(case)):
         raise WorkspaceError(f"no case named {case!r} in this workspace")
-    threshold, how = cluster_threshold(ctx, case)
-    unknown = _unidentified(ctx, case)
+    in_force = policy(ctx, case)
+    threshold, how = cluster_threshold(in_force)
+    unknown = _unidentified(ctx, case, in_force)
     photo, by_track, templates = unknown.photo, unknown.by_track, unknown.templates
     if not photo and not by_track:
         where = f"case {case!r}" if case else "this workspace"
@@ -220,7 +214,7 @@ def cluster(
         )
 
     ctx.store.transaction(write)
-    listing = clusters(ctx, case=case)
+    listing = _listing(ctx, case, ("open",), unknown)
     return ClusterListing(
         listing.case,
         listing.clusters,
@@ -248,35 +242,39 @@ def _assign(
     where = {f: e.id for e in entries.values() for f in e.face_ids}
     faces: dict[int, int | None] = {}
     clusters: dict[int, dict[str, Any] | None] = {}
+    fresh: list[list[_Item]] = []  # groups that need a new cluster
     for members in sorted(groups.values(), key=len, reverse=True):
         held = sorted(
             {i.cluster for i in members if i.cluster is not None and i.cluster in kept},
             key=lambda c: (not entries[c].locked, c),
         )
+        target: int | None = None
         if held:
-            target: int | None = held[0]
-            for gone in held[1:]:
-                clusters[gone] = None
+            target = held[0]
+            clusters |= dict.fromkeys(held[1:])
         elif len(members) > 1:
             overlap: dict[int, int] = {}
             for i in members:
                 if i.cluster is not None and i.cluster in free:
                     overlap[i.cluster] = overlap.get(i.cluster, 0) + len(i.face_ids)
-            target = max(overlap, key=lambda c: (overlap[c], -c)) if overlap else None
-            if target is None:
-                target = tx.clusters.new_cluster(scope, locked=False)
-                clusters[target] = {"state": "open", "locked": False, "person_id": None}
-            else:
+            if overlap:
+                target = max(overlap, key=lambda c: (overlap[c], -c))
                 free.discard(target)
-        else:
-            target = None
+            else:
+                fresh.append(members)
+                continue
         for item in members:
-            for face_id in item.face_ids:
-                faces[face_id] = target
-    for dissolved in free:
-        clusters[dissolved] = None
-        for face_id in entries[dissolved].face_ids:
-            faces.setdefault(face_id, None)
+            faces |= dict.fromkeys(item.face_ids, target)
+    for members, new in zip(
+        fresh, tx.clusters.new_clusters(scope, len(fresh), locked=False), strict=True
+    ):
+        clusters[new] = {"state": "open", "locked": False, "person_id": None}
+        for item in members:
+            faces |= dict.fromkeys(item.face_ids, new)
+    clusters |= dict.fromkeys(free)
+    for gone in [c for c, a in clusters.items() if a is None]:
+        for face_id in entries[gone].face_ids:
+            faces.setdefault(face_id, None)  # faces that are no longer unknown
     for cluster_id in {c for c in faces.values() if c is not None} - set(clusters):
         entry = entries[cluster_id]
         clusters[cluster_id] = {
@@ -290,7 +288,8 @@ def _assign(
 
 # ------------------------------------------------------------------------------ listings
 def _views(tx: Tx, entries: list[ClusterEntry]) -> list[ClusterView]:
-    faces = {f.id: f for f in tx.clusters.faces([f for e in entries for f in e.face_ids])}
+    ids = [f for e in entries for f in e.face_ids]
+    faces = {f.id: f for f in tx.clusters.sightings(None, None, face_ids=ids)}
     dated = _dated(tx, list(faces.values()))
     return [
         ClusterView(
@@ -308,7 +307,7 @@ def _by_place(face: ClusteredFace) -> tuple[str, int, int]:
     return (face.source.path or "", face.source.frame_index or 0, face.face_id)
 
 
-def _dated(tx: Tx, faces: list[StoredFace]) -> dict[int, ClusteredFace]:
+def _dated(tx: Tx, faces: list[Sighting]) -> dict[int, ClusteredFace]:
     """Cluster listings' faces, with when their photo was taken or their frame shown."""
     media = tx.clusters.media_times(f.media_id for f in faces)
     out = {}
@@ -317,8 +316,8 @@ def _dated(tx: Tx, faces: list[StoredFace]) -> dict[int, ClusteredFace]:
         out[f.id] = ClusteredFace(
             f.id,
             f.track_id,
-            f.face.bbox,
-            f.face.quality.score,
+            f.bbox,
+            f.quality,
             Source(f.path, f.sha256, f.frame_index, f.timestamp),
             capture_time(kind, metadata, f.timestamp),
         )
@@ -330,8 +329,13 @@ def clusters(
 ) -> ClusterListing:
     """The clusters of a case (or the workspace) in `states`, largest first, and the
     unidentified faces in no cluster."""
+    return _listing(ctx, case, states, _unidentified(ctx, case, policy(ctx, case)))
+
+
+def _listing(
+    ctx: Context, case: str | None, states: Iterable[str], unknown: _Unidentified
+) -> ClusterListing:
     wanted = set(states)
-    unknown = _unidentified(ctx, case)
 
     def read(tx: Tx) -> ClusterListing:
         scope = _scope(tx, case)
@@ -403,7 +407,8 @@ def _locked(entry: ClusterEntry, **changes: Any) -> dict[str, Any]:
 
 
 def _occasions(tx: Tx, face_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
-    return {f.id: (f.media_id, f.frame_index) for f in tx.clusters.faces(list(face_ids))}
+    faces = tx.clusters.sightings(None, None, face_ids=list(face_ids))
+    return {f.id: (f.media_id, f.frame_index) for f in faces}
 
 
 def merge(
@@ -455,7 +460,7 @@ def split(
             )
         if entry.state == "named":
             raise WorkspaceError(f"cluster {cluster_id} is named: unenrol its faces instead")
-        new = tx.clusters.new_cluster(scope.id, locked=True)
+        new = tx.clusters.new_clusters(scope.id, 1, locked=True)[0]
         after = ClusterState(
             {cluster_id: _locked(entry), new: {"state": "open", "locked": True, "person_id": None}},
             dict.fromkeys(moving, new),
@@ -625,34 +630,38 @@ def cooccur(
     to them at the decision threshold, clusters are those not marked ignored."""
     if window < 0:
         raise WorkspaceError("the window cannot be negative")
-    unknown = _unidentified(ctx, case)
+    in_force = policy(ctx, case)
+    unknown = _unidentified(ctx, case, in_force)
 
-    def read(tx: Tx) -> tuple[list[Appearance], dict[int, tuple[str, int]], set[str]]:
+    def read(tx: Tx) -> tuple[list[Sighting], dict[int, tuple[str, int]], set[str]]:
         scope = _scope(tx, case)
         labels: dict[int, tuple[str, int]] = {}
         for entry in tx.clusters.entries(scope.id):
             if entry.state == "open":
                 labels |= dict.fromkeys(entry.face_ids, (f"cluster:{entry.id}", entry.id))
         people = {p.name for p in tx.people()}
-        return tx.clusters.appearances(case, ctx.model.sha256), labels, people
+        return tx.clusters.sightings(case, ctx.model.sha256), labels, people
 
     seen, in_cluster, people = ctx.store.read(read)
     who: dict[int, str] = {}
+    in_media: dict[int, list[Sighting]] = {}
     for a in seen:
-        person = a.person or unknown.matched.get(a.face_id)
+        person = a.person or unknown.matched.get(a.id)
         if person is not None:
-            who[a.face_id] = person
-        elif a.face_id in in_cluster:
-            who[a.face_id] = in_cluster[a.face_id][0]
+            who[a.id] = person
+        elif a.id in in_cluster:
+            who[a.id] = in_cluster[a.id][0]
+        if a.id in who:
+            in_media.setdefault(a.media_id, []).append(a)
     target = _subject(subject, people, set(who.values()))
-    mine = [a for a in seen if who.get(a.face_id) == target]
+    mine = [a for a in seen if who.get(a.id) == target]
     if not mine:
         raise WorkspaceError(f"{subject!r} appears in no media of {case or 'this workspace'}")
     moments: dict[tuple[str, int], list[float]] = {}
     for own in mine:
-        for other in seen:
-            name = who.get(other.face_id)
-            if name is None or name == target or other.media_id != own.media_id:
+        for other in in_media[own.media_id]:
+            name = who[other.id]
+            if name == target:
                 continue
             if (
                 own.kind == "video"
@@ -681,7 +690,7 @@ def cooccur(
             )
             for name, media in ordered
         ],
-        policy(ctx, case).threshold,
+        in_force.threshold,
     )
 
 
