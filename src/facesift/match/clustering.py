@@ -15,6 +15,18 @@ every merge:
   they are different or has named them;
 - items can start in given clusters (`initial`): those stay together, which makes clustering
   incremental (new faces join existing clusters or form new ones, nothing is reshuffled).
+
+Scores are normalised against each face's cohort (as biometric score normalisation does): some
+faces (poor, small, blurred) score high with everybody and draw false merges. A first pass at
+the threshold gives provisional clusters; each face's cohort is its nearest neighbours outside
+its provisional cluster (so a person seen hundreds of times is not their own cohort), and a
+pair's score is lowered by the mean of its two faces' cohort excess over the median face. The
+second pass clusters on these scores; linkages stay exact (each cluster also sums its excess).
+On LFW View 1 this raises BCubed F at the same precision (benchmarks/results/clustering.json).
+
+The threshold is a false-match rate per comparison, and clustering n faces compares each with
+n − 1 others: `threshold_for_faces` turns a rate of false merges per face into the pair FMR
+(rate / (n − 1)) and reads the threshold off the calibration.
 """
 
 from __future__ import annotations
@@ -25,9 +37,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facesift.match.calibration import Calibration
 from facesift.vision.similarity import l2_normalize
 
 DEFAULT_NEIGHBOURS = 30
+# Expected faces, per face, that score above the threshold with someone else: chosen on the
+# people of LFW's pairsDevTrain (benchmarks/clustering.py); precision first.
+DEFAULT_FALSE_MERGES_PER_FACE = 1.0
+# A face with fewer cohort neighbours outside its provisional cluster is not normalised.
+MIN_COHORT = 5
+
+
+def threshold_for_faces(
+    calibration: Calibration, faces: int, rate: float = DEFAULT_FALSE_MERGES_PER_FACE
+) -> float:
+    """The score threshold for clustering `faces` faces: the pair FMR rate / (faces − 1),
+    kept within what the calibration resolves."""
+    fmr = min(max(rate / max(faces - 1, 1), calibration.floor), 1.0)
+    return calibration.threshold_for(fmr)
 
 
 @dataclass(frozen=True)
@@ -42,23 +69,58 @@ class Clustering:
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
 
-def neighbour_pairs(vectors: np.ndarray, k: int, threshold: float) -> tuple[np.ndarray, ...]:
-    """Item pairs (i < j) among each item's k nearest neighbours scoring ≥ threshold."""
+def nearest(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, indices) of each row's k nearest other rows (FAISS, exact inner product);
+    -1 indices where there are fewer."""
     import faiss
 
     n = len(vectors)
     if n < 2:
-        empty = np.empty(0, np.int64)
-        return empty, empty, np.empty(0, np.float32)
+        return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
     index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
-    scores, found = index.search(vectors, min(k + 1, n))
-    rows = np.repeat(np.arange(n), found.shape[1])
-    cols, sims = found.ravel(), scores.ravel()
-    keep = (cols >= 0) & (cols != rows) & (sims >= threshold)
+    index.add(np.ascontiguousarray(vectors, np.float32))
+    scores, found = index.search(np.ascontiguousarray(vectors, np.float32), min(k + 1, n))
+    self_hit = found == np.arange(n)[:, None]
+    # Drop each row's own hit (or its last one, where a duplicate displaced it).
+    drop = np.where(self_hit.any(1), self_hit.argmax(1), found.shape[1] - 1)
+    keep = np.ones_like(found, bool)
+    keep[np.arange(n), drop] = False
+    width = found.shape[1] - 1
+    return scores[keep].reshape(n, width), found[keep].reshape(n, width).astype(np.int64)
+
+
+def neighbour_pairs(
+    scores: np.ndarray, found: np.ndarray, threshold: float, excess: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Item pairs (i < j) among the neighbour lists whose (normalised) score ≥ threshold."""
+    rows = np.repeat(np.arange(len(found)), found.shape[1])
+    cols, sims = found.ravel(), scores.ravel().astype(np.float64)
+    valid = cols >= 0
+    rows, cols, sims = rows[valid], cols[valid], sims[valid]
+    if excess is not None:
+        sims = sims - (excess[rows] + excess[cols]) / 2
+    keep = sims >= threshold
+    if not keep.any():
+        empty = np.empty(0, np.int64)
+        return empty, empty
     a, b = np.minimum(rows[keep], cols[keep]), np.maximum(rows[keep], cols[keep])
-    pairs = np.unique(np.stack([a, b], axis=1), axis=0) if keep.any() else np.empty((0, 2))
-    return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64), sims[keep]
+    pairs = np.unique(np.stack([a, b], axis=1), axis=0)
+    return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+
+
+def cohort_excess(scores: np.ndarray, found: np.ndarray, provisional: np.ndarray) -> np.ndarray:
+    """Each face's mean score with its neighbours outside its provisional cluster, less the
+    median face's (0 for a face with fewer than MIN_COHORT such neighbours)."""
+    outside = (found >= 0) & (provisional[np.maximum(found, 0)] != provisional[:, None])
+    count = outside.sum(1)
+    total = np.where(outside, scores, 0.0).sum(1)
+    enough = count >= MIN_COHORT
+    if not enough.any():
+        return np.zeros(len(found))
+    mean = total[enough] / count[enough]
+    excess = np.zeros(len(found))
+    excess[enough] = mean - np.median(mean)
+    return excess
 
 
 def agglomerate(
@@ -70,12 +132,14 @@ def agglomerate(
     locked: Collection[int] = (),
     weights: np.ndarray | None = None,
     neighbours: int = DEFAULT_NEIGHBOURS,
+    normalise: bool = True,
 ) -> Clustering:
     """Cluster the rows of `vectors` by constrained average linkage at `threshold`.
 
     `occasions[i]` are the photos/frames item i was seen in; `initial[i]` the cluster it starts
     in (-1: on its own); `locked` initial clusters never merge with each other; `weights`
-    (e.g. face quality) weigh members in the averages.
+    (e.g. face quality) weigh members in the averages; `normalise`: scores normalised against
+    each face's cohort (see the module's docstring), else raw.
     """
     x = l2_normalize(vectors).astype(np.float64)
     n = len(x)
@@ -83,7 +147,28 @@ def agglomerate(
     start = np.full(n, -1, np.int64) if initial is None else np.asarray(initial, np.int64)
     if len(start) != n or len(w) != n or (occasions is not None and len(occasions) != n):
         raise ValueError("vectors, initial, weights and occasions must have one row per item")
+    scores, found = nearest(x, neighbours)
+    first = _merge(x, w, start, occasions, locked, scores, found, threshold, None)
+    if not normalise or n < 2:
+        return first
+    excess = cohort_excess(scores, found, first.labels)
+    return _merge(x, w, start, occasions, locked, scores, found, threshold, excess)
 
+
+def _merge(
+    x: np.ndarray,
+    w: np.ndarray,
+    start: np.ndarray,
+    occasions: Sequence[Iterable[Hashable]] | None,
+    locked: Collection[int],
+    scores: np.ndarray,
+    found: np.ndarray,
+    threshold: float,
+    excess: np.ndarray | None,
+) -> Clustering:
+    """One pass of constrained average linkage; linkages lowered by the clusters' mean
+    `excess` (cohort normalisation) when given."""
+    n = len(x)
     # Starting clusters: the given ones, then every free item on its own.
     root = np.empty(n, np.int64)
     given = sorted(set(start[start >= 0].tolist()))
@@ -95,6 +180,7 @@ def agglomerate(
     sums = np.zeros((m, x.shape[1]))
     np.add.at(sums, root, x * w[:, None])
     mass = np.bincount(root, weights=w, minlength=m)
+    lowered = np.bincount(root, weights=w * (0 if excess is None else excess), minlength=m)
     seen: list[set[Hashable]] = [set() for _ in range(m)]
     if occasions is not None:
         for i, keys in enumerate(occasions):
@@ -104,7 +190,7 @@ def agglomerate(
 
     # Candidate cluster pairs from the item graph; linkages are computed exactly from sums.
     links: dict[int, set[int]] = {c: set() for c in range(m)}
-    a, b, _ = neighbour_pairs(x.astype(np.float32), neighbours, threshold)
+    a, b = neighbour_pairs(scores, found, threshold, excess)
     for i, j in zip(root[a].tolist(), root[b].tolist(), strict=True):
         if i != j:
             links[i].add(j)
@@ -117,6 +203,7 @@ def agglomerate(
         if not others:
             return
         linkage = sums[others] @ sums[c] / (mass[others] * mass[c])
+        linkage -= (lowered[others] / mass[others] + lowered[c] / mass[c]) / 2
         for o, value in zip(others, linkage.tolist(), strict=True):
             if value >= threshold:
                 heapq.heappush(heap, (-value, c, o, int(version[c]), int(version[o])))
@@ -132,6 +219,7 @@ def agglomerate(
             continue
         sums[c] += sums[o]
         mass[c] += mass[o]
+        lowered[c] += lowered[o]
         seen[c] |= seen[o]
         is_locked[c] |= is_locked[o]
         merged_into[o] = c

@@ -1,0 +1,142 @@
+"""facesift.match.clustering on synthetic vectors whose right answer is known by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facesift.match.calibration import Calibration
+from facesift.match.clustering import agglomerate, cohort_excess, nearest, threshold_for_faces
+from facesift.match.metrics import bcubed
+from facesift.vision.similarity import l2_normalize
+
+
+def _people(
+    count: int, faces: int | list[int], spread: float = 0.1, dim: int = 64, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(faces, labels, identity centres): `faces` noisy faces around each of `count` random
+    orthogonal unit centres (people who score 0 with each other)."""
+    rng = np.random.default_rng(seed)
+    centres = np.linalg.qr(rng.normal(size=(dim, count)))[0].T
+    labels = np.repeat(np.arange(count), faces)
+    noise = rng.normal(size=(len(labels), dim)) * spread / np.sqrt(dim)
+    noise[labels == 0] *= 3 if isinstance(faces, list) else 1  # the first of a list: spread 3×
+    return l2_normalize(centres[labels] + noise), labels, centres
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    return bcubed(a, b)[:2] == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("normalise", [True, False])
+def test_separate_people_come_out_as_separate_clusters(normalise: bool) -> None:
+    x, labels, _ = _people(12, 4)
+    found = agglomerate(x, 0.8, normalise=normalise)
+    assert found.count == 12
+    assert _same_partition(labels, found.labels)
+
+
+def test_faces_of_one_occasion_never_merge() -> None:
+    x, _, _ = _people(1, 2)
+    assert agglomerate(x, 0.5).count == 1
+    assert agglomerate(x, 0.5, occasions=[["photo 1"], ["photo 1"]]).count == 2
+    assert agglomerate(x, 0.5, occasions=[["photo 1"], ["photo 2"]]).count == 1
+
+
+def test_locked_clusters_stay_apart_and_initial_ones_together() -> None:
+    x, _, _ = _people(1, 4)
+    # Four faces of one person: two locked clusters never merge; a free face joins one.
+    initial = np.array([0, 0, 1, -1])
+    found = agglomerate(x, 0.5, initial=initial, locked={0, 1})
+    assert found.labels[0] == found.labels[1] != found.labels[2]
+    assert found.labels[3] in (found.labels[0], found.labels[2])
+    assert found.of_initial == {0: int(found.labels[0]), 1: int(found.labels[2])}
+
+
+def test_initial_clusters_are_kept_even_when_unlike() -> None:
+    x, _, _ = _people(2, 1)  # two different people, put together by an analyst
+    found = agglomerate(x, 0.9, initial=np.array([7, 7]))
+    assert found.count == 1 and found.of_initial == {7: 0}
+
+
+def test_a_new_face_joins_its_person_incrementally() -> None:
+    x, labels, _ = _people(5, 4)
+    initial = np.where(np.arange(len(labels)) % 4 == 3, -1, labels)  # last face of each is new
+    found = agglomerate(x, 0.8, initial=initial)
+    assert found.count == 5
+    assert _same_partition(labels, found.labels)
+
+
+def _with_hub(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Twelve people of three faces, and a 'hub' face that is moderately like all of them
+    (their mean direction: cosine about 0.29 with each), as poor faces are."""
+    x, labels, centres = _people(12, 3, seed=seed)
+    hub = l2_normalize(centres.sum(axis=0, keepdims=True))
+    return np.concatenate([x, hub]), np.r_[labels, -1]
+
+
+def test_cohort_normalisation_keeps_a_face_that_is_like_everyone_apart() -> None:
+    x, labels = _with_hub()
+    hub = len(x) - 1
+    raw = agglomerate(x, 0.25, normalise=False).labels
+    assert (raw == raw[hub]).sum() > 1  # without it the hub joins somebody
+    normalised = agglomerate(x, 0.25).labels
+    assert (normalised == normalised[hub]).sum() == 1
+    assert _same_partition(labels[:-1], normalised[:-1])
+
+
+def test_a_person_seen_hundreds_of_times_is_not_split_by_normalisation() -> None:
+    # Their nearest neighbours are all themselves: the cohort comes from outside the
+    # provisional cluster, so their own faces do not lower their scores.
+    # Most faces are other people's, so the median face's cohort is strangers.
+    x, labels, _ = _people(201, [300] + [2] * 200, dim=256, seed=1)
+    found = agglomerate(x, 0.8).labels
+    assert len(np.unique(found[:300])) == 1
+    assert _same_partition(labels, found)
+
+
+def test_cohort_excess_is_relative_to_the_median_face() -> None:
+    x, labels = _with_hub()
+    scores, found = nearest(x, 30)
+    excess = cohort_excess(scores, found, np.r_[labels[:-1], 99])
+    assert excess[-1] > 0.2  # the hub's cohort scores far above the others'
+    assert np.median(excess[:-1]) == pytest.approx(0.0, abs=0.02)
+
+
+def test_cohort_excess_is_zero_without_enough_outsiders() -> None:
+    x, _, _ = _people(1, 4)
+    scores, found = nearest(x, 30)
+    assert not cohort_excess(scores, found, np.zeros(4, np.int64)).any()
+
+
+def test_nearest_leaves_each_row_out_of_its_own_list() -> None:
+    x, _, _ = _people(3, 3)
+    scores, found = nearest(x, 4)
+    assert found.shape == (9, 4)
+    assert not (found == np.arange(9)[:, None]).any()
+    assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
+
+
+def _calibration() -> Calibration:
+    return Calibration(
+        scores=np.array([0.5, 0.6, 0.7, 0.8, 0.9]),
+        fmrs=np.array([1e-1, 1e-2, 1e-3, 1e-4, 1e-5]),
+        impostor_pairs=10**7,
+        model_name="test",
+        model_sha256="0" * 64,
+    )
+
+
+def test_more_faces_need_a_higher_threshold() -> None:
+    calibration = _calibration()
+    small, large = (
+        threshold_for_faces(calibration, 1_001),
+        threshold_for_faces(calibration, 100_001),
+    )
+    assert small == pytest.approx(calibration.threshold_for(1.0 / 1_000))
+    assert large == pytest.approx(calibration.threshold_for(1.0 / 100_000))
+    assert large > small
+    # Beyond what the calibration resolves: its floor, not an error.
+    assert threshold_for_faces(calibration, 10**9) == pytest.approx(
+        calibration.threshold_for(calibration.floor)
+    )
