@@ -39,9 +39,11 @@ demo: $(VENV)/.demo-installed
 	$(FACESIFT) cooccur "Grace Hopper" --case demo
 
 # face_recognition, the pipeline the benchmarks compare with, without its `dlib` requirement:
-# dlib-bin (a facesift dependency) provides dlib.
+# dlib-bin (a facesift dependency) provides dlib. scikit-learn: DBSCAN and HDBSCAN, compared
+# with in benchmarks/clustering.py.
 $(VENV)/.bench-installed: $(VENV)/.demo-installed
 	$(BIN)/python -m pip install --quiet --no-deps 'face_recognition==1.3.0'
+	$(BIN)/python -m pip install --quiet 'scikit-learn>=1.3,<2'
 	touch $@
 
 bench: $(VENV)/.bench-installed

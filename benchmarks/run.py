@@ -21,6 +21,7 @@ BENCHMARKS = {
     "lfw_verification": False,
     "lfw_identification": False,
     "decisions": False,
+    "clustering": False,
     "population_calibration": False,
     "embedding_speed": False,
     "detection": False,
