@@ -23,30 +23,34 @@ Algorithms, all in one run:
   threshold; `average_linkage_best`: the same at the threshold of a sweep that maximises its
   BCubed F subject to BCubed precision ≥ 0.97, on the same data (an oracle: an upper bound
   for a single-threshold average linkage, not something a case could tune).
-- `facesift`: facesift.match.clustering.agglomerate, its default: cohort-normalised scores, at
-  `threshold_for_faces` (one expected false merge per face: pair FMR 1 / (faces − 1), about
-  2e-4 here); `facesift_fmr*`: the same at fixed pair FMRs 1e-4 … 1e-2, for the record.
-- Variants, to show what each part does: `facesift_raw` (no normalisation, the default
-  threshold), `facesift_raw_fmr1e-3` (no normalisation at FMR 1e-3: the first version's
-  default), `average_linkage_default_threshold` (plain average linkage at the default's
-  threshold).
+- `facesift`: facesift.match.clustering.agglomerate, its default: cohort-normalised scores,
+  faces weighted by width (`face_weights`), at `threshold_for_faces` (one expected false merge
+  per face: pair FMR 1 / (faces − 1), about 2e-4 here); `facesift_fmr*`: the same at fixed
+  pair FMRs 1e-4 … 1e-2, for the record.
+- Variants, to show what each part does: `facesift_unweighted` (no weights),
+  `facesift_raw` (no weights, no normalisation, the default threshold), `facesift_raw_fmr1e-3`
+  (neither, at FMR 1e-3: the first version's default), `average_linkage_default_threshold`
+  (plain average linkage at the default's threshold).
 Thresholds come from the bundled calibration (`threshold_for`, the upper 95% bound), fitted on
 the different-person pairs of pairsDevTrain's photos (about two thirds of View 1's images).
-The one parameter of the default, one false merge per face, was chosen on pairsDevTrain's
-people (the best BCubed F with precision ≥ 0.97 among 0.3, 0.5, 1, 2, 3), not on these
-figures.
+The default's parameters were chosen on pairsDevTrain's people, not on these figures: one false
+merge per face (the best BCubed F with precision ≥ 0.97 on LFW among 0.3, 0.5, 1, 2, 3), full
+weight from 100 px (of 60 and 100 px: the better on case_mix; LFW's faces are 90 px and up).
 
 Metrics (facesift.match.metrics): BCubed precision/recall/F (Amigó et al. 2009) and pairwise
 precision/recall/F over the faces each pipeline found; clusters; seconds of clustering alone.
 
-Scale: `agglomerate`'s time and peak memory (tracemalloc, in a second run; and the process's
-max RSS) on synthetic faces around real identities, at its default threshold for that many
-faces. A synthetic identity is drawn from a Gaussian fitted to the real identity directions
-(unit means of the LFW people with 2+ facesift vectors), its spread scaled; a face is its
-identity plus Gaussian noise with the covariance of real faces around their person's mean. The
-two scales are set so that synthetic same-person pairs have the real mean cosine and
-different-person pairs the real 99.9th percentile. Identity sizes are drawn from View 1's (62%
-one photo). BCubed on them says whether quality holds as the collection grows.
+Scale: `agglomerate`'s time and peak memory (tracemalloc, in a second run; and the peak RSS
+of a fresh process, VmHWM, reset once the faces are drawn, and its growth over the RSS then)
+on synthetic faces around real identities, unweighted (they have no width), at its default
+threshold for that many faces. A synthetic identity is drawn from a Gaussian fitted to the
+real identity directions (unit means of the LFW people with 2+ facesift vectors), its spread
+scaled; a face is its identity plus Gaussian noise with the covariance of real faces around
+their person's mean. The two scales are set so that synthetic same-person pairs have the real
+mean cosine and different-person pairs the real 99.9th percentile. Identity sizes are drawn
+from View 1's (62% one photo). BCubed on them says whether quality holds as the collection
+grows, optimistically for precision: beyond that percentile a Gaussian has fewer look-alikes
+than real people do.
 
 Embeddings are cached in benchmarks/.cache/ (git-ignored), keyed by the pipeline (model
 hashes, settings, library versions), the file list and the degradation recipe.
@@ -58,10 +62,10 @@ Writes benchmarks/results/clustering.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import json
-import resource
 import tempfile
 import time
 import tracemalloc
@@ -304,6 +308,7 @@ def run_dataset(
     from facesift.match.clustering import (
         DEFAULT_FALSE_MERGES_PER_FACE,
         agglomerate,
+        face_weights,
         threshold_for_faces,
     )
     from facesift.vision.similarity import l2_normalize
@@ -329,15 +334,18 @@ def run_dataset(
         "threshold_from": f"oracle sweep on this dataset ({how['searched']})",
     }
     default = threshold_for_faces(calibration(), len(x))
-    found, secs = timed(lambda: agglomerate(x, default).labels)
+    weights = face_weights(facesift.face_px)
+    found, secs = timed(lambda: agglomerate(x, default, weights=weights).labels)
     out["facesift"] = {
         **scores(truth, found, secs),
         "threshold": default,
         "fmr": DEFAULT_FALSE_MERGES_PER_FACE / (len(x) - 1),
     }
     for fmr, threshold in thresholds.items():
-        found, secs = timed(lambda: agglomerate(x, threshold).labels)  # noqa: B023
+        found, secs = timed(lambda: agglomerate(x, threshold, weights=weights).labels)  # noqa: B023
         out[f"facesift_fmr{fmr:g}"] = {**scores(truth, found, secs), "threshold": threshold}
+    found, secs = timed(lambda: agglomerate(x, default).labels)
+    out["facesift_unweighted"] = {**scores(truth, found, secs), "threshold": default}
     found, secs = timed(lambda: agglomerate(x, default, normalise=False).labels)
     out["facesift_raw"] = {**scores(truth, found, secs), "threshold": default}
     found, secs = timed(lambda: agglomerate(x, at, normalise=False).labels)
@@ -349,13 +357,13 @@ def run_dataset(
     }
     print(f"\n{name}: {len(truth)} faces (facesift), {len(baseline.truth)} (face_recognition)")
     print(
-        f"{'algorithm':<26}{'clusters':>9}{'B-P':>8}{'B-R':>8}{'B-F':>8}{'pw-P':>8}{'pw-R':>8}"
+        f"{'algorithm':<34}{'clusters':>9}{'B-P':>8}{'B-R':>8}{'B-F':>8}{'pw-P':>8}{'pw-R':>8}"
         f"{'pw-F':>8}{'s':>7}"
     )
     for key, row in out.items():
         b, p = row["bcubed"], row["pairwise"]
         print(
-            f"{key:<26}{row['clusters']:>9}{b['precision']:>8.4f}{b['recall']:>8.4f}"
+            f"{key:<34}{row['clusters']:>9}{b['precision']:>8.4f}{b['recall']:>8.4f}"
             f"{b['f']:>8.4f}{p['precision']:>8.4f}{p['recall']:>8.4f}{p['f']:>8.4f}"
             f"{row['seconds']:>7.2f}"
         )
@@ -450,17 +458,36 @@ def fit_face_model(items: Items) -> FaceModel:
     return model
 
 
+def _memory_kib(field: str) -> float:
+    """VmRSS or VmHWM (peak) of this process from /proc, in KiB (NaN elsewhere). Unlike
+    getrusage's maxrss, which a child inherits from its parent, these are the process's own."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _reset_peak_rss() -> float:
+    """Resets the peak (VmHWM) to the present RSS where Linux allows; returns the present RSS."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    return _memory_kib("VmRSS")
+
+
 def _scale_child(model: FaceModel, n: int, threshold: float, queue: Any) -> None:
     """Times `agglomerate` on n synthetic faces in a fresh process (clean peak memory)."""
     from facesift.match.clustering import agglomerate
     from facesift.match.metrics import bcubed, pairwise
 
     faces, labels = model.draw(n, seed=n)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = _reset_peak_rss()
     start = time.perf_counter()
     found = agglomerate(faces, threshold).labels
     seconds = time.perf_counter() - start
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_after = _memory_kib("VmHWM")
     tracemalloc.start()
     agglomerate(faces, threshold)
     peak = tracemalloc.get_traced_memory()[1]
@@ -477,8 +504,8 @@ def _scale_child(model: FaceModel, n: int, threshold: float, queue: Any) -> None
             "clusters": int(found.max()) + 1,
             "seconds": seconds,
             "peak_python_mib": peak / 2**20,
-            "max_rss_mib": rss_after / 1024,
-            "max_rss_growth_mib": (rss_after - rss_before) / 1024,
+            "peak_rss_mib": rss_after / 1024,
+            "peak_rss_growth_mib": (rss_after - rss_before) / 1024,
             "synthetic_impostor_q999": float(np.quantile(s[other], 0.999)),
             "bcubed": {"precision": b.precision, "recall": b.recall, "f": b.f},
             "pairwise": {"precision": p.precision, "recall": p.recall, "f": p.f},
@@ -503,7 +530,8 @@ def run_scale(model: FaceModel, sizes: list[int], found: Any) -> list[dict[str, 
         child.join()
         print(
             f"scale {n}: {row['seconds']:.1f} s, peak {row['peak_python_mib']:.0f} MiB "
-            f"(max RSS {row['max_rss_mib']:.0f} MiB), BCubed P {row['bcubed']['precision']:.4f} "
+            f"(peak RSS {row['peak_rss_mib']:.0f} MiB, +{row['peak_rss_growth_mib']:.0f}), "
+            f"BCubed P {row['bcubed']['precision']:.4f} "
             f"R {row['bcubed']['recall']:.4f} F {row['bcubed']['f']:.4f}"
         )
         out.append(row)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from facesift.match.calibration import Calibration
-from facesift.match.clustering import agglomerate, cohort_excess, nearest, threshold_for_faces
+from facesift.match.clustering import (
+    agglomerate,
+    cohort_excess,
+    face_weights,
+    nearest,
+    threshold_for_faces,
+)
 from facesift.match.metrics import bcubed
 from facesift.vision.similarity import l2_normalize
 
@@ -140,3 +146,25 @@ def test_more_faces_need_a_higher_threshold() -> None:
     assert threshold_for_faces(calibration, 10**9) == pytest.approx(
         calibration.threshold_for(calibration.floor)
     )
+
+
+def test_small_faces_weigh_less_in_a_cluster() -> None:
+    x, _, _ = _people(2, 2)
+    # An analyst's cluster holds person 0's face and, wrongly, a small face of person 1; a new
+    # face of person 0 scores about 1 and 0 with them: average 0.5, or 1 / 1.1 weighted 0.1.
+    items = np.stack([x[0], x[2], x[1]])
+    initial = np.array([0, 0, -1])
+    assert agglomerate(items, 0.8, initial=initial).count == 2
+    weights = face_weights(np.array([150.0, 10.0, 150.0]))
+    assert weights.tolist() == [1.0, 0.1, 1.0]
+    assert agglomerate(items, 0.8, initial=initial, weights=weights).count == 1
+
+
+def test_face_weights_grow_with_width_up_to_one() -> None:
+    assert face_weights(np.array([0.0, 50.0, 100.0, 400.0, np.nan])).tolist() == [
+        0.1,
+        0.5,
+        1.0,
+        1.0,
+        1.0,
+    ]

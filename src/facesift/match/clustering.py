@@ -46,6 +46,17 @@ DEFAULT_NEIGHBOURS = 30
 DEFAULT_FALSE_MERGES_PER_FACE = 1.0
 # A face with fewer cohort neighbours outside its provisional cluster is not normalised.
 MIN_COHORT = 5
+# Face width (px) from which a face counts fully in a cluster's averages (`face_weights`).
+FULL_WEIGHT_FACE_PX = 100.0
+MIN_WEIGHT = 0.1
+
+
+def face_weights(face_px: np.ndarray) -> np.ndarray:
+    """Weights for `agglomerate`: width / FULL_WEIGHT_FACE_PX within [MIN_WEIGHT, 1]. A small
+    face carries less of its identity and should pull its cluster's averages less; an unknown
+    width (NaN) weighs 1."""
+    widths = np.asarray(face_px, np.float64)
+    return np.where(np.isnan(widths), 1.0, np.clip(widths / FULL_WEIGHT_FACE_PX, MIN_WEIGHT, 1.0))
 
 
 def threshold_for_faces(
