@@ -22,11 +22,14 @@ the threshold gives provisional clusters; each face's cohort is its nearest neig
 its provisional cluster (so a person seen hundreds of times is not their own cohort), and a
 pair's score is lowered by the mean of its two faces' cohort excess over the median face. The
 second pass clusters on these scores; linkages stay exact (each cluster also sums its excess).
-On LFW View 1 this raises BCubed F at the same precision (benchmarks/results/clustering.json).
+On LFW View 1, at the same threshold, it raises BCubed precision from 0.965 to 0.989 and F from
+0.954 to 0.961 (benchmarks/results/clustering.json).
 
 The threshold is a false-match rate per comparison, and clustering n faces compares each with
-n − 1 others: `threshold_for_faces` turns a rate of false merges per face into the pair FMR
-(rate / (n − 1)) and reads the threshold off the calibration.
+n − 1 others: at a pair FMR of 1e-3, each of LFW View 1's 4,992 faces has about five strangers
+above the threshold, and plain average linkage falls to BCubed precision 0.84.
+`threshold_for_faces` turns a rate of false merges per face into the pair FMR (rate / (n − 1))
+and reads the threshold off the calibration, so the threshold rises as the collection grows.
 """
 
 from __future__ import annotations
