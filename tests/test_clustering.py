@@ -7,10 +7,12 @@ import pytest
 
 from facesift.match.calibration import Calibration
 from facesift.match.clustering import (
+    MAX_PAIR_FMR,
     agglomerate,
     cohort_excess,
     face_weights,
     nearest,
+    pair_fmr,
     threshold_for_faces,
 )
 from facesift.match.metrics import bcubed
@@ -168,3 +170,39 @@ def test_face_weights_grow_with_width_up_to_one() -> None:
         1.0,
         1.0,
     ]
+
+
+def test_a_small_collection_never_clusters_looser_than_the_ceiling() -> None:
+    calibration = _calibration()
+    assert pair_fmr(10) == MAX_PAIR_FMR == 1e-3
+    assert pair_fmr(100_001) == pytest.approx(1e-5)
+    assert threshold_for_faces(calibration, 10) == pytest.approx(calibration.threshold_for(1e-3))
+
+
+def test_normalisation_never_lifts_a_pair_over_the_threshold() -> None:
+    """Faces in a sparse region (their cohort scores below the median face's) are not
+    favoured: every cluster's raw average pairwise score still reaches the threshold."""
+    rng = np.random.default_rng(3)
+    # A crowd: 40 people with 6 faces each around one common direction (they score high
+    # with strangers), and 30 pairs of faces elsewhere that score just under the threshold.
+    common = l2_normalize(rng.normal(size=(1, 64)))[0]
+    crowd = l2_normalize(common + 0.5 * rng.normal(size=(40, 64)) / 8)
+    faces = [l2_normalize(c + 0.15 * rng.normal(size=(6, 64)) / 8) for c in crowd]
+    loners = []
+    for _ in range(30):
+        centre = l2_normalize(rng.normal(size=(1, 64)))[0]
+        loners.append(l2_normalize(centre + 0.62 * rng.normal(size=(2, 64)) / 8))
+    x = np.concatenate(faces + loners).astype(np.float32)
+    threshold = 0.8
+    raw = agglomerate(x, threshold, normalise=False).labels
+    labels = agglomerate(x, threshold).labels
+    for found in (raw, labels):
+        for c in np.unique(found):
+            members = x[found == c]
+            if len(members) > 1:
+                s = members @ members.T
+                mean = (s.sum() - np.trace(s)) / (len(members) * (len(members) - 1))
+                assert mean >= threshold - 1e-6
+    scores, near = nearest(x, 30)
+    excess = cohort_excess(scores, near, raw)
+    assert (excess >= 0).all() and (excess[-60:] == 0).all()

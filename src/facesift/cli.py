@@ -648,7 +648,7 @@ def _print_clusters(data: dict[str, Any]) -> None:
     algorithm = data.get("algorithm")
     caption = None
     if algorithm:
-        fmr = f" (estimated FMR {algorithm['fmr']:g})" if algorithm["fmr"] else ""
+        fmr = f" (estimated FMR per pair {algorithm['fmr']:.1e})" if algorithm["fmr"] else ""
         caption = (
             f"{algorithm['name']} at score {algorithm['threshold']:.3f}{fmr}, "
             f"{algorithm['mode']}, {data['elapsed_s']:.1f} s. Clusters are leads: review "

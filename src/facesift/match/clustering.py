@@ -20,16 +20,16 @@ Scores are normalised against each face's cohort (as biometric score normalisati
 faces (poor, small, blurred) score high with everybody and draw false merges. A first pass at
 the threshold gives provisional clusters; each face's cohort is its nearest neighbours outside
 its provisional cluster (so a person seen hundreds of times is not their own cohort), and a
-pair's score is lowered by the mean of its two faces' cohort excess over the median face. The
-second pass clusters on these scores; linkages stay exact (each cluster also sums its excess).
-On LFW View 1, at the same threshold, it raises BCubed precision from 0.965 to 0.989 and F from
-0.954 to 0.961 (benchmarks/results/clustering.json).
+pair's score is lowered by the mean of its two faces' cohort excess over the median face (never
+raised: a merge's raw average score always reaches the threshold). The second pass clusters on
+these scores; linkages stay exact (each cluster also sums its excess).
 
 The threshold is a false-match rate per comparison, and clustering n faces compares each with
-n − 1 others: at a pair FMR of 1e-3, each of LFW View 1's 4,992 faces has about five strangers
-above the threshold, and plain average linkage falls to BCubed precision 0.84.
-`threshold_for_faces` turns a rate of false merges per face into the pair FMR (rate / (n − 1))
-and reads the threshold off the calibration, so the threshold rises as the collection grows.
+n − 1 others: at a pair FMR of 1e-3 each of LFW View 1's 4,992 faces has about five strangers
+above the threshold. `pair_fmr` sets the rate so that about one false merge per face is
+expected (rate / (n − 1)), and never above MAX_PAIR_FMR (1e-3), so the threshold rises as the
+collection grows. What each part does on LFW View 1 and a case-like mix, against Chinese
+whispers, HDBSCAN and plain average linkage: benchmarks/clustering.py and its result file.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ DEFAULT_NEIGHBOURS = 30
 # Expected faces, per face, that score above the threshold with someone else: chosen on the
 # people of LFW's pairsDevTrain (benchmarks/clustering.py); precision first.
 DEFAULT_FALSE_MERGES_PER_FACE = 1.0
+# Whatever the number of faces, members are the same person at this pair FMR or less.
+MAX_PAIR_FMR = 1e-3
 # A face with fewer cohort neighbours outside its provisional cluster is not normalised.
 MIN_COHORT = 5
 # Face width (px) from which a face counts fully in a cluster's averages (`face_weights`).
@@ -62,13 +64,20 @@ def face_weights(face_px: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(widths), 1.0, np.clip(widths / FULL_WEIGHT_FACE_PX, MIN_WEIGHT, 1.0))
 
 
+def pair_fmr(
+    faces: int, rate: float = DEFAULT_FALSE_MERGES_PER_FACE, ceiling: float = MAX_PAIR_FMR
+) -> float:
+    """The false-match rate per pair at which clustering `faces` faces expects `rate` false
+    merges per face: rate / (faces − 1), never above `ceiling`."""
+    return min(rate / max(faces - 1, 1), ceiling)
+
+
 def threshold_for_faces(
     calibration: Calibration, faces: int, rate: float = DEFAULT_FALSE_MERGES_PER_FACE
 ) -> float:
-    """The score threshold for clustering `faces` faces: the pair FMR rate / (faces − 1),
-    kept within what the calibration resolves."""
-    fmr = min(max(rate / max(faces - 1, 1), calibration.floor), 1.0)
-    return calibration.threshold_for(fmr)
+    """The score threshold for clustering `faces` faces (`pair_fmr`), kept within what the
+    calibration resolves."""
+    return calibration.threshold_for(max(pair_fmr(faces, rate), calibration.floor))
 
 
 @dataclass(frozen=True)
@@ -123,8 +132,10 @@ def neighbour_pairs(
 
 
 def cohort_excess(scores: np.ndarray, found: np.ndarray, provisional: np.ndarray) -> np.ndarray:
-    """Each face's mean score with its neighbours outside its provisional cluster, less the
-    median face's (0 for a face with fewer than MIN_COHORT such neighbours)."""
+    """How much more each face scores with its neighbours outside its provisional cluster
+    than the median face does (0 for a face with fewer than MIN_COHORT such neighbours, and
+    for faces below the median: normalisation only ever lowers a score, so every merge still
+    has a raw average score at the threshold, and the threshold's FMR still holds)."""
     outside = (found >= 0) & (provisional[np.maximum(found, 0)] != provisional[:, None])
     count = outside.sum(1)
     total = np.where(outside, scores, 0.0).sum(1)
@@ -133,7 +144,7 @@ def cohort_excess(scores: np.ndarray, found: np.ndarray, provisional: np.ndarray
         return np.zeros(len(found))
     mean = total[enough] / count[enough]
     excess = np.zeros(len(found))
-    excess[enough] = mean - np.median(mean)
+    excess[enough] = np.maximum(mean - np.median(mean), 0.0)
     return excess
 
 

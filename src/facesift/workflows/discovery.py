@@ -4,10 +4,11 @@ with who made it and undoable.
 
 What is clustered: the stored faces of the case (or workspace) that are not enrolled and
 whose best gallery candidate is below the decision threshold, made by the workspace's model.
-A video track is one item (its template) and brings its faces along. Members of a cluster
-are the same person at an estimated false-match rate of CLUSTER_FMR (average linkage,
-facesift.match.clustering), under the calibration in force for the case. Two faces of one
-photo or one video frame are never put in one cluster.
+A video track is one item (its template) and brings its faces along. Clusters merge when the
+average score of all their pairs of faces reaches a threshold at which about one false merge
+per face is expected, and never at an estimated pair false-match rate above 1e-3 (facesift.
+match.clustering), under the calibration in force for the case. Two faces of one photo or one
+video frame are never put in one cluster.
 
 Runs are incremental: faces already in clusters stay there, new ones join or make new
 clusters. `full=True` dissolves the clusters no analyst touched and clusters again; touched
@@ -24,7 +25,15 @@ from typing import Any
 import numpy as np
 
 from facesift.errors import MediaError, WorkspaceError
-from facesift.match.clustering import DEFAULT_NEIGHBOURS, agglomerate
+from facesift.match.clustering import (
+    DEFAULT_FALSE_MERGES_PER_FACE,
+    DEFAULT_NEIGHBOURS,
+    FULL_WEIGHT_FACE_PX,
+    MIN_WEIGHT,
+    agglomerate,
+    face_weights,
+    pair_fmr,
+)
 from facesift.match.policy import DecisionPolicy
 from facesift.media.files import capture_time, sha256_file
 from facesift.media.image import load_image
@@ -47,9 +56,7 @@ from facesift.workflows.results import (
     Together,
 )
 
-# Members of a cluster are the same person at this estimated false-match rate (upper bound).
-CLUSTER_FMR = 1e-3
-ALGORITHM = "constrained average linkage"
+ALGORITHM = "constrained average linkage, cohort-normalised"
 STATES = ("open", "named", "ignored", "not_a_face")
 MARKS = ("ignored", "not_a_face", "open")
 
@@ -62,6 +69,7 @@ class _Item:
     vector: np.ndarray
     occasions: set[tuple[int, int]]
     cluster: int | None
+    face_px: float  # its widest face: small faces weigh less in a cluster's averages
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,7 @@ def _items(
     """Photo faces one by one; a track's faces grouped by the cluster they are in (a whole
     track is matched by its template, part of one by the mean of its faces)."""
     items = [
-        _Item([f.id], f.embedding, {(f.media_id, f.frame_index)}, membership.get(f.id))
+        _Item([f.id], f.embedding, {(f.media_id, f.frame_index)}, membership.get(f.id), f.face_px)
         for f in photo
     ]
     for track_id, faces in by_track.items():
@@ -143,18 +151,18 @@ def _items(
                 templates[track_id] if whole else np.mean([m.embedding for m in members], axis=0)
             )
             occasions = {(m.media_id, m.frame_index) for m in members}
-            items.append(_Item([m.id for m in members], vector, occasions, cluster))
+            widest = max(m.face_px for m in members)
+            items.append(_Item([m.id for m in members], vector, occasions, cluster, widest))
     return items
 
 
-def cluster_threshold(in_force: DecisionPolicy) -> tuple[float, dict[str, Any]]:
-    """The average-linkage score at which members are the same person at CLUSTER_FMR under
-    the calibration in force, and how it was set."""
+def cluster_threshold(in_force: DecisionPolicy, items: int) -> tuple[float, dict[str, Any]]:
+    """The average-linkage score at which clustering `items` faces and tracks expects about
+    one false merge per face, at a pair FMR of at most MAX_PAIR_FMR (facesift.match.clustering)
+    under the calibration in force; and how it was set."""
     if in_force.calibrated and in_force.fixed_threshold is None:
-        return in_force.threshold_for(CLUSTER_FMR), {
-            "fmr": CLUSTER_FMR,
-            "calibration": in_force.source,
-        }
+        fmr = pair_fmr(items)
+        return in_force.threshold_for(fmr), {"fmr": fmr, "calibration": in_force.source}
     return in_force.threshold, {"fmr": None, "calibration": None}
 
 
@@ -166,16 +174,19 @@ def cluster(
     if case is not None and not ctx.store.read(lambda tx: tx.case_exists(case)):
         raise WorkspaceError(f"no case named {case!r} in this workspace")
     in_force = policy(ctx, case)
-    threshold, how = cluster_threshold(in_force)
     unknown = _unidentified(ctx, case, in_force)
     photo, by_track, templates = unknown.photo, unknown.by_track, unknown.templates
     if not photo and not by_track:
         where = f"case {case!r}" if case else "this workspace"
         raise WorkspaceError(f"{where} has no unidentified faces to cluster (scan media first)")
+    threshold, how = cluster_threshold(in_force, len(photo) + len(by_track))
     algorithm = {
         "name": ALGORITHM,
         "threshold": round(threshold, 4),
         **how,
+        "false_merges_per_face": DEFAULT_FALSE_MERGES_PER_FACE,
+        "cohort_normalisation": True,
+        "weights": f"face width / {FULL_WEIGHT_FACE_PX:g} px, at least {MIN_WEIGHT:g}",
         "neighbours": DEFAULT_NEIGHBOURS,
         "model": ctx.model.name,
         "model_sha256": ctx.model.sha256,
@@ -198,6 +209,7 @@ def cluster(
             occasions=[i.occasions for i in items],
             initial=initial,
             locked=[c for c in kept if entries[c].locked],
+            weights=face_weights(np.array([i.face_px for i in items], np.float64)),
         )
         after = _assign(tx, scope.id, items, result.labels, entries, kept)
         made = [c for c, a in after.clusters.items() if a is not None and c not in entries]
