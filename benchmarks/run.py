@@ -22,6 +22,7 @@ BENCHMARKS = {
     "lfw_identification": False,
     "decisions": False,
     "clustering": False,
+    "cluster_workflow": False,
     "population_calibration": False,
     "embedding_speed": False,
     "detection": False,

@@ -1,0 +1,165 @@
+"""Unknown-person clustering at case scale: `Workspace.cluster` end to end (store, gallery
+check, k-nearest-neighbour graph, constrained average linkage, writing the clusters) on
+13,000 and 100,000 stored faces. Time and memory, not accuracy (benchmarks/clustering.py
+measures that on real faces).
+
+Synthetic case, stored through the store like a scan's results: photos with one face (60%),
+two (30%) or three (10%); 30% of faces belong to people seen once, the rest to 2,000 people
+(13k) or 15,000 people (100k) with Zipf-like photo counts (exponent 1.1). Vectors imitate the
+bundled model's score distribution: identity centres m + τg around a common direction m
+(different people score ≈ 0.78 on average), faces c + σh (the same person ≈ 0.95), with g, h
+standard normal per dimension / √128, τ² = 0.22, σ² = 0.064. An empty gallery: every face is
+unidentified.
+
+Phases, each timed: the first run (all faces at once), an incremental run after 10% more
+faces are scanned, a full re-run, and listing the clusters. Memory: the peak of Python and
+NumPy allocations during each phase (tracemalloc; FAISS's own buffers are not counted) and the
+process's peak resident size at the end.
+
+Run: python benchmarks/cluster_workflow.py [--sizes 13000 100000]
+Writes benchmarks/results/cluster_workflow.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import resource
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _results import write_result
+
+DIM = 128
+TAU2, SIGMA2 = 0.22, 0.064
+CASE = "bench"
+
+
+def synthetic_faces(n: int, people: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n face vectors and their identities (−1 − k for people seen once)."""
+    rng = np.random.default_rng(seed)
+    common = rng.standard_normal(DIM)
+    common /= np.linalg.norm(common)
+    weights = 1.0 / np.arange(1, people + 1) ** 1.1
+    repeated = rng.random(n) >= 0.3
+    labels = np.where(
+        repeated, rng.choice(people, size=n, p=weights / weights.sum()), -1 - np.arange(n)
+    )
+    _, index = np.unique(labels, return_inverse=True)
+    centres = common + np.sqrt(TAU2) * rng.standard_normal((index.max() + 1, DIM)) / np.sqrt(DIM)
+    vectors = centres[index] + np.sqrt(SIGMA2) * rng.standard_normal((n, DIM)) / np.sqrt(DIM)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors.astype(np.float32), labels
+
+
+def store_photos(ws: Any, folder: Path, vectors: np.ndarray, first: int) -> int:
+    """Store the vectors as faces of synthetic photos (1–3 faces each), filed under the case;
+    the number of photos."""
+    from facesift.vision.face import Face
+    from facesift.vision.quality import Quality
+
+    rng = np.random.default_rng(first)
+    sizes = rng.choice([1, 2, 3], size=len(vectors), p=[0.6, 0.3, 0.1])
+    bounds = np.cumsum(sizes)
+    starts = np.concatenate([[0], bounds[bounds < len(vectors)]])
+    model = ws.context.model
+    photos = []
+    for k, start in enumerate(starts.tolist()):
+        chunk = vectors[start : start + int(sizes[k])]
+        path = folder / f"photo-{first + k:07d}.jpg"
+        path.write_bytes(f"synthetic {first + k}".encode())
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        faces = [
+            Face(
+                (100.0 * j, 0.0, 100.0 * j + 80.0, 80.0),
+                np.zeros((5, 2), np.float32),
+                1.0,
+                "synthetic",
+                Quality(80.0, 100.0, 0.8),
+                v,
+            )
+            for j, v in enumerate(chunk)
+        ]
+        photos.append((path, sha, faces))
+
+    def save(tx: Any, batch: list[tuple[Path, str, list[Face]]]) -> None:
+        for path, sha, faces in batch:
+            tx.save_image(path, sha, format="JPEG", width=400, height=100, exif={},
+                          analysis={}, faces=faces, model=model)  # fmt: skip
+            tx.file_under_case(sha, CASE)
+
+    for at in range(0, len(photos), 500):  # 500 photos per transaction
+        ws.context.store.transaction(lambda tx, at=at: save(tx, photos[at : at + 500]))
+    return len(starts)
+
+
+def measured(work: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
+    tracemalloc.start()
+    start = time.perf_counter()
+    result = work()
+    seconds = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return result, {"seconds": round(seconds, 2), "peak_mib": round(peak / 2**20, 1)}
+
+
+def run(n: int) -> dict[str, Any]:
+    from facesift import Workspace
+
+    people = 2000 if n <= 20000 else 15000
+    extra = n // 10
+    vectors, labels = synthetic_faces(n + extra, people, seed=n)
+    with tempfile.TemporaryDirectory() as folder:
+        ws = Workspace(Path(folder) / "ws")
+        photos = Path(folder) / "photos"
+        photos.mkdir()
+        start = time.perf_counter()
+        stored = store_photos(ws, photos, vectors[:n], 0)
+        storing = time.perf_counter() - start
+        first, first_m = measured(lambda: ws.cluster(case=CASE, actor="benchmark"))
+        store_photos(ws, photos, vectors[n:], stored)
+        incremental, inc_m = measured(lambda: ws.cluster(case=CASE, actor="benchmark"))
+        full, full_m = measured(lambda: ws.cluster(case=CASE, actor="benchmark", full=True))
+        listing, list_m = measured(lambda: ws.clusters(case=CASE))
+        ws.close()
+    out = {
+        "faces": n,
+        "faces_after_increment": n + extra,
+        "people_seen_more_than_once": people,
+        "storing_seconds": round(storing, 1),
+        "first_run": first_m | {"clusters": len(first.clusters)},
+        "incremental_run": inc_m | {"clusters": len(incremental.clusters)},
+        "full_rerun": full_m | {"clusters": len(full.clusters)},
+        "listing": list_m | {"clusters": len(listing.clusters)},
+        "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "true_identities_with_two_or_more_faces": int(
+            (np.unique(labels[labels >= 0], return_counts=True)[1] >= 2).sum()
+        ),
+    }
+    print(
+        f"{n:>7} faces: first {first_m['seconds']} s ({first_m['peak_mib']} MiB), "
+        f"incremental {inc_m['seconds']} s, full {full_m['seconds']} s, "
+        f"listing {list_m['seconds']} s; {len(first.clusters)} clusters"
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[13000, 100000])
+    args = parser.parse_args()
+    figures = {str(n): run(n) for n in args.sizes}
+    write_result(
+        "cluster_workflow",
+        figures,
+        {"sizes": args.sizes, "recipe": "synthetic (see the module docstring)"},
+    )
+
+
+if __name__ == "__main__":
+    main()
