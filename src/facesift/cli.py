@@ -56,7 +56,7 @@ from facesift.reports.text import (
     verification_text,
 )
 from facesift.vision.engine import FaceEngine
-from facesift.workflows.discovery import DEFAULT_WINDOW_S
+from facesift.workflows.discovery import DEFAULT_WINDOW_S, STATES
 from facesift.workflows.metadata import read_people_metadata, unused_names
 from facesift.workflows.results import Decision, FaceMatches, SearchResult, TrackMatches
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY
@@ -689,7 +689,7 @@ def clusters_list(
     """List the clusters of unknown people, most often seen first."""
     if ctx.invoked_subcommand is not None:
         return
-    states = ("open", "named", "ignored", "not_a_face") if show_all else ("open",)
+    states = STATES if show_all else ("open",)
     try:
         data = State.workspace().clusters(case=case, states=states).to_dict()
     except FacesiftError as exc:

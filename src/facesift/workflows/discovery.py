@@ -105,14 +105,15 @@ def _unidentified(ctx: Context, case: str | None, in_force: DecisionPolicy) -> _
 
     faces, tracks = ctx.store.read(read)
     photo = [f for f in faces if f.track_id is None]
-    vectors = np.array([f.embedding for f in photo], np.float32)
-    ranked = candidates(ctx, vectors, 1, [f.face_px for f in photo], in_force)
+    ranked = candidates(
+        ctx, _rows([f.embedding for f in photo]), 1, [f.face_px for f in photo], in_force
+    )
     matched = {f.id: c[0].person for f, c in zip(photo, ranked, strict=True) if _hit(c)}
     track_faces: dict[int, list[Sighting]] = {}
     for face in faces:
         if face.track_id is not None:
             track_faces.setdefault(face.track_id, []).append(face)
-    templates = np.array([t.template for t in tracks], np.float32)
+    templates = _rows([t.template for t in tracks])
     px = [t.best_face.face.quality.face_px if t.best_face else np.inf for t in tracks]
     by_track: dict[int, list[Sighting]] = {}
     kept: dict[int, np.ndarray] = {}
@@ -123,6 +124,11 @@ def _unidentified(ctx: Context, case: str | None, in_force: DecisionPolicy) -> _
         elif members:
             by_track[track.id], kept[track.id] = members, track.template
     return _Unidentified([f for f in photo if f.id not in matched], by_track, kept, matched)
+
+
+def _rows(vectors: list[np.ndarray]) -> np.ndarray:
+    """Vectors as an n×d matrix, also when there are none."""
+    return np.array(vectors, np.float32) if vectors else np.zeros((0, 1), np.float32)
 
 
 def _hit(ranked: list[Candidate]) -> bool:
