@@ -79,11 +79,12 @@ class Clusters:
             query = query.where(Cluster.id.in_(list(ids)))
         clusters = list(self._session.scalars(query))
         members: dict[int, list[int]] = {c.id: [] for c in clusters}
-        rows = self._session.execute(
-            select(ClusterFace.cluster_id, ClusterFace.face_id)
-            .where(ClusterFace.scope == scope)
-            .order_by(ClusterFace.face_id)
+        faces = select(ClusterFace.cluster_id, ClusterFace.face_id).where(
+            ClusterFace.scope == scope
         )
+        if ids is not None:
+            faces = faces.where(ClusterFace.cluster_id.in_(list(members)))
+        rows = self._session.execute(faces.order_by(ClusterFace.face_id))
         for cluster_id, face_id in rows:
             if cluster_id in members:
                 members[cluster_id].append(face_id)

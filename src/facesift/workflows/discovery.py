@@ -18,7 +18,7 @@ ones (locked) are kept as they are and never merged with each other.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -394,7 +394,7 @@ def _change(
     case: str | None,
     actor: str,
     action: str,
-    plan: Any,
+    plan: Callable[[Tx, _Scope], tuple[str, ClusterState, dict[str, Any]]],
 ) -> ClusterOperationResult:
     """Run `plan(tx, scope) -> (summary, after, details)` in one transaction, recording the
     state it replaced; the clusters it touched as they are now."""
@@ -492,8 +492,8 @@ def split(
 def mark(
     ctx: Context, cluster_id: int, state: str, *, case: str | None = None, actor: str
 ) -> ClusterOperationResult:
-    """Mark a cluster "ignored" or "not_a_face" (hidden from listings, kept out of searches
-    for unknown people), or "open" again."""
+    """Mark a cluster "ignored" or "not_a_face" (hidden from listings and co-occurrence; new
+    faces like its own join it rather than making a new cluster), or "open" again."""
     if state not in MARKS:
         raise WorkspaceError(f"a cluster can be marked {', '.join(MARKS)}, not {state!r}")
 
