@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from facesift.store.database import read_setting, write_setting
@@ -98,8 +98,19 @@ def get_or_create_case(session: Session, name: str) -> Case:
 
 
 def link_case(session: Session, case: Case | None, media: Media) -> None:
-    if case is not None and media not in case.media:
-        case.media.append(media)
+    """File `media` under `case` (once), without reading the case's other media: a case
+    holds tens of thousands of files."""
+    if case is None:
+        return
+    if media.id is None:
+        session.flush()
+    linked = session.scalar(
+        select(func.count())
+        .select_from(case_media)
+        .where(case_media.c.case_id == case.id, case_media.c.media_id == media.id)
+    )
+    if not linked:
+        session.execute(insert(case_media).values(case_id=case.id, media_id=media.id))
 
 
 def gallery_version(session: Session) -> int:
