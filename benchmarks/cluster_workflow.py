@@ -11,9 +11,9 @@ scaled so that same-person pairs score the real mean and different-person pairs 
 benchmarks/.cache/). An empty gallery: every face is unidentified.
 
 Phases, each timed: the first run (all faces at once), an incremental run after 10% more
-faces are scanned, a full re-run, and listing the clusters. Memory: the peak of Python and
-NumPy allocations during each phase (tracemalloc; FAISS's own buffers are not counted) and the
-process's peak resident size at the end.
+faces are scanned, a full re-run, and listing the clusters. Memory: how far the process's
+resident size rose during each phase above where it began (its peak, VmHWM, reset at the
+start of the phase) and the process's peak resident size at the end of each size's run.
 
 Run: python benchmarks/cluster_workflow.py [--sizes 13000 100000]
 Writes benchmarks/results/cluster_workflow.json.
@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import resource
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _results import write_result
+from clustering import _memory_kib, _reset_peak_rss
 
 from facesift.match.metrics import bcubed
 
@@ -81,13 +80,14 @@ def store_photos(ws: Any, folder: Path, vectors: np.ndarray, first: int) -> int:
 
 
 def measured(work: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
-    tracemalloc.start()
+    """`work`'s result, wall time, and how far the process's resident memory rose above
+    where it stood when the phase began (peak reset first, where Linux allows)."""
+    before = _reset_peak_rss()
     start = time.perf_counter()
     result = work()
     seconds = time.perf_counter() - start
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return result, {"seconds": round(seconds, 2), "peak_mib": round(peak / 2**20, 1)}
+    rise = (_memory_kib("VmHWM") - before) / 1024
+    return result, {"seconds": round(seconds, 2), "peak_rss_rise_mib": round(rise, 1)}
 
 
 def run(model: Any, n: int) -> dict[str, Any]:
@@ -125,13 +125,13 @@ def run(model: Any, n: int) -> dict[str, Any]:
         "full_rerun": full_m | {"clusters": len(full.clusters)},
         "listing": list_m | {"clusters": len(listing.clusters)},
         "bcubed_after_full_rerun": quality._asdict(),
-        "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": round(_memory_kib("VmHWM") / 1024, 1),
         "people_with_two_or_more_faces": int(
             (np.unique(labels[:n], return_counts=True)[1] >= 2).sum()
         ),
     }
     print(
-        f"{n:>7} faces: first {first_m['seconds']} s ({first_m['peak_mib']} MiB), "
+        f"{n:>7} faces: first {first_m['seconds']} s (+{first_m['peak_rss_rise_mib']} MiB), "
         f"incremental {inc_m['seconds']} s, full {full_m['seconds']} s, "
         f"listing {list_m['seconds']} s; {len(first.clusters)} clusters"
     )

@@ -478,7 +478,9 @@ def _reset_peak_rss() -> float:
 
 
 def _scale_child(model: FaceModel, n: int, threshold: float, queue: Any) -> None:
-    """Times `agglomerate` on n synthetic faces in a fresh process (clean peak memory)."""
+    """Times `agglomerate` on n synthetic faces in a fresh process (clean peak memory); past
+    the size where its neighbour search turns approximate, also with exact search."""
+    from facesift.match import clustering
     from facesift.match.clustering import agglomerate
     from facesift.match.metrics import bcubed, pairwise
 
@@ -496,6 +498,16 @@ def _scale_child(model: FaceModel, n: int, threshold: float, queue: Any) -> None
     s = faces[sample] @ faces[sample].T
     other = labels[sample][:, None] != labels[sample][None, :]
     b, p = bcubed(labels, found), pairwise(labels, found)
+    exact: dict[str, Any] | None = None
+    if n > clustering.EXACT_SEARCH_UP_TO:  # what the approximate neighbour search changes
+        clustering.EXACT_SEARCH_UP_TO = n
+        start = time.perf_counter()
+        same = agglomerate(faces, threshold).labels
+        e = bcubed(labels, same)
+        exact = {
+            "seconds": time.perf_counter() - start,
+            "bcubed": {"precision": e.precision, "recall": e.recall, "f": e.f},
+        }
     queue.put(
         {
             "faces": n,
@@ -509,6 +521,7 @@ def _scale_child(model: FaceModel, n: int, threshold: float, queue: Any) -> None
             "synthetic_impostor_q999": float(np.quantile(s[other], 0.999)),
             "bcubed": {"precision": b.precision, "recall": b.recall, "f": b.f},
             "pairwise": {"precision": p.precision, "recall": p.recall, "f": p.f},
+            "exact_neighbour_search": exact,
         }
     )
 

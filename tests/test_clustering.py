@@ -206,3 +206,18 @@ def test_normalisation_never_lifts_a_pair_over_the_threshold() -> None:
     scores, near = nearest(x, 30)
     excess = cohort_excess(scores, near, raw)
     assert (excess >= 0).all() and (excess[-60:] == 0).all()
+
+
+def test_past_the_exact_limit_neighbours_come_from_an_inverted_file_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from facesift.match import clustering
+
+    x, _, _ = _people(50, 40, spread=0.3)
+    _, exact = nearest(x, 10)
+    monkeypatch.setattr(clustering, "EXACT_SEARCH_UP_TO", 100)
+    scores, approximate = nearest(x, 10)
+    assert not (approximate == np.arange(len(x))[:, None]).any()
+    assert (np.diff(scores, axis=1) <= 1e-6).all()
+    shared = [len(set(a) & set(e)) / 10 for a, e in zip(approximate, exact, strict=True)]
+    assert np.mean(shared) >= 0.95  # nearly all the exact neighbours
