@@ -216,3 +216,21 @@ def test_sha256_matches_hashlib(tmp_path: Path) -> None:
     path = tmp_path / "blob.bin"
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_capture_time_from_exif_or_the_video_container() -> None:
+    from datetime import UTC, datetime
+
+    from facesift.media.files import capture_time
+
+    assert capture_time("image", {"DateTimeOriginal": "2024:05:01 12:30:05"}) == datetime(
+        2024, 5, 1, 12, 30, 5
+    )
+    # DateTimeOriginal first; a broken value falls back to the next tag.
+    assert capture_time(
+        "image", {"DateTimeOriginal": "0000:00:00 00:00:00", "DateTime": "2023:01:02 03:04:05"}
+    ) == datetime(2023, 1, 2, 3, 4, 5)
+    assert capture_time("image", {}) is None
+    video = {"metadata": {"creation_time": "2024-05-01T12:00:00.000000Z"}}
+    assert capture_time("video", video, 90.5) == datetime(2024, 5, 1, 12, 1, 30, 500000, UTC)
+    assert capture_time("video", {"metadata": {}}, 3.0) is None

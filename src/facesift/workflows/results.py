@@ -489,7 +489,8 @@ class ClusteredFace:
 
 @dataclass(frozen=True)
 class ClusterView:
-    """One cluster: its faces (best first), the files they are in and when those were taken."""
+    """One cluster: its faces (by file and frame), the files they are in and when those were
+    taken (EXIF times carry no zone: they are ordered as if UTC)."""
 
     cluster_id: int
     state: str
