@@ -56,7 +56,8 @@ from facesift.reports.text import (
     verification_text,
 )
 from facesift.vision.engine import FaceEngine
-from facesift.workflows.discovery import DEFAULT_WINDOW_S, STATES
+from facesift.workflows.cooccurrence import DEFAULT_WINDOW_S
+from facesift.workflows.discovery import STATES
 from facesift.workflows.metadata import read_people_metadata, unused_names
 from facesift.workflows.results import Decision, FaceMatches, SearchResult, TrackMatches
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY

@@ -1,6 +1,6 @@
 """Unknown-person discovery: group a case's unidentified faces and video tracks into
-clusters, and let analysts correct them (merge, split, name, mark), each change recorded
-with who made it and undoable.
+clusters, and list them. Analysts' corrections are in cluster_review, who appears with whom
+in cooccurrence; both build on what is here.
 
 What is clustered: the stored faces of the case (or workspace) that are not enrolled and
 whose best gallery candidate is below the decision threshold, made by the workspace's model.
@@ -18,13 +18,13 @@ ones (locked) are kept as they are and never merged with each other.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from facesift.errors import MediaError, WorkspaceError
+from facesift.errors import WorkspaceError
 from facesift.match.clustering import (
     DEFAULT_FALSE_MERGES_PER_FACE,
     DEFAULT_NEIGHBOURS,
@@ -35,10 +35,9 @@ from facesift.match.clustering import (
     pair_fmr,
 )
 from facesift.match.policy import DecisionPolicy
-from facesift.media.files import capture_time, sha256_file
-from facesift.media.image import load_image
+from facesift.media.files import capture_time
 from facesift.store.clusters import ClusterState
-from facesift.store.records import ClusterEntry, Sighting, StoredFace, StoredTrack
+from facesift.store.records import ClusterEntry, Sighting, StoredTrack
 from facesift.store.store import Tx
 from facesift.workflows.calibration import policy
 from facesift.workflows.context import Context
@@ -48,17 +47,12 @@ from facesift.workflows.results import (
     ClusteredFace,
     ClusterListing,
     ClusterOperationEntry,
-    ClusterOperationResult,
     ClusterView,
-    Companion,
-    Cooccurrence,
     Source,
-    Together,
 )
 
 ALGORITHM = "constrained average linkage, cohort-normalised"
 STATES = ("open", "named", "ignored", "not_a_face")
-MARKS = ("ignored", "not_a_face", "open")
 
 
 @dataclass
@@ -73,20 +67,20 @@ class _Item:
 
 
 @dataclass(frozen=True)
-class _Scope:
+class Scope:
     id: int
     case: str | None
 
 
-def _scope(tx: Tx, case: str | None) -> _Scope:
+def scope_of(tx: Tx, case: str | None) -> Scope:
     scope = tx.clusters.scope(case)
     if scope is None:
         raise WorkspaceError(f"no case named {case!r} in this workspace")
-    return _Scope(scope, case)
+    return Scope(scope, case)
 
 
 @dataclass
-class _Unidentified:
+class Unidentified:
     """A scope's faces that match nobody (photo faces; track faces by track, with the
     track templates) and, for the others, whom they match at the decision threshold."""
 
@@ -96,7 +90,7 @@ class _Unidentified:
     matched: dict[int, str]  # face id → gallery person, for faces that are not unknown
 
 
-def _unidentified(ctx: Context, case: str | None, in_force: DecisionPolicy) -> _Unidentified:
+def unidentified(ctx: Context, case: str | None, in_force: DecisionPolicy) -> Unidentified:
     def read(tx: Tx) -> tuple[list[Sighting], list[StoredTrack]]:
         return (
             tx.clusters.sightings(case, ctx.model.sha256, unenrolled=True),
@@ -123,7 +117,7 @@ def _unidentified(ctx: Context, case: str | None, in_force: DecisionPolicy) -> _
             matched |= dict.fromkeys((f.id for f in members), found[0].person)
         elif members:
             by_track[track.id], kept[track.id] = members, track.template
-    return _Unidentified([f for f in photo if f.id not in matched], by_track, kept, matched)
+    return Unidentified([f for f in photo if f.id not in matched], by_track, kept, matched)
 
 
 def _rows(vectors: list[np.ndarray]) -> np.ndarray:
@@ -180,7 +174,7 @@ def cluster(
     if case is not None and not ctx.store.read(lambda tx: tx.case_exists(case)):
         raise WorkspaceError(f"no case named {case!r} in this workspace")
     in_force = policy(ctx, case)
-    unknown = _unidentified(ctx, case, in_force)
+    unknown = unidentified(ctx, case, in_force)
     photo, by_track, templates = unknown.photo, unknown.by_track, unknown.templates
     if not photo and not by_track:
         where = f"case {case!r}" if case else "this workspace"
@@ -200,7 +194,7 @@ def cluster(
     }
 
     def write(tx: Tx) -> int:
-        scope = _scope(tx, case)
+        scope = scope_of(tx, case)
         tx.clusters.lock_scope(scope.id)
         entries = {c.id: c for c in tx.clusters.entries(scope.id)}
         membership = {
@@ -305,7 +299,7 @@ def _assign(
 
 
 # ------------------------------------------------------------------------------ listings
-def _views(tx: Tx, entries: list[ClusterEntry]) -> list[ClusterView]:
+def cluster_views(tx: Tx, entries: list[ClusterEntry]) -> list[ClusterView]:
     ids = [f for e in entries for f in e.face_ids]
     faces = {f.id: f for f in tx.clusters.sightings(None, None, face_ids=ids)}
     dated = _dated(tx, list(faces.values()))
@@ -347,19 +341,19 @@ def clusters(
 ) -> ClusterListing:
     """The clusters of a case (or the workspace) in `states`, largest first, and the
     unidentified faces in no cluster."""
-    return _listing(ctx, case, states, _unidentified(ctx, case, policy(ctx, case)))
+    return _listing(ctx, case, states, unidentified(ctx, case, policy(ctx, case)))
 
 
 def _listing(
-    ctx: Context, case: str | None, states: Iterable[str], unknown: _Unidentified
+    ctx: Context, case: str | None, states: Iterable[str], unknown: Unidentified
 ) -> ClusterListing:
     wanted = set(states)
 
     def read(tx: Tx) -> ClusterListing:
-        scope = _scope(tx, case)
+        scope = scope_of(tx, case)
         entries = tx.clusters.entries(scope.id)
         clustered = {f for e in entries for f in e.face_ids}
-        views = _views(tx, [e for e in entries if e.state in wanted])
+        views = cluster_views(tx, [e for e in entries if e.state in wanted])
         views.sort(key=lambda v: (-v.appearances, -len(v.faces), v.cluster_id))
         loose = [f for f in unknown.photo if f.id not in clustered] + [
             f for faces in unknown.by_track.values() for f in faces if f.id not in clustered
@@ -372,10 +366,12 @@ def _listing(
 
 def show(ctx: Context, cluster_id: int, *, case: str | None = None) -> ClusterView:
     """One cluster with all its faces."""
-    return ctx.store.read(lambda tx: _views(tx, [_entry(tx, _scope(tx, case), cluster_id)])[0])
+    return ctx.store.read(
+        lambda tx: cluster_views(tx, [cluster_entry(tx, scope_of(tx, case), cluster_id)])[0]
+    )
 
 
-def _entry(tx: Tx, scope: _Scope, cluster_id: int) -> ClusterEntry:
+def cluster_entry(tx: Tx, scope: Scope, cluster_id: int) -> ClusterEntry:
     found = tx.clusters.entries(scope.id, [cluster_id])
     if not found:
         where = f"case {scope.case!r}" if scope.case else "the workspace's clusters"
@@ -385,351 +381,4 @@ def _entry(tx: Tx, scope: _Scope, cluster_id: int) -> ClusterEntry:
 
 def operations(ctx: Context, *, case: str | None = None) -> list[ClusterOperationEntry]:
     """Every change of a case's (or the workspace's) clusters, oldest first: who, when, what."""
-    return ctx.store.read(lambda tx: tx.clusters.operations(_scope(tx, case).id))
-
-
-# ------------------------------------------------------------------ analyst operations
-def _change(
-    ctx: Context,
-    case: str | None,
-    actor: str,
-    action: str,
-    plan: Callable[[Tx, _Scope], tuple[str, ClusterState, dict[str, Any]]],
-) -> ClusterOperationResult:
-    """Run `plan(tx, scope) -> (summary, after, details)` in one transaction, recording the
-    state it replaced; the clusters it touched as they are now."""
-    if not actor.strip():
-        raise WorkspaceError("say who makes the change (an actor name)")
-
-    def write(tx: Tx) -> tuple[int, str, list[int]]:
-        scope = _scope(tx, case)
-        tx.clusters.lock_scope(scope.id)
-        summary, after, details = plan(tx, scope)
-        created = details.get("created", [])
-        before = tx.clusters.state(scope.id, after.clusters, after.faces, created=created)
-        tx.clusters.apply(scope.id, after)
-        op = tx.clusters.record(
-            scope.id, actor, action, summary, details=details, before=before, after=after
-        )
-        if "undoes" in details:
-            tx.clusters.mark_undone(details["undoes"], by=op)
-        return op, summary, [c for c, a in after.clusters.items() if a is not None]
-
-    op, summary, touched = ctx.store.transaction(write)
-    views = ctx.store.read(lambda tx: _views(tx, tx.clusters.entries(_scope(tx, case).id, touched)))
-    return ClusterOperationResult(op, action, summary, views)
-
-
-def _locked(entry: ClusterEntry, **changes: Any) -> dict[str, Any]:
-    return {"state": entry.state, "locked": True, "person_id": entry.person_id} | changes
-
-
-def _occasions(tx: Tx, face_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
-    faces = tx.clusters.sightings(None, None, face_ids=list(face_ids))
-    return {f.id: (f.media_id, f.frame_index) for f in faces}
-
-
-def merge(
-    ctx: Context, into: int, other: int, *, case: str | None = None, actor: str
-) -> ClusterOperationResult:
-    """Move all faces of cluster `other` into `into` (which the analyst thereby confirms)."""
-
-    def plan(tx: Tx, scope: _Scope) -> tuple[str, ClusterState, dict[str, Any]]:
-        if into == other:
-            raise WorkspaceError(f"cannot merge cluster {into} into itself")
-        a, b = _entry(tx, scope, into), _entry(tx, scope, other)
-        for entry in (a, b):
-            if entry.state == "named":
-                raise WorkspaceError(
-                    f"cluster {entry.id} is named ({entry.person}): its faces are gallery faces"
-                )
-        seen = _occasions(tx, a.face_ids)
-        shared = set(seen.values()) & set(_occasions(tx, b.face_ids).values())
-        if shared:
-            raise WorkspaceError(
-                f"clusters {into} and {other} both have a face in the same photo or video "
-                "frame: two faces seen together are different people"
-            )
-        after = ClusterState({into: _locked(a), other: None}, dict.fromkeys(b.face_ids, into))
-        return f"cluster {other} merged into {into}", after, {"into": into, "other": other}
-
-    return _change(ctx, case, actor, "merge", plan)
-
-
-def split(
-    ctx: Context, cluster_id: int, face_ids: Iterable[int], *, case: str | None = None, actor: str
-) -> ClusterOperationResult:
-    """Move some faces out of a cluster into a new one (both then count as analyst-made:
-    automatic runs never merge them again)."""
-    moving = sorted(set(face_ids))
-
-    def plan(tx: Tx, scope: _Scope) -> tuple[str, ClusterState, dict[str, Any]]:
-        entry = _entry(tx, scope, cluster_id)
-        if not moving:
-            raise WorkspaceError("name the faces to split off")
-        strangers = [f for f in moving if f not in entry.face_ids]
-        if strangers:
-            raise WorkspaceError(
-                f"faces {', '.join(map(str, strangers))} are not in cluster {cluster_id}"
-            )
-        if len(moving) == len(entry.face_ids):
-            raise WorkspaceError(
-                f"splitting off every face of cluster {cluster_id} changes nothing"
-            )
-        if entry.state == "named":
-            raise WorkspaceError(f"cluster {cluster_id} is named: unenrol its faces instead")
-        new = tx.clusters.new_clusters(scope.id, 1, locked=True)[0]
-        after = ClusterState(
-            {cluster_id: _locked(entry), new: {"state": "open", "locked": True, "person_id": None}},
-            dict.fromkeys(moving, new),
-        )
-        summary = f"{len(moving)} face(s) split off cluster {cluster_id} into cluster {new}"
-        return summary, after, {"from": cluster_id, "to": new, "faces": moving, "created": [new]}
-
-    return _change(ctx, case, actor, "split", plan)
-
-
-def mark(
-    ctx: Context, cluster_id: int, state: str, *, case: str | None = None, actor: str
-) -> ClusterOperationResult:
-    """Mark a cluster "ignored" or "not_a_face" (hidden from listings and co-occurrence; new
-    faces like its own join it rather than making a new cluster), or "open" again."""
-    if state not in MARKS:
-        raise WorkspaceError(f"a cluster can be marked {', '.join(MARKS)}, not {state!r}")
-
-    def plan(tx: Tx, scope: _Scope) -> tuple[str, ClusterState, dict[str, Any]]:
-        entry = _entry(tx, scope, cluster_id)
-        if entry.state == "named":
-            raise WorkspaceError(f"cluster {cluster_id} is named ({entry.person}): undo that first")
-        if entry.state == state:
-            raise WorkspaceError(f"cluster {cluster_id} is already {state}")
-        after = ClusterState({cluster_id: _locked(entry, state=state)}, {})
-        return f"cluster {cluster_id} marked {state}", after, {"state": state}
-
-    return _change(ctx, case, actor, "mark", plan)
-
-
-def name(
-    ctx: Context,
-    cluster_id: int,
-    person: str,
-    *,
-    case: str | None = None,
-    actor: str,
-    attributes: dict[str, Any] | None = None,
-) -> ClusterOperationResult:
-    """Name a cluster: its faces are enrolled as `person` (a new or existing gallery person),
-    so that searches find them."""
-    person = person.strip()
-    if not person:
-        raise WorkspaceError("a person needs a name")
-    templates, untemplated = _low_res_templates(
-        ctx,
-        ctx.store.read(
-            lambda tx: tx.clusters.faces(list(_entry(tx, _scope(tx, case), cluster_id).face_ids))
-        ),
-    )
-
-    def plan(tx: Tx, scope: _Scope) -> tuple[str, ClusterState, dict[str, Any]]:
-        entry = _entry(tx, scope, cluster_id)
-        if entry.state != "open":
-            raise WorkspaceError(
-                f"cluster {cluster_id} is {entry.state}: only open clusters are named"
-            )
-        faces = tx.clusters.faces(list(entry.face_ids))
-        taken = [f for f in faces if f.person_id is not None]
-        if taken:
-            raise WorkspaceError(
-                f"face {taken[0].id} of cluster {cluster_id} is already enrolled "
-                f"as {taken[0].person}"
-            )
-        others = [f for f in faces if f.model.sha256 != ctx.model.sha256]
-        if others:
-            raise WorkspaceError(
-                f"face {others[0].id} was made by another model ({others[0].model.name})"
-            )
-        person_id = tx.clusters.enroll(entry.face_ids, person, attributes, actor)
-        for face_id, template in templates.items():
-            if face_id in entry.face_ids:
-                tx.set_low_res_template(face_id, template)
-        after = ClusterState({cluster_id: _locked(entry, state="named", person_id=person_id)}, {})
-        missing = [f for f in entry.face_ids if f not in templates]
-        details = {
-            "person": person,
-            "person_id": person_id,
-            "faces": list(entry.face_ids),
-            "without_low_res_template": {str(f): untemplated.get(f, "") for f in missing},
-        }
-        summary = f"cluster {cluster_id} named {person}: {len(faces)} face(s) enrolled"
-        if missing:
-            summary += (
-                f" ({len(missing)} without a low-resolution template, so small probes are "
-                "matched against the others: see the log's details)"
-            )
-        return summary, after, details
-
-    return _change(ctx, case, actor, "name", plan)
-
-
-def _low_res_templates(
-    ctx: Context, faces: list[StoredFace]
-) -> tuple[dict[int, np.ndarray], dict[int, str]]:
-    """Low-resolution templates (facesift.vision.lowres) for the photo faces about to be
-    enrolled, from their files when these are still the files scanned; why not for others."""
-    made: dict[int, np.ndarray] = {}
-    why: dict[int, str] = {}
-    pixels: dict[str, np.ndarray | str] = {}
-    for face in faces:
-        if face.track_id is not None or face.frame_index:
-            why[face.id] = "a video face"
-            continue
-        if face.path not in pixels:
-            try:
-                if sha256_file(face.path) != face.sha256:
-                    pixels[face.path] = "the file changed since it was scanned"
-                else:
-                    pixels[face.path] = load_image(face.path).pixels
-            except (OSError, MediaError) as exc:
-                pixels[face.path] = f"the file cannot be read ({exc})"
-        found = pixels[face.path]
-        if isinstance(found, str):
-            why[face.id] = found
-        else:
-            made[face.id] = ctx.engine.low_resolution_template(found, face.face)
-    return made, why
-
-
-def undo(
-    ctx: Context, operation_id: int, *, case: str | None = None, actor: str
-) -> ClusterOperationResult:
-    """Undo an analyst's change, when what it made is still as it made it (undo later
-    changes to the same clusters first). A naming is undone by unenrolling its faces."""
-
-    def plan(tx: Tx, scope: _Scope) -> tuple[str, ClusterState, dict[str, Any]]:
-        found = tx.clusters.operation(scope.id, operation_id)
-        if found is None:
-            raise WorkspaceError(f"no cluster operation {operation_id} here")
-        entry, before, after = found
-        if entry.action in ("cluster", "undo"):
-            raise WorkspaceError(
-                f"operation {operation_id} is a {entry.action}: only analysts' changes are undone "
-                "(a clustering run is redone with --full, which keeps analysts' changes)"
-            )
-        if entry.undone_by is not None:
-            raise WorkspaceError(
-                f"operation {operation_id} was undone by operation {entry.undone_by}"
-            )
-        now = tx.clusters.state(scope.id, after.clusters, after.faces)
-        if now.to_json() != after.to_json():
-            raise WorkspaceError(
-                f"the clusters of operation {operation_id} changed since: "
-                "undo the later changes first"
-            )
-        if entry.action == "name":
-            tx.clusters.unenroll(entry.details["faces"], actor, f"undo of operation {operation_id}")
-        return (
-            f"operation {operation_id} ({entry.summary}) undone",
-            before,
-            {"undoes": operation_id},
-        )
-
-    return _change(ctx, case, actor, "undo", plan)
-
-
-# ------------------------------------------------------------------------- co-occurrence
-DEFAULT_WINDOW_S = 2.0  # seconds apart in a video that still count as seen together
-
-
-def cooccur(
-    ctx: Context, subject: str, *, case: str | None = None, window: float = DEFAULT_WINDOW_S
-) -> Cooccurrence:
-    """Who appears with `subject` (a gallery person's name, or "cluster:ID"): in the same
-    photo, or in a video within `window` seconds; people are gallery faces and faces matched
-    to them at the decision threshold, clusters are those not marked ignored."""
-    if window < 0:
-        raise WorkspaceError("the window cannot be negative")
-    in_force = policy(ctx, case)
-    unknown = _unidentified(ctx, case, in_force)
-
-    def read(tx: Tx) -> tuple[list[Sighting], dict[int, tuple[str, int]], set[str]]:
-        scope = _scope(tx, case)
-        labels: dict[int, tuple[str, int]] = {}
-        for entry in tx.clusters.entries(scope.id):
-            if entry.state == "open":
-                labels |= dict.fromkeys(entry.face_ids, (f"cluster:{entry.id}", entry.id))
-        people = {p.name for p in tx.people()}
-        return tx.clusters.sightings(case, ctx.model.sha256), labels, people
-
-    seen, in_cluster, people = ctx.store.read(read)
-    who: dict[int, str] = {}
-    in_media: dict[int, list[Sighting]] = {}
-    for a in seen:
-        person = a.person or unknown.matched.get(a.id)
-        if person is not None:
-            who[a.id] = person
-        elif a.id in in_cluster:
-            who[a.id] = in_cluster[a.id][0]
-        if a.id in who:
-            in_media.setdefault(a.media_id, []).append(a)
-    target = _subject(subject, people, set(who.values()))
-    mine = [a for a in seen if who.get(a.id) == target]
-    if not mine:
-        raise WorkspaceError(f"{subject!r} appears in no media of {case or 'this workspace'}")
-    moments: dict[tuple[str, int], list[float]] = {}
-    for own in mine:
-        for other in in_media[own.media_id]:
-            name = who[other.id]
-            if name == target:
-                continue
-            if (
-                own.kind == "video"
-                and abs((own.timestamp or 0.0) - (other.timestamp or 0.0)) > window
-            ):
-                continue
-            moments.setdefault((name, own.media_id), []).append(own.timestamp or 0.0)
-    files = {a.media_id: a for a in seen}
-    companions: dict[str, list[Together]] = {}
-    for (name, media_id), times in sorted(moments.items()):
-        a = files[media_id]
-        spans = _moments(sorted(set(times)), window) if a.kind == "video" else []
-        companions.setdefault(name, []).append(Together(a.path, a.sha256, a.kind, spans))
-    ordered = sorted(companions.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    return Cooccurrence(
-        target,
-        case,
-        window,
-        len({(a.media_id, a.frame_index if a.kind == "video" else 0) for a in mine}),
-        [
-            Companion(
-                "cluster" if name.startswith("cluster:") else "person",
-                name,
-                int(name.split(":", 1)[1]) if name.startswith("cluster:") else None,
-                media,
-            )
-            for name, media in ordered
-        ],
-        in_force.threshold,
-    )
-
-
-def _subject(subject: str, people: set[str], present: set[str]) -> str:
-    """A person's name, or "cluster:ID" (also written #ID, or a bare number no person has)."""
-    text = subject.strip()
-    if text in people:
-        return text
-    number = text.removeprefix("cluster:").removeprefix("#")
-    if number.isdigit():
-        key = f"cluster:{int(number)}"
-        if key in present:
-            return key
-        raise WorkspaceError(f"no open cluster {number} with faces here")
-    raise WorkspaceError(f"no person named {text!r} in the gallery (a cluster is cluster:ID)")
-
-
-def _moments(times: list[float], window: float) -> list[float]:
-    """The first time of each run of times no more than `window` apart."""
-    out: list[float] = []
-    for previous, t in zip([None, *times], times, strict=False):
-        if previous is None or t - previous > window:
-            out.append(t)
-    return out
+    return ctx.store.read(lambda tx: tx.clusters.operations(scope_of(tx, case).id))

@@ -24,7 +24,16 @@ from facesift.store.records import FaceEntry, GalleryChangeEntry, MediaEntry, Pe
 from facesift.store.vectors import VectorIndexes
 from facesift.vision.engine import FaceEngine
 from facesift.workflows import calibration as calibrations
-from facesift.workflows import discovery, enroll, evidence, identify, listings, scan
+from facesift.workflows import (
+    cluster_review,
+    cooccurrence,
+    discovery,
+    enroll,
+    evidence,
+    identify,
+    listings,
+    scan,
+)
 from facesift.workflows.context import DATABASE_FILE, INDEX_DIR, open_context
 from facesift.workflows.results import (
     CalibrationStatus,
@@ -242,12 +251,12 @@ class Workspace:
     def merge_clusters(
         self, into: int, other: int, *, case: str | None = None, actor: str
     ) -> ClusterOperationResult:
-        return discovery.merge(self.context, into, other, case=case, actor=actor)
+        return cluster_review.merge(self.context, into, other, case=case, actor=actor)
 
     def split_cluster(
         self, cluster_id: int, face_ids: Iterable[int], *, case: str | None = None, actor: str
     ) -> ClusterOperationResult:
-        return discovery.split(self.context, cluster_id, face_ids, case=case, actor=actor)
+        return cluster_review.split(self.context, cluster_id, face_ids, case=case, actor=actor)
 
     def name_cluster(
         self,
@@ -258,27 +267,31 @@ class Workspace:
         actor: str,
         attributes: dict[str, Any] | None = None,
     ) -> ClusterOperationResult:
-        return discovery.name(
+        return cluster_review.name(
             self.context, cluster_id, person, case=case, actor=actor, attributes=attributes
         )
 
     def mark_cluster(
         self, cluster_id: int, state: str, *, case: str | None = None, actor: str
     ) -> ClusterOperationResult:
-        return discovery.mark(self.context, cluster_id, state, case=case, actor=actor)
+        return cluster_review.mark(self.context, cluster_id, state, case=case, actor=actor)
 
     def undo_cluster_operation(
         self, operation_id: int, *, case: str | None = None, actor: str
     ) -> ClusterOperationResult:
-        return discovery.undo(self.context, operation_id, case=case, actor=actor)
+        return cluster_review.undo(self.context, operation_id, case=case, actor=actor)
 
     def cluster_operations(self, *, case: str | None = None) -> list[ClusterOperationEntry]:
         return discovery.operations(self.context, case=case)
 
     def cooccur(
-        self, subject: str, *, case: str | None = None, window: float = discovery.DEFAULT_WINDOW_S
+        self,
+        subject: str,
+        *,
+        case: str | None = None,
+        window: float = cooccurrence.DEFAULT_WINDOW_S,
     ) -> Cooccurrence:
-        return discovery.cooccur(self.context, subject, case=case, window=window)
+        return cooccurrence.cooccur(self.context, subject, case=case, window=window)
 
 
 # Each method is documented by the use case it delegates to (help(Workspace.scan) shows it).
@@ -309,12 +322,12 @@ for _method, _use_case in {
     "cluster": discovery.cluster,
     "clusters": discovery.clusters,
     "cluster_view": discovery.show,
-    "merge_clusters": discovery.merge,
-    "split_cluster": discovery.split,
-    "name_cluster": discovery.name,
-    "mark_cluster": discovery.mark,
-    "undo_cluster_operation": discovery.undo,
+    "merge_clusters": cluster_review.merge,
+    "split_cluster": cluster_review.split,
+    "name_cluster": cluster_review.name,
+    "mark_cluster": cluster_review.mark,
+    "undo_cluster_operation": cluster_review.undo,
     "cluster_operations": discovery.operations,
-    "cooccur": discovery.cooccur,
+    "cooccur": cooccurrence.cooccur,
 }.items():
     getattr(Workspace, _method).__doc__ = _use_case.__doc__
