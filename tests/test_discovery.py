@@ -77,10 +77,18 @@ def _workspace(
     return ws
 
 
+@pytest.fixture(scope="module")
+def scanned_once(tmp_path_factory: pytest.TempPathFactory, case_files: dict[str, Path]) -> Path:
+    """A workspace folder with the whole case scanned (SQLite), to copy for each test."""
+    folder = tmp_path_factory.mktemp("scanned") / "ws"
+    _workspace(folder, case_files, ["p1", "p2", "p3", "p4", "p5"], "op").close()
+    return folder
+
+
 @pytest.fixture
-def scanned(tmp_path: Path, case_files: dict[str, Path]) -> Workspace:
-    """The whole case scanned."""
-    return _workspace(tmp_path / "ws", case_files, ["p1", "p2", "p3", "p4", "p5"], "op")
+def scanned(tmp_path: Path, scanned_once: Path) -> Workspace:
+    """The whole case scanned, a workspace of the test's own."""
+    return Workspace(shutil.copytree(scanned_once, tmp_path / "ws"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -88,7 +96,9 @@ def scanned_on(
     request: pytest.FixtureRequest, tmp_path: Path, case_files: dict[str, Path]
 ) -> Workspace:
     """The whole case scanned, on SQLite and on PostgreSQL."""
-    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    if request.param == "sqlite":
+        return request.getfixturevalue("scanned")
+    url = request.getfixturevalue("postgres_url")
     return _workspace(tmp_path / "ws", case_files, ["p1", "p2", "p3", "p4", "p5"], "op", url)
 
 
