@@ -292,19 +292,6 @@ class Clusters:
             )
         }
 
-    def track_faces(self, track_ids: Iterable[int]) -> dict[int, list[int]]:
-        """track id → ids of all its faces."""
-        ids = list(set(track_ids))
-        out: dict[int, list[int]] = {t: [] for t in ids}
-        for part in _batches(ids):
-            rows = self._session.execute(
-                select(Face.track_id, Face.id).where(Face.track_id.in_(part)).order_by(Face.id)
-            )
-            for track_id, face_id in rows:
-                if track_id is not None:
-                    out[track_id].append(face_id)
-        return out
-
     def sightings(
         self,
         case: str | None,
