@@ -13,6 +13,7 @@ from PIL import Image
 from facesift import FaceEngine, MediaError, Workspace, WorkspaceError
 from facesift.samples import DemoCase
 from facesift.store import repository as repo
+from facesift.store.schema import SCHEMA_VERSION
 from tests.videos import moving_photos_video
 
 
@@ -272,7 +273,7 @@ def test_older_store_is_upgraded_in_place(
         assert ws.identify().tracks[0].candidates[0].person == "Grace Hopper"
     db = sqlite3.connect(tmp_path / "ws" / "facesift.db")
     assert db.execute("SELECT value FROM settings WHERE key = 'schema_version'").fetchone() == (
-        "3",
+        str(SCHEMA_VERSION),
     )
     assert "link_target" in {r[1] for r in db.execute("PRAGMA table_info(media)")}
     db.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import sys
@@ -26,11 +25,13 @@ from facesift.reports.annotate import annotated_photo
 from facesift.reports.output import check_output, image_format, save_image, terminal_text
 from facesift.reports.tables import (
     TextTable,
+    audit_table,
     candidates_csv,
     cluster_faces_table,
     cluster_operations_table,
     clusters_table,
     cooccurrence_table,
+    decisions_table,
     faces_table,
     group_identification_table,
     group_verification_table,
@@ -40,6 +41,7 @@ from facesift.reports.tables import (
     people_table,
     stored_faces_table,
     tracks_table,
+    users_table,
 )
 from facesift.reports.text import (
     calibration_fit_summary,
@@ -117,6 +119,7 @@ class State:
     detector: str = "auto"
     embedder: str = "dlib"
     decision_fmr: float = DEFAULT_DECISION_FMR
+    actor: str | None = None
     _workspace: Workspace | None = None
 
     @classmethod
@@ -135,9 +138,14 @@ class State:
                     engine=cls.engine(),
                     database_url=cls.database_url,
                     decision_fmr=cls.decision_fmr,
+                    actor=cls.actor,
                 )
             except (FacesiftError, OSError) as exc:
                 raise _fail(str(exc)) from None
+            operator = cls._workspace.context.actor
+            account = cls._workspace.context.store.read(lambda tx: tx.accounts.get(operator))
+            if account is not None and account.disabled:
+                raise _fail(f"the account {operator!r} is disabled")
         return cls._workspace
 
 
@@ -183,8 +191,19 @@ def _global(
             "(same_person, *); turned into a score by the calibration in force.",
         ),
     ] = DEFAULT_DECISION_FMR,
+    acting_as: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            envvar="FACESIFT_ACTOR",
+            help="Who is acting: named in the audit log with every search and change "
+            "(default: the operating-system user).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     State.detector, State.embedder = detector, embedder
+    State.actor = acting_as
     State.decision_fmr = decision_fmr
     State.workspace_dir = workspace or Path(
         os.environ.get("FACESIFT_WORKSPACE") or "facesift-workspace"
@@ -564,11 +583,9 @@ app.add_typer(people_app, name="people")
 
 
 def _operator() -> str:
-    """Who runs this command, recorded with every change it makes."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
+    """Who runs this command (`--as`, else the operating-system user), recorded with every
+    change it makes."""
+    return State.workspace().context.actor
 
 
 @people_app.command("remove")
@@ -1102,6 +1119,301 @@ def eval_identify(
     if "groups" in data:
         table = group_identification_table(data["groups"], _t)
         console.print(_table(table, title_justify="center"))
+
+
+# ------------------------------------------------------------------- accounts, review, audit
+users_app = typer.Typer(
+    help="Accounts of the REST API and their roles (viewer, analyst, admin). There is no "
+    "default account: make the first admin here.",
+    invoke_without_command=True,
+)
+app.add_typer(users_app, name="users")
+
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the password from the first line of standard input"
+    ),
+]
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise _fail("give the password on standard input with --password-stdin")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _account_change(change: Callable[[Workspace], Any], done: str) -> None:
+    try:
+        change(State.workspace())
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    console.print(done, highlight=False)
+
+
+def _print_users(as_json: bool) -> None:
+    rows = [a.to_dict() for a in State.workspace().users()]
+    if as_json:
+        _print_json(rows)
+        return
+    console.print(_table(users_table(rows, _t)))
+
+
+@users_app.callback()
+def users_callback(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """List the accounts."""
+    if ctx.invoked_subcommand is None:
+        _print_users(as_json)
+
+
+@users_app.command("list")
+def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the accounts."""
+    _print_users(as_json)
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Account name")],
+    role: Annotated[str, typer.Option("--role", help="viewer, analyst or admin")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Make an account (its password hashed with Argon2id)."""
+    password = _password(password_stdin)
+    _account_change(lambda ws: ws.add_user(name, role, password), f"Added {_t(name)} ({role}).")
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="Account name")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Set a new password; the account's tokens stop working."""
+    password = _password(password_stdin)
+    _account_change(lambda ws: ws.set_password(name, password), f"Password of {_t(name)} set.")
+
+
+@users_app.command("role")
+def users_role(
+    name: Annotated[str, typer.Argument(help="Account name")],
+    role: Annotated[str, typer.Argument(help="viewer, analyst or admin")],
+) -> None:
+    """Change an account's role."""
+    _account_change(lambda ws: ws.set_role(name, role), f"{_t(name)} is now {role}.")
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="Account name")]) -> None:
+    """Disable an account: it cannot sign in, and its tokens stop working at once."""
+    _account_change(lambda ws: ws.disable_user(name), f"Disabled {_t(name)}.")
+
+
+@users_app.command("enable")
+def users_enable(name: Annotated[str, typer.Argument(help="Account name")]) -> None:
+    """Enable a disabled account again."""
+    _account_change(lambda ws: ws.disable_user(name, False), f"Enabled {_t(name)}.")
+
+
+@app.command("review")
+def review_command(
+    target: Annotated[str, typer.Argument(help="A face id (123) or a video track (track:45)")],
+    confirm: Annotated[
+        str | None, typer.Option("--confirm", help="The candidate is this person")
+    ] = None,
+    reject: Annotated[
+        str | None, typer.Option("--reject", help="The candidate is not this person")
+    ] = None,
+    inconclusive: Annotated[
+        str | None, typer.Option("--inconclusive", help="Cannot tell whether it is this person")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Why (recorded)")] = None,
+    case: CaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Decide about a candidate for a stored face or track; what the search shows now is
+    frozen with the decision, which a second person can then verify or dispute."""
+    given = [(v, p) for v, p in (("confirm", confirm), ("reject", reject),
+             ("inconclusive", inconclusive)) if p is not None]  # fmt: skip
+    if len(given) != 1:
+        raise _fail("give exactly one of --confirm, --reject, --inconclusive PERSON")
+    verdict, person = given[0]
+    try:
+        entry = State.workspace().review(target, person, verdict, note=note, case=case)
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(entry.to_dict())
+        return
+    shown = entry.shown
+    console.print(
+        f"Decision {entry.id}: {verdict} {_t(person)} for {_t(target)} (shown: score "
+        f"{shown['score']:.3f}, rank {shown['rank']}, {shown['band']}); awaits a second "
+        "reviewer.",
+        highlight=False,
+    )
+
+
+decisions_app = typer.Typer(
+    help="Review decisions: list them, or verify or dispute one as the second reviewer.",
+    invoke_without_command=True,
+)
+app.add_typer(decisions_app, name="decisions")
+
+
+@decisions_app.callback()
+def decisions_list(
+    ctx: typer.Context,
+    case: CaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the review decisions (of one case, or all)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        rows = [d.to_dict() for d in State.workspace().decisions(case=case)]
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(rows)
+        return
+    console.print(_table(decisions_table(rows, _t), lines=True))
+
+
+def _check(decision: int, outcome: str, note: str | None, as_json: bool) -> None:
+    try:
+        entry = State.workspace().check_decision(decision, outcome, note=note)
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(entry.to_dict())
+        return
+    console.print(f"Decision {decision} {outcome}; it is now {entry.status}.", highlight=False)
+
+
+DecisionId = Annotated[int, typer.Argument(help="Decision id")]
+NoteOption = Annotated[str | None, typer.Option("--note", help="Why (recorded)")]
+
+
+@decisions_app.command("verify")
+def decisions_verify(
+    decision: DecisionId,
+    note: NoteOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Agree with another reviewer's decision (two-person rule)."""
+    _check(decision, "verified", note, as_json)
+
+
+@decisions_app.command("dispute")
+def decisions_dispute(
+    decision: DecisionId,
+    note: NoteOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Disagree with another reviewer's decision (it then shows as disputed)."""
+    _check(decision, "disputed", note, as_json)
+
+
+audit_app = typer.Typer(
+    help="The tamper-evident audit log: show it, verify its hash chain, sign checkpoints."
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("show")
+def audit_show(
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this UTC time on (ISO, e.g. 2026-11-30)")
+    ] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Only this actor's")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="Only this action")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Entries of the audit log, oldest first."""
+    rows = [
+        e.to_dict()
+        for e in State.workspace().audit_entries(since=since, actor=actor, action=action)
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    console.print(_table(audit_table(rows, _t)))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="A checkpoint signed earlier: the log must extend it"),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="Verifier key of the checkpoint (default: the workspace's)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recompute the hash chain; exits 1 naming the first entry changed, removed or moved."""
+    try:
+        note = None if checkpoint is None else checkpoint.read_text(encoding="utf-8")
+        result = State.workspace().verify_audit(checkpoint=note, verifier=key)
+    except (FacesiftError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(result.to_dict())
+    elif result.ok:
+        covered = (
+            ""
+            if result.checkpoint is None
+            else (f"; it extends the checkpoint of {result.checkpoint.size} entries")
+        )
+        console.print(f"Audit log intact: {result.entries} entries{covered}.", highlight=False)
+    else:
+        for problem in result.problems:
+            _labelled(errors, "tampered:", "red", _t(str(problem)))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write it to this file (never overwritten)")
+    ] = None,
+) -> None:
+    """Print a signed (Ed25519) checkpoint of the log's size and newest hash, to keep
+    elsewhere; `audit verify --checkpoint` later proves the log still extends it."""
+    try:
+        note = State.workspace().audit_checkpoint()
+        if out is not None:
+            with out.open("x", encoding="utf-8") as handle:
+                handle.write(note)
+    except (FacesiftError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    sys.stdout.write(note)
+
+
+@audit_app.command("key")
+def audit_key() -> None:
+    """Print the verifier key of this workspace's checkpoints (keep it with them)."""
+    sys.stdout.write(State.workspace().audit_verifier_key() + "\n")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8000,
+) -> None:
+    """Run the REST API (OpenAPI at /openapi.json, docs at /docs) over this workspace."""
+    import uvicorn
+
+    from facesift.web.app import create_app
+
+    api = create_app(State.workspace())
+    uvicorn.run(api, host=host, port=port, log_level="info")
 
 
 def main() -> None:

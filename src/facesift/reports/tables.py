@@ -315,3 +315,46 @@ def cooccurrence_table(data: Mapping[str, Any], text: UserText = as_is) -> TextT
             [text(c["name"]), c["kind"], str(c["count"]), str(c["moments"]), "\n".join(where)]
         )
     return table
+
+
+def users_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is) -> TextTable:
+    """Accounts (their JSON form): name, role, whether disabled, since when."""
+    table = TextTable(_columns("name", "role", "state", "created"))
+    for r in rows:
+        state = "disabled" if r["disabled"] else "active"
+        table.rows.append([text(r["name"]), r["role"], state, r["created_at"][:19]])
+    return table
+
+
+def decisions_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is) -> TextTable:
+    """Review decisions (their JSON form): what, who, what they saw, and the second check."""
+    table = TextTable(
+        _columns("id", "face/track", "person", "verdict", "reviewer", "when", "shown", "check")
+    )
+    for r in rows:
+        target = f"track:{r['track_id']}" if r["track_id"] is not None else str(r["face_id"])
+        shown = r["shown"]
+        seen = f"score {shown['score']:.3f}, rank {shown['rank']}, {shown['band']}"
+        checks = [f"{c['outcome']} by {text(c['reviewer'])}" for c in r["checks"]]
+        table.rows.append(
+            [str(r["id"]), target, text(r["person"]), r["verdict"], text(r["reviewer"]),
+             r["at"][:19], seen, "\n".join(checks) or r["status"]]
+        )  # fmt: skip
+    return table
+
+
+def audit_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is) -> TextTable:
+    """Audit entries (their JSON form): sequence, time, actor, action, objects, inputs."""
+    table = TextTable(_columns("seq", "time (UTC)", "actor", "action", "objects", "inputs"))
+    for r in rows:
+        objects = ", ".join(f"{k} {v}" for k, v in r["objects"].items() if v is not None)
+        inputs = ", ".join(
+            f"{k} {str(v)[:12]}…" if k.endswith("sha256") else f"{k} {v}"
+            for k, v in r["inputs"].items()
+            if v is not None
+        )
+        table.rows.append(
+            [str(r["seq"]), r["at"][:19], text(r["actor"]), r["action"], text(objects),
+             text(inputs)]
+        )  # fmt: skip
+    return table

@@ -258,3 +258,138 @@ class Sighting:
     quality: float
     face_px: float
     embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    name: str
+    role: str
+    disabled: bool
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "disabled": self.disabled,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry as stored; `objects`, `inputs` and `details` are its decoded JSON."""
+
+    seq: int
+    at: str
+    actor: str
+    action: str
+    objects: dict[str, Any]
+    inputs: dict[str, Any]
+    details: dict[str, Any]
+    prev_hash: str
+    entry_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "objects": self.objects,
+            "inputs": self.inputs,
+            "details": self.details,
+            "prev_hash": self.prev_hash,
+            "entry_hash": self.entry_hash,
+        }
+
+
+@dataclass(frozen=True)
+class CheckEntry:
+    """A second reviewer's "verified" or "disputed" on a decision."""
+
+    id: int
+    outcome: str
+    reviewer: str
+    at: datetime
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "outcome": self.outcome,
+            "reviewer": self.reviewer,
+            "at": self.at.isoformat(),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class DecisionEntry:
+    """A reviewer's decision with what they were shown and the checks made of it since."""
+
+    id: int
+    face_id: int | None
+    track_id: int | None
+    person: str
+    verdict: str
+    reviewer: str
+    at: datetime
+    note: str | None
+    shown: dict[str, Any]
+    checks: list[CheckEntry] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """ "verified" (a second person agreed and nobody disputed), "disputed", or
+        "unverified" (nobody else has looked at it yet)."""
+        outcomes = {c.outcome for c in self.checks}
+        if "disputed" in outcomes:
+            return "disputed"
+        return "verified" if "verified" in outcomes else "unverified"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "face_id": self.face_id,
+            "track_id": self.track_id,
+            "person": self.person,
+            "verdict": self.verdict,
+            "reviewer": self.reviewer,
+            "at": self.at.isoformat(),
+            "note": self.note,
+            "status": self.status,
+            "checks": [c.to_dict() for c in self.checks],
+            "shown": self.shown,
+        }
+
+
+@dataclass(frozen=True)
+class JobEntry:
+    id: int
+    kind: str
+    actor: str
+    status: str
+    params: dict[str, Any]
+    done: int
+    total: int
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "actor": self.actor,
+            "status": self.status,
+            "params": self.params,
+            "progress": {"done": self.done, "total": self.total},
+            "result": self.result,
+            "error": self.error,
+            "created_at": self.created_at.isoformat(),
+            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+        }

@@ -27,7 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3  # 2: video tracks, face crops, low-resolution templates; 3: link targets
+# 2: video tracks, face crops, low-resolution templates; 3: link targets; 4: accounts and the
+# audit log (releases that would change data without an audit entry refuse the store).
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> datetime:
@@ -244,3 +246,107 @@ class ClusterOperation(Base):
     before: Mapped[dict[str, Any]] = mapped_column(default=dict)
     after: Mapped[dict[str, Any]] = mapped_column(default=dict)
     undone_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class User(Base):
+    """An account: `role` is "viewer", "analyst" or "admin"; `password_hash` is Argon2id.
+    Accounts are disabled, never deleted: the audit log names them."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token handed out at login, stored as its SHA-256 (the token itself is
+    random and shown once); it stops working when it expires or is revoked."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_user", "user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRow(Base):
+    """One entry of the append-only, hash-chained audit log (facesift.store.audit).
+
+    Everything hashed is stored as the text that was hashed (UTC time in ISO form, canonical
+    JSON), so that the chain can be recomputed from the rows alone, on any database."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_actor", "actor"),
+        Index("ix_audit_log_action", "action"),
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    objects: Mapped[str] = mapped_column(Text)
+    inputs: Mapped[str] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ReviewDecision(Base):
+    """A reviewer's conclusion about a face (or a video track) and a candidate person.
+
+    `verdict` is "confirm", "reject" or "inconclusive"; `shown` is a frozen copy of what the
+    reviewer was shown (score, FMR, band, rank, threshold, calibration, model). The person's
+    name is kept as well as the id: people can leave the gallery, decisions stay."""
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (
+        Index("ix_review_decisions_face", "face_id"),
+        Index("ix_review_decisions_track", "track_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    face_id: Mapped[int | None] = mapped_column(ForeignKey("faces.id"))
+    track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    person: Mapped[str] = mapped_column(String(255))
+    verdict: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    shown: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ReviewCheck(Base):
+    """A second reviewer's check of a decision: "verified" or "disputed" (two-person rule)."""
+
+    __tablename__ = "review_checks"
+    __table_args__ = (Index("ix_review_checks_decision", "decision_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("review_decisions.id"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """Long work started through the API (a scan), run in the background: its progress and
+    outcome, kept after it ends."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -8,6 +8,7 @@ change to stored data passes here (where an audit entry can share its transactio
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,8 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facesift.store import repository as repo
+from facesift.store.accounts import Accounts
+from facesift.store.audit import AuditLog
 from facesift.store.clusters import Clusters
-from facesift.store.database import make_sessions, open_engine, transaction
+from facesift.store.database import (
+    make_sessions,
+    open_engine,
+    read_setting,
+    transaction,
+    write_setting,
+)
+from facesift.store.jobs import Jobs
 from facesift.store.records import (
     FaceEntry,
     FaceSeenTogether,
@@ -30,6 +40,7 @@ from facesift.store.records import (
     StoredMedia,
     StoredTrack,
 )
+from facesift.store.reviews import Reviews
 from facesift.store.rows import face_row, stored_face
 from facesift.store.schema import Face as FaceRow
 from facesift.store.schema import Media
@@ -73,6 +84,46 @@ class Tx:
     def clusters(self) -> Clusters:
         """Unknown-person clusters (facesift.store.clusters)."""
         return Clusters(self._session)
+
+    @property
+    def audit_log(self) -> AuditLog:
+        """The hash-chained audit log (facesift.store.audit)."""
+        return AuditLog(self._session)
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        objects: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        """Record `action` in the audit log, in this transaction: it commits with the change
+        it records, or neither does. Its sequence number."""
+        return AuditLog(self._session).append(
+            actor, action, objects=objects, inputs=inputs, details=details
+        )
+
+    def workspace_id(self) -> str:
+        """This store's random, permanent id (made on first use): names its audit log."""
+        value = read_setting(self._session, "workspace_id")
+        if value is None:
+            value = uuid.uuid4().hex
+            write_setting(self._session, "workspace_id", value)
+        return value
+
+    @property
+    def accounts(self) -> Accounts:
+        return Accounts(self._session)
+
+    @property
+    def reviews(self) -> Reviews:
+        return Reviews(self._session)
+
+    @property
+    def jobs(self) -> Jobs:
+        return Jobs(self._session)
 
     # ------------------------------------------------------------------------------- media
     def find_media(self, sha256: str) -> StoredMedia | None:
@@ -156,6 +207,9 @@ class Tx:
         face.person_id = repo.get_or_create_person(self._session, person, attributes).id
         repo.bump_gallery_version(self._session)
 
+    def people_named(self, name: str) -> bool:
+        return repo.person_by_name(self._session, name) is not None
+
     def update_person(self, person: str, attributes: dict[str, Any]) -> None:
         """Merge `attributes` into an existing person's."""
         repo.get_or_create_person(self._session, person, attributes)
@@ -228,6 +282,10 @@ class Tx:
 
     def best_shot_ids(self, track_ids: Sequence[int]) -> dict[int, list[int]]:
         return repo.best_shot_ids(self._session, track_ids)
+
+    def stored_face(self, face_id: int) -> StoredFace | None:
+        row = self._session.get(FaceRow, face_id)
+        return None if row is None else stored_face(row)
 
     def face_crop(self, face_id: int) -> bytes | None:
         return repo.face_crop(self._session, face_id)

@@ -22,6 +22,7 @@ from facesift.match.tracking import BEST_SHOTS, Anchor, FrameFaces, Sighting, Tr
 from facesift.media.image import encode_jpeg
 from facesift.media.video import DecodeStatus
 from facesift.store import repository as repo
+from facesift.store.audit import AuditLog
 from facesift.store.database import transaction
 from facesift.store.records import ModelKey
 from facesift.store.rows import face_from_row, face_row
@@ -47,11 +48,14 @@ class ScanTakenOver(Exception):
 class VideoRecord:
     """The stored side of scanning one video: its media row, faces and tracks."""
 
-    def __init__(self, store: Store, model: ModelKey, media_id: int, token: str) -> None:
+    def __init__(
+        self, store: Store, model: ModelKey, media_id: int, token: str, actor: str
+    ) -> None:
         self._sessions = store.sessions
         self.model = model
         self.media_id = media_id
         self.token = token
+        self.actor = actor  # who scans it: named in the audit entry of its completion
 
     @classmethod
     def open(
@@ -63,6 +67,7 @@ class VideoRecord:
         info: dict[str, Any],
         settings: dict[str, Any],
         tracker: Tracker,
+        actor: str,
     ) -> tuple[VideoRecord, int, Anchor | None] | str:
         """The record to fill, the last frame already stored (-1 for a fresh start) and the
         full scan it followed (None for a fresh start), or "complete" (another process
@@ -101,7 +106,7 @@ class VideoRecord:
                 next_number = max((t.number for t in media.tracks), default=0) + 1
                 tracker.resume(open_tracks, next_number)
                 media.analysis = {**media.analysis, "scanner": _scanner(token)}
-                return cls(store, model, media.id, token), resume_after, anchor
+                return cls(store, model, media.id, token, actor), resume_after, anchor
             fresh = repo.begin_media(
                 session,
                 path,
@@ -122,7 +127,7 @@ class VideoRecord:
             )
             if fresh is None:
                 return "complete"
-            return cls(store, model, fresh.id, token), -1, None
+            return cls(store, model, fresh.id, token, actor), -1, None
 
         # Retried when another process created the same video's record at the same moment.
         return transaction(store.sessions, claim)
@@ -179,6 +184,21 @@ class VideoRecord:
                 analysis["frames_decoded"] = final.frames_decoded
                 analysis["seconds_decoded"] = final.last_timestamp
                 analysis.pop("scanner", None)
+                faces, tracks = repo.count_video(session, self.media_id)
+                AuditLog(session).append(
+                    self.actor,
+                    "media.store",
+                    objects={"media": self.media_id},
+                    inputs={"sha256": media.sha256, "path": media.path},
+                    details={
+                        "kind": "video",
+                        "status": media.status,
+                        "faces": faces,
+                        "tracks": tracks,
+                        "model": self.model.name,
+                        "model_sha256": self.model.sha256,
+                    },
+                )
             media.analysis = analysis
         if time_reached is not None:
             tracker.forget_closed(time_reached)

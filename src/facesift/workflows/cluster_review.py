@@ -46,6 +46,12 @@ def _change(
         )
         if "undoes" in details:
             tx.clusters.mark_undone(details["undoes"], by=op)
+        tx.audit(
+            actor,
+            f"cluster.{action}",
+            objects={"operation": op, "clusters": sorted(after.clusters), "case": case},
+            details={"summary": summary, **details},
+        )
         return op, summary, [c for c, a in after.clusters.items() if a is not None]
 
     op, summary, touched = ctx.store.transaction(write)

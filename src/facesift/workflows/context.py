@@ -9,6 +9,7 @@ context the same way, with other stores, indexes or executors plugged in.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,9 @@ INDEX_DIR = "index"
 @dataclass
 class Context:
     """One workspace's resources. `decision_fmr`: the estimated false-match rate at which
-    scores are judged a match; `fixed_threshold`, a raw score, overrides it."""
+    scores are judged a match; `fixed_threshold`, a raw score, overrides it. `actor`: who
+    acts through this context, named in the audit entry of everything it changes or
+    searches (an interface gives each signed-in user a context of their own)."""
 
     folder: Path
     engine: FaceEngine
@@ -40,6 +43,7 @@ class Context:
     executor: ExecutorFactory = LocalProcesses
     decision_fmr: float = DEFAULT_DECISION_FMR
     fixed_threshold: float | None = None
+    actor: str = field(default_factory=lambda: local_operator())
     # Derived values kept between calls, each with the stamp of what it was derived from.
     galleries: dict[bool, tuple[dict[str, object], PeopleIndex]] = field(default_factory=dict)
     references: dict[bool, tuple[int | None, Calibration | None]] = field(default_factory=dict)
@@ -59,6 +63,7 @@ def open_context(
     decision_fmr: float = DEFAULT_DECISION_FMR,
     executor: ExecutorFactory = LocalProcesses,
     indexes: VectorIndexes | None = None,
+    actor: str | None = None,
 ) -> Context:
     """The context of the workspace folder `folder` (created, private, when new): its SQLite
     database unless `database_url` names another, FAISS index files unless `indexes`."""
@@ -73,7 +78,18 @@ def open_context(
         _create_private(path / DATABASE_FILE)
     engine = engine or FaceEngine()
     store = Store(database_url or sqlite_url(path / DATABASE_FILE))
-    return Context(path, engine, store, indexes, executor, decision_fmr, threshold)
+    return Context(
+        path, engine, store, indexes, executor, decision_fmr, threshold, actor or local_operator()
+    )
+
+
+def local_operator() -> str:
+    """The operating-system user running this process: who acts on a workspace opened
+    without naming anyone."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def _create_private(path: Path) -> None:

@@ -215,15 +215,18 @@ def cluster(
         made = [c for c, a in after.clusters.items() if a is not None and c not in entries]
         before = tx.clusters.state(scope.id, after.clusters, after.faces, created=made)
         tx.clusters.apply(scope.id, after)
-        return tx.clusters.record(
-            scope.id,
-            actor,
-            "cluster",
-            f"{len(items)} items clustered ({algorithm['mode']}): {len(made)} new cluster(s)",
-            details={"algorithm": algorithm, "items": len(items), "created": made},
-            before=before,
-            after=after,
+        summary = f"{len(items)} items clustered ({algorithm['mode']}): {len(made)} new cluster(s)"
+        details = {"algorithm": algorithm, "items": len(items), "created": made}
+        op = tx.clusters.record(
+            scope.id, actor, "cluster", summary, details=details, before=before, after=after
         )
+        tx.audit(
+            actor,
+            "cluster.run",
+            objects={"operation": op, "case": case},
+            details={"summary": summary, **details},
+        )
+        return op
 
     ctx.store.transaction(write)
     listing = _listing(ctx, case, ("open",), unknown)

@@ -93,7 +93,10 @@ def _enroll_stored(
             decoded = load_image(path)
             pixels = decoded.pixels
             analysis = analyzed_image(decoded, ctx.engine.analyze_pixels(pixels, thorough=True))
-        media = store_image(ctx, tx, path, sha, analysis) or tx.find_media(sha)
+        stored = store_image(ctx, tx, path, sha, analysis)
+        if stored is not None:
+            audit_stored_image(ctx, tx, stored, None)
+        media = stored or tx.find_media(sha)
         assert media is not None
     shape = (media.height or 0, media.width or 0)
     chosen, why = choose_primary([f.face for f in media.faces], shape, "largest")
@@ -104,6 +107,8 @@ def _enroll_stored(
     if face.person == person:
         if attributes:
             tx.update_person(person, attributes)
+            tx.audit(ctx.actor, "gallery.update_person", objects={"person": person},
+                     details={"attributes": attributes})  # fmt: skip
         if not face.has_low_res_template:  # enrolled before templates existed
             _add_low_res_template(ctx, tx, face, path, pixels)
             tx.mark_gallery_changed()
@@ -119,6 +124,13 @@ def _enroll_stored(
     if not face.has_low_res_template:
         _add_low_res_template(ctx, tx, face, path, pixels)
     tx.enroll_face(face.id, person, attributes)
+    tx.audit(
+        ctx.actor,
+        "gallery.enroll",
+        objects={"face": face.id, "person": person},
+        inputs={"sha256": sha, "path": str(path)},
+        details={"attributes": attributes or {}, "model": face.model.name},
+    )
     return EnrollOutcome(str(path), person, "enrolled", why, face.id)
 
 
@@ -139,6 +151,22 @@ def store_image(
     )
 
 
+def audit_stored_image(ctx: Context, tx: Tx, media: StoredMedia, case: str | None) -> None:
+    """The audit entry of a photo's analysis, in the transaction that stored it."""
+    tx.audit(
+        ctx.actor,
+        "media.store",
+        objects={"media": media.id, "faces": [f.id for f in media.faces]},
+        inputs={"sha256": media.sha256, "path": media.path},
+        details={
+            "kind": "image",
+            "case": case,
+            "model": ctx.model.name,
+            "model_sha256": ctx.model.sha256,
+        },
+    )
+
+
 def _add_low_res_template(
     ctx: Context, tx: Tx, face: StoredFace, path: Path, pixels: np.ndarray | None
 ) -> None:
@@ -150,7 +178,15 @@ def _add_low_res_template(
 def remove_person(ctx: Context, name: str, *, actor: str, note: str | None = None) -> list[int]:
     """Take `name` out of the gallery (their faces stay stored, unenrolled); recorded with
     `actor`. The ids of the faces unenrolled."""
-    removed = ctx.store.transaction(lambda tx: tx.remove_person(name, actor, note))
+
+    def remove(tx: Tx) -> list[int] | None:
+        faces = tx.remove_person(name, actor, note)
+        if faces is not None:
+            tx.audit(actor, "gallery.remove_person", objects={"person": name, "faces": faces},
+                     details={"note": note})  # fmt: skip
+        return faces
+
+    removed = ctx.store.transaction(remove)
     if removed is None:
         raise WorkspaceError(f"no person named {name!r} in the gallery")
     return removed
@@ -159,10 +195,31 @@ def remove_person(ctx: Context, name: str, *, actor: str, note: str | None = Non
 def unenroll_face(ctx: Context, face_id: int, *, actor: str, note: str | None = None) -> str:
     """Unenrol one face (a mistaken enrolment); the face stays stored. Recorded with `actor`;
     a person left without faces is removed. The person's name."""
-    person = ctx.store.transaction(lambda tx: tx.unenroll_face(face_id, actor, note))
+
+    def unenroll(tx: Tx) -> str | None:
+        person = tx.unenroll_face(face_id, actor, note)
+        if person is not None:
+            tx.audit(actor, "gallery.unenroll_face", objects={"face": face_id, "person": person},
+                     details={"note": note})  # fmt: skip
+        return person
+
+    person = ctx.store.transaction(unenroll)
     if person is None:
         raise WorkspaceError(f"face {face_id} is not an enrolled face")
     return person
+
+
+def update_person(ctx: Context, name: str, attributes: dict[str, Any]) -> None:
+    """Merge `attributes` into a gallery person's metadata (rank, unit, source …)."""
+
+    def write(tx: Tx) -> None:
+        if not tx.people_named(name):
+            raise WorkspaceError(f"no person named {name!r} in the gallery")
+        tx.update_person(name, attributes)
+        tx.audit(ctx.actor, "gallery.update_person", objects={"person": name},
+                 details={"attributes": attributes})  # fmt: skip
+
+    ctx.store.transaction(write)
 
 
 def gallery_changes(ctx: Context) -> list[GalleryChangeEntry]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from facesift.errors import WorkspaceError
 from facesift.media.files import sha256_file
+from facesift.media.image import encode_jpeg, load_image
 from facesift.media.video import read_frame_at, read_frame_index
 from facesift.store.records import StoredFace
 from facesift.store.store import Tx
@@ -48,3 +49,24 @@ def evidence_frame(
 def face_crop(ctx: Context, face_id: int) -> bytes | None:
     """The JPEG crop (aligned face chip) kept for a video track's best shot, if any."""
     return ctx.store.read(lambda tx: tx.face_crop(face_id))
+
+
+def face_image(ctx: Context, face_id: int, margin: float = 0.25) -> bytes:
+    """A JPEG of one stored face: its kept crop (video best shots), else cut from its photo
+    with `margin` (a fraction of the box) around the box."""
+    crop = face_crop(ctx, face_id)
+    if crop is not None:
+        return crop
+    face = ctx.store.read(lambda tx: tx.stored_face(face_id))
+    if face is None:
+        raise WorkspaceError(f"no face {face_id} in this workspace")
+    if face.timestamp is not None:
+        pixels = read_frame_index(Path(face.path), face.frame_index).pixels
+    else:
+        pixels = load_image(face.path).pixels
+    x0, y0, x1, y1 = face.face.bbox
+    pad_x, pad_y = (x1 - x0) * margin, (y1 - y0) * margin
+    height, width = pixels.shape[:2]
+    top, bottom = max(0, int(y0 - pad_y)), min(height, int(y1 + pad_y) + 1)
+    left, right = max(0, int(x0 - pad_x)), min(width, int(x1 + pad_x) + 1)
+    return encode_jpeg(pixels[top:bottom, left:right])

@@ -8,8 +8,10 @@ the same function `eval identify` measures.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +24,8 @@ from facesift.match.tracking import FrameFaces, Track, Tracker
 from facesift.media.files import is_video, sha256_file
 from facesift.media.image import ImageSource, load_image
 from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
-from facesift.store.records import PersonEntry, StoredFace, StoredTrack
+from facesift.store.audit import canonical_json
+from facesift.store.records import DecisionEntry, PersonEntry, StoredFace, StoredTrack
 from facesift.store.store import Tx
 from facesift.vision.face import Face, choose_primary
 from facesift.workflows.calibration import policy
@@ -118,7 +121,7 @@ def search(
     vectors = np.array([f.embedding for f in faces])
     ranked = candidates(ctx, vectors, top, [f.quality.face_px for f in faces], in_force)
     path = Path(image) if isinstance(image, str | Path) else None
-    return SearchResult(
+    result = SearchResult(
         image=str(path) if path is not None else "<in memory>",
         sha256=sha256_file(path) if path is not None else None,
         width=decoded.width,
@@ -130,6 +133,14 @@ def search(
         decision=decision(ctx, in_force),
         gallery_people=gallery(ctx).people,
     )
+    if result.sha256 is not None:
+        probe = {"sha256": result.sha256, "path": result.image}
+    elif isinstance(image, bytes):
+        probe = {"sha256": hashlib.sha256(image).hexdigest()}
+    else:  # pixels handed over in memory: their hash stands for the file's
+        probe = {"pixels_sha256": hashlib.sha256(decoded.pixels.tobytes()).hexdigest()}
+    _audit_search(ctx, "search", probe, result.to_dict(), result.faces, [])
+    return result
 
 
 def _track_video(
@@ -186,7 +197,7 @@ def _search_video(
     ]
     tracks = [_live_track(t, c) for t, c in zip(tracker.tracks, track_candidates, strict=True)]
     fps, full_scan_every = sampling
-    return SearchResult(
+    result = SearchResult(
         image=str(path),
         sha256=sha256_file(path),
         width=info.width,
@@ -204,6 +215,9 @@ def _search_video(
             "error": status.error,
         },
     )
+    probe = {"sha256": result.sha256, "path": str(path)}
+    _audit_search(ctx, "search", probe, result.to_dict(), faces, tracks)
+    return result
 
 
 def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> IdentifyResult:
@@ -221,6 +235,16 @@ def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> Identify
         )
 
     rows, track_rows, best_faces = ctx.store.read(stored)
+    reviewed = ctx.store.read(
+        lambda tx: tx.reviews.of([r.id for r in rows], [t.id for t in track_rows])
+    )
+    on_face: dict[int, list[DecisionEntry]] = {}
+    on_track: dict[int, list[DecisionEntry]] = {}
+    for entry in reviewed:
+        if entry.face_id is not None:
+            on_face.setdefault(entry.face_id, []).append(entry)
+        if entry.track_id is not None:
+            on_track.setdefault(entry.track_id, []).append(entry)
     in_force = policy(ctx, case)
     vectors = np.array([r.face.embedding for r in rows], dtype=np.float32)
     ranked = candidates(ctx, vectors, top, [r.face.quality.face_px for r in rows], in_force)
@@ -232,18 +256,21 @@ def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> Identify
             candidates=c,
             face_id=r.id,
             source=Source(r.path, r.sha256, r.frame_index, r.timestamp),
+            decisions=on_face.get(r.id, []),
         )
         for r, c in zip(rows, ranked, strict=True)
     ]
     templates = np.array([t.template for t in track_rows], np.float32)
     track_px = [t.best_face.face.quality.face_px if t.best_face else np.inf for t in track_rows]
     tracks = [
-        _stored_track(t, c, best_faces.get(t.id, []))
+        _stored_track(t, c, best_faces.get(t.id, []), on_track.get(t.id, []))
         for t, c in zip(
             track_rows, candidates(ctx, templates, top, track_px, in_force), strict=True
         )
     ]
-    return IdentifyResult(case, faces, decision(ctx, in_force), gallery(ctx).people, tracks)
+    result = IdentifyResult(case, faces, decision(ctx, in_force), gallery(ctx).people, tracks)
+    _audit_search(ctx, "identify", {"case": case}, result.to_dict(), faces, tracks)
+    return result
 
 
 def verify(ctx: Context, image_a: ImageSource, image_b: ImageSource) -> Verification:
@@ -268,7 +295,7 @@ def verify(ctx: Context, image_a: ImageSource, image_b: ImageSource) -> Verifica
     score = float(ctx.engine.similarity(chosen[0].embedding[None], chosen[1].embedding[None])[0, 0])
     in_force = policy(ctx)
     fmr, strength = in_force.evidence(score)
-    return Verification(
+    result = Verification(
         same_person=score >= in_force.threshold,
         score=score,
         fmr=fmr,
@@ -282,6 +309,64 @@ def verify(ctx: Context, image_a: ImageSource, image_b: ImageSource) -> Verifica
         notes=notes,
         decision=decision(ctx, in_force),
     )
+    probes = {"a": _probe(image_a), "b": _probe(image_b)}
+    shown = result.to_dict()
+    details = {k: shown.get(k) for k in ("score", "fmr", "band", "verdict", "same_person")}
+    ctx.store.transaction(
+        lambda tx: tx.audit(
+            ctx.actor, "verify", inputs=probes, details={**details, "model": ctx.model.name}
+        )
+    )
+    return result
+
+
+# A search's audit entry lists at most this many leads (candidates above the threshold); the
+# hash of the whole result stands for the rest.
+AUDITED_LEADS = 200
+
+
+def _audit_search(
+    ctx: Context,
+    action: str,
+    probe: dict[str, Any],
+    shown: dict[str, Any],
+    faces: list[FaceMatches],
+    tracks: list[TrackMatches],
+) -> None:
+    """Record a search: who, with which probe, and what it showed (the leads, and the
+    SHA-256 of the whole result as returned, to match a saved copy against)."""
+    leads = [
+        {"face": f.face_id, "person": c.person, "score": round(c.score, 4), "fmr": c.fmr}
+        for f in faces
+        for c in f.candidates
+        if c.above_threshold
+    ] + [
+        {"track": t.track_id or t.number, "person": c.person, "score": round(c.score, 4),
+         "fmr": c.fmr}
+        for t in tracks
+        for c in t.candidates
+        if c.above_threshold
+    ]  # fmt: skip
+    details = {
+        "faces": len(faces),
+        "tracks": len(tracks),
+        "leads": leads[:AUDITED_LEADS],
+        "leads_total": len(leads),
+        "result_sha256": hashlib.sha256(canonical_json(shown).encode()).hexdigest(),
+        "threshold": shown["decision"]["threshold"],
+        "model": ctx.model.name,
+        "model_sha256": ctx.model.sha256,
+    }
+    ctx.store.transaction(lambda tx: tx.audit(ctx.actor, action, inputs=probe, details=details))
+
+
+def _probe(image: ImageSource) -> dict[str, Any]:
+    """How an audit entry names a probe image: its file's SHA-256 (and path)."""
+    if isinstance(image, str | Path):
+        return {"sha256": sha256_file(Path(image)), "path": str(image)}
+    if isinstance(image, bytes):
+        return {"sha256": hashlib.sha256(image).hexdigest()}
+    return {"pixels_sha256": hashlib.sha256(load_image(image).pixels.tobytes()).hexdigest()}
 
 
 def _live_track(track: Track, ranked: list[Candidate]) -> TrackMatches:
@@ -305,7 +390,9 @@ def _live_track(track: Track, ranked: list[Candidate]) -> TrackMatches:
     )
 
 
-def _stored_track(track: StoredTrack, ranked: list[Candidate], best: list[int]) -> TrackMatches:
+def _stored_track(
+    track: StoredTrack, ranked: list[Candidate], best: list[int], reviewed: list[DecisionEntry]
+) -> TrackMatches:
     shot = track.best_face
     return TrackMatches(
         number=track.number,
@@ -328,6 +415,7 @@ def _stored_track(track: StoredTrack, ranked: list[Candidate], best: list[int]) 
         track_id=track.id,
         source=Source(track.path, track.sha256),
         best_faces=best,
+        decisions=reviewed,
     )
 
 

@@ -17,6 +17,7 @@ from facesift.match.policy import uses_low_res_templates
 from facesift.media.draw import draw_boxes
 from facesift.media.video import VideoFrame
 from facesift.store.records import ClusterOperationEntry as ClusterOperationEntry
+from facesift.store.records import DecisionEntry as DecisionEntry
 from facesift.store.records import FaceEntry as FaceEntry
 from facesift.store.records import GalleryChangeEntry as GalleryChangeEntry
 from facesift.store.records import MediaEntry as MediaEntry
@@ -164,6 +165,7 @@ class FaceMatches:
     candidates: list[Candidate]
     face_id: int | None = None
     source: Source = field(default_factory=Source)
+    decisions: list[DecisionEntry] = field(default_factory=list)  # reviews of a stored face
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -175,6 +177,7 @@ class FaceMatches:
         }
         if self.face_id is not None:
             out["face_id"] = self.face_id
+            out["decisions"] = [d.to_dict() for d in self.decisions]
         if source := self.source.to_dict():
             out["source"] = source
         return out
@@ -199,6 +202,7 @@ class TrackMatches:
     track_id: int | None = None
     source: Source = field(default_factory=Source)
     best_faces: list[int] = field(default_factory=list)  # stored faces with kept crops
+    decisions: list[DecisionEntry] = field(default_factory=list)  # reviews of a stored track
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -215,6 +219,7 @@ class TrackMatches:
         if self.track_id is not None:
             out["track_id"] = self.track_id
             out["best_faces"] = self.best_faces
+            out["decisions"] = [d.to_dict() for d in self.decisions]
         if source := self.source.to_dict():
             out["source"] = source
         return out

@@ -23,7 +23,7 @@ from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
 from facesift.store.store import COMPLETE, Tx
 from facesift.store.videos import ScanTakenOver, VideoRecord
 from facesift.workflows.context import Context
-from facesift.workflows.enroll import store_image
+from facesift.workflows.enroll import audit_stored_image, store_image
 from facesift.workflows.results import ScanReport
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY, track_video
 
@@ -148,8 +148,17 @@ def _store_analysis(
         if isinstance(analysis, str):
             tx.save_failure(path, sha, analysis)
             stored = False
+            tx.audit(
+                ctx.actor,
+                "media.failed",
+                inputs={"sha256": sha, "path": str(path)},
+                details={"reason": analysis, "case": case},
+            )
         else:
-            stored = store_image(ctx, tx, path, sha, analysis) is not None
+            media = store_image(ctx, tx, path, sha, analysis)
+            stored = media is not None
+            if media is not None:
+                audit_stored_image(ctx, tx, media, case)
         if case:
             tx.file_under_case(sha, case)
         return stored
@@ -237,7 +246,7 @@ def _open_video(
     while True:  # another process scanning this video: wait for it, or take over when it died
         tracker = Tracker(TrackerSettings(**settings["tracker"]))
         opened = VideoRecord.open(
-            ctx.store, ctx.engine.describe(), path, sha, info, settings, tracker
+            ctx.store, ctx.engine.describe(), path, sha, info, settings, tracker, ctx.actor
         )
         if opened != "busy":
             return tracker, opened

@@ -20,11 +20,20 @@ from facesift.match.gallery import PeopleIndex
 from facesift.match.policy import DecisionPolicy
 from facesift.media.image import ImageSource
 from facesift.media.video import DEFAULT_SAMPLE_FPS
-from facesift.store.records import FaceEntry, GalleryChangeEntry, MediaEntry, PersonEntry
+from facesift.store.records import (
+    Account,
+    AuditEntry,
+    DecisionEntry,
+    FaceEntry,
+    GalleryChangeEntry,
+    MediaEntry,
+    PersonEntry,
+)
 from facesift.store.vectors import VectorIndexes
 from facesift.vision.engine import FaceEngine
-from facesift.workflows import calibration as calibrations
 from facesift.workflows import (
+    accounts,
+    audit,
     cluster_review,
     cooccurrence,
     discovery,
@@ -32,8 +41,10 @@ from facesift.workflows import (
     evidence,
     identify,
     listings,
+    review,
     scan,
 )
+from facesift.workflows import calibration as calibrations
 from facesift.workflows.context import DATABASE_FILE, INDEX_DIR, open_context
 from facesift.workflows.results import (
     CalibrationStatus,
@@ -69,11 +80,14 @@ class Workspace:
         decision_fmr: float = DEFAULT_DECISION_FMR,
         executor: ExecutorFactory = LocalProcesses,
         indexes: VectorIndexes | None = None,
+        actor: str | None = None,
     ) -> None:
         """`decision_fmr`: the estimated false-match rate at which `above_threshold` and
         `same_person` are decided, turned into a score by the calibration in force (see
         `policy`); `threshold`, a raw score, overrides it. `executor` and `indexes`: where
-        analysis runs and where gallery vectors are searched (local processes, FAISS files)."""
+        analysis runs and where gallery vectors are searched (local processes, FAISS files).
+        `actor`: who is named in the audit log for what this workspace does (default: the
+        operating-system user)."""
         self.context = open_context(
             path,
             engine=engine,
@@ -82,6 +96,7 @@ class Workspace:
             decision_fmr=decision_fmr,
             executor=executor,
             indexes=indexes,
+            actor=actor,
         )
         self.path = self.context.folder
         self.engine = self.context.engine
@@ -293,6 +308,66 @@ class Workspace:
     ) -> Cooccurrence:
         return cooccurrence.cooccur(self.context, subject, case=case, window=window)
 
+    # ------------------------------------------------------------------------------ review
+    def review(
+        self,
+        target: str | int,
+        person: str,
+        verdict: str,
+        *,
+        note: str | None = None,
+        case: str | None = None,
+    ) -> DecisionEntry:
+        return review.review(self.context, target, person, verdict, note=note, case=case)
+
+    def check_decision(
+        self, decision_id: int, outcome: str, *, note: str | None = None
+    ) -> DecisionEntry:
+        return review.check(self.context, decision_id, outcome, note=note)
+
+    def decisions(self, *, case: str | None = None) -> list[DecisionEntry]:
+        return review.decisions(self.context, case=case)
+
+    # ------------------------------------------------------------------ accounts and audit
+    def add_user(self, name: str, role: str, password: str) -> Account:
+        return accounts.add_user(self.context, name, role, password)
+
+    def users(self) -> list[Account]:
+        return accounts.users(self.context)
+
+    def set_password(self, name: str, password: str) -> None:
+        accounts.set_password(self.context, name, password)
+
+    def set_role(self, name: str, role: str) -> None:
+        accounts.set_role(self.context, name, role)
+
+    def disable_user(self, name: str, disabled: bool = True) -> None:
+        accounts.set_disabled(self.context, name, disabled)
+
+    def audit_entries(
+        self,
+        *,
+        since: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        return audit.entries(
+            self.context, since=since, actor=actor, action=action, after_seq=after_seq, limit=limit
+        )
+
+    def verify_audit(
+        self, *, checkpoint: str | None = None, verifier: str | None = None
+    ) -> audit.AuditCheck:
+        return audit.verify(self.context, note=checkpoint, verifier=verifier)
+
+    def audit_checkpoint(self) -> str:
+        return audit.checkpoint(self.context)
+
+    def audit_verifier_key(self) -> str:
+        return audit.verifier_key(self.context)
+
 
 # Each method is documented by the use case it delegates to (help(Workspace.scan) shows it).
 for _method, _use_case in {
@@ -329,5 +404,17 @@ for _method, _use_case in {
     "undo_cluster_operation": cluster_review.undo,
     "cluster_operations": discovery.operations,
     "cooccur": cooccurrence.cooccur,
+    "review": review.review,
+    "check_decision": review.check,
+    "decisions": review.decisions,
+    "add_user": accounts.add_user,
+    "users": accounts.users,
+    "set_password": accounts.set_password,
+    "set_role": accounts.set_role,
+    "disable_user": accounts.set_disabled,
+    "audit_entries": audit.entries,
+    "verify_audit": audit.verify,
+    "audit_checkpoint": audit.checkpoint,
+    "audit_verifier_key": audit.verifier_key,
 }.items():
     getattr(Workspace, _method).__doc__ = _use_case.__doc__

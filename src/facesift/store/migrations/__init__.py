@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCATION = Path(__file__).resolve().parent
-HEAD = "0005"
+HEAD = "0006"
 
 # What each revision added, as a store made before these migrations shows it: the tables and
 # columns that must all be there for the store to be at that revision. In order.
@@ -32,6 +32,7 @@ LEGACY_REVISIONS: tuple[tuple[str, Mapping[str, tuple[str, ...]]], ...] = (
     ("0003", {"faces": ("low_res_embedding",)}),
     ("0004", {"gallery_changes": (), "media": ("link_target",)}),
     ("0005", {t: () for t in ("clusters", "cluster_faces", "cluster_operations")}),
+    ("0006", {t: () for t in ("users", "api_tokens", "audit_log", "review_decisions", "jobs")}),
 )
 
 

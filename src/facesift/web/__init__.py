@@ -1,0 +1,1 @@
+"""The REST API over a workspace (facesift.web.app.create_app)."""
