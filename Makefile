@@ -37,6 +37,8 @@ demo: $(VENV)/.demo-installed
 	# Faces that match nobody, grouped: the stranger of the scene is found as one person.
 	$(FACESIFT) cluster --case demo
 	$(FACESIFT) cooccur "Grace Hopper" --case demo
+	# Every search and change above is in the hash-chained audit log; verify it.
+	$(FACESIFT) audit verify
 
 # face_recognition, the pipeline the benchmarks compare with, without its `dlib` requirement:
 # dlib-bin (a facesift dependency) provides dlib. scikit-learn: DBSCAN and HDBSCAN, compared

@@ -28,6 +28,7 @@ BENCHMARKS = {
     "detection": False,
     "scan_speed": False,
     "video_speed": False,
+    "api_load": False,
     "gpu_runtime": True,
 }
 

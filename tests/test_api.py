@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from facesift import FaceEngine, Workspace
 from facesift.cli import app as cli
 from facesift.web.app import create_app
 from facesift.web.uploads import UPLOAD_DIR
+from facesift.workflows import accounts
 
 PASSWORDS = {"root": "admin password", "ana": "analyst password", "vic": "viewer password"}
 ROLES = {"root": "admin", "ana": "analyst", "vic": "viewer"}
@@ -124,6 +126,13 @@ def test_a_disabled_account_is_locked_out_at_once(api: Api) -> None:
     api.client.post("/api/users/vic/enable", headers=api.as_("root"))
     assert api.login("vic")  # enabled again: a new token, the old one stays revoked
     assert api.client.get("/api/me", headers=api.as_("vic")).status_code == 401
+
+
+def test_tokens_expire(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accounts, "TOKEN_LIFETIME", timedelta(seconds=-1))
+    expired = api.login("ana")
+    response = api.client.get("/api/me", headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401
 
 
 def test_signing_out_revokes_the_token(api: Api) -> None:
@@ -248,6 +257,14 @@ def test_upload_scan_search_review_and_identify(
         "verified",
         "root",
     )
+
+    # A search of the stored photo shows the decision made on its face.
+    searched_again = api.client.post(
+        "/api/search", headers=api.as_("ana"),
+        files={"file": ("again.png", evidence.read_bytes())},
+    ).json()  # fmt: skip
+    assert searched_again["faces"][0]["face_id"] == face["face_id"]
+    assert searched_again["faces"][0]["decisions"][0]["id"] == decision["id"]
 
     entries = api.client.get("/api/audit", headers=api.as_("root")).json()
     by_action = {(e["action"], e["actor"]) for e in entries}

@@ -160,5 +160,11 @@ def test_the_cli_acts_under_a_name_and_verify_exits_non_zero(
     with engine.begin() as connection:
         connection.execute(text("UPDATE audit_log SET actor = 'nobody' WHERE seq = 2"))
     engine.dispose()
+    made = runner.invoke(cli, [*ws, "users", "add", "zed", "--role", "viewer",
+                               "--password-stdin"], input="zed's password\n")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert runner.invoke(cli, [*ws, "users", "disable", "zed"]).exit_code == 0
+    refused = runner.invoke(cli, [*ws, "--as", "zed", "people"])
+    assert refused.exit_code == 1 and "disabled" in refused.output
     broken = runner.invoke(cli, [*ws, "audit", "verify"])
     assert broken.exit_code == 1 and "entry 2: changed" in broken.output

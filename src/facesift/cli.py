@@ -460,6 +460,7 @@ def search(
         raise _fail(str(exc)) from None
     if annotate is not None:
         _save_image(annotated_photo(result, image), annotate, image, force)
+        ws.record_export("annotated", sha256=result.sha256, out=str(annotate), details={})
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -547,6 +548,12 @@ def frame(
     except (FacesiftError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     _save_image(shot.image(boxes), out, video, force)
+    ws.record_export(
+        "frame",
+        sha256=shot.sha256,
+        out=str(out),
+        details={"frame_index": shot.frame.index, "timestamp": shot.frame.timestamp},
+    )
     if as_json:
         _print_json({**shot.to_dict(), "out": str(out)})
     else:

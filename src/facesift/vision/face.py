@@ -13,6 +13,15 @@ from facesift.vision.quality import Quality
 Box = tuple[float, float, float, float]
 
 
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes: 1 for the same box, 0 apart."""
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 @dataclass(frozen=True, eq=False)
 class Face:
     """A face found in an image.

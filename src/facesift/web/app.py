@@ -186,13 +186,12 @@ def evidence_frame(
     path = _stored_path(ctx, sha256)
     frame = evidence.evidence_frame(ctx, path, seconds=seconds, index=index)
     pixels = frame.image(boxes=boxes)
-    ctx.store.transaction(
-        lambda tx: tx.audit(
-            ctx.actor,
-            "export.frame",
-            inputs={"sha256": sha256},
-            details={"frame_index": frame.frame.index, "timestamp": frame.frame.timestamp},
-        )
+    evidence.record_export(
+        ctx,
+        "frame",
+        sha256=sha256,
+        out=None,
+        details={"frame_index": frame.frame.index, "timestamp": frame.frame.timestamp},
     )
     headers = {"X-Frame-Index": str(frame.frame.index)}
     return Response(encode_jpeg(np.asarray(pixels)), media_type="image/jpeg", headers=headers)

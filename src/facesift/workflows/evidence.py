@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from facesift.errors import WorkspaceError
 from facesift.media.files import sha256_file
@@ -49,6 +50,21 @@ def evidence_frame(
 def face_crop(ctx: Context, face_id: int) -> bytes | None:
     """The JPEG crop (aligned face chip) kept for a video track's best shot, if any."""
     return ctx.store.read(lambda tx: tx.face_crop(face_id))
+
+
+def record_export(
+    ctx: Context, what: str, *, sha256: str | None, out: str | None, details: dict[str, Any]
+) -> None:
+    """Audit an export of evidence (a frame, an annotated photo, a report): what, from which
+    file, to where."""
+    ctx.store.transaction(
+        lambda tx: tx.audit(
+            ctx.actor,
+            f"export.{what}",
+            inputs={"sha256": sha256},
+            details={"out": out, **details},
+        )
+    )
 
 
 def face_image(ctx: Context, face_id: int, margin: float = 0.25) -> bytes:

@@ -8,6 +8,7 @@ the same function `eval identify` measures.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,7 +28,7 @@ from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
 from facesift.store.audit import canonical_json
 from facesift.store.records import DecisionEntry, PersonEntry, StoredFace, StoredTrack
 from facesift.store.store import Tx
-from facesift.vision.face import Face, choose_primary
+from facesift.vision.face import Face, box_iou, choose_primary
 from facesift.workflows.calibration import policy
 from facesift.workflows.context import Context
 from facesift.workflows.results import (
@@ -121,15 +122,16 @@ def search(
     vectors = np.array([f.embedding for f in faces])
     ranked = candidates(ctx, vectors, top, [f.quality.face_px for f in faces], in_force)
     path = Path(image) if isinstance(image, str | Path) else None
+    sha = sha256_file(path) if path is not None else None
+    matches = [
+        FaceMatches(f.bbox, f.det_score, f.quality, c) for f, c in zip(faces, ranked, strict=True)
+    ]
     result = SearchResult(
         image=str(path) if path is not None else "<in memory>",
-        sha256=sha256_file(path) if path is not None else None,
+        sha256=sha,
         width=decoded.width,
         height=decoded.height,
-        faces=[
-            FaceMatches(f.bbox, f.det_score, f.quality, c)
-            for f, c in zip(faces, ranked, strict=True)
-        ],
+        faces=matches if sha is None else _with_stored_reviews(ctx, sha, matches),
         decision=decision(ctx, in_force),
         gallery_people=gallery(ctx).people,
     )
@@ -318,6 +320,28 @@ def verify(ctx: Context, image_a: ImageSource, image_b: ImageSource) -> Verifica
         )
     )
     return result
+
+
+def _with_stored_reviews(ctx: Context, sha: str, faces: list[FaceMatches]) -> list[FaceMatches]:
+    """A probe that is a stored photo: each face found again (same place) gets its stored id
+    and the review decisions made on it."""
+
+    def read(tx: Tx) -> list[FaceMatches]:
+        media = tx.find_media(sha)
+        if media is None or media.kind != "image" or not media.faces:
+            return faces
+        reviewed = tx.reviews.of([f.id for f in media.faces])
+        out = []
+        for face in faces:
+            best = max(media.faces, key=lambda s: box_iou(s.face.bbox, face.bbox))
+            if box_iou(best.face.bbox, face.bbox) < 0.5:
+                out.append(face)
+                continue
+            mine = [d for d in reviewed if d.face_id == best.id]
+            out.append(dataclasses.replace(face, face_id=best.id, decisions=mine))
+        return out
+
+    return ctx.store.read(read)
 
 
 # A search's audit entry lists at most this many leads (candidates above the threshold); the

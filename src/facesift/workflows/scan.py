@@ -62,7 +62,8 @@ def scan(
     analysed is in the report's `skipped`.
     """
     started = time.perf_counter()
-    found = discover(paths, skip_hidden=skip_hidden)
+    paths_given = list(paths)
+    found = discover(paths_given, skip_hidden=skip_hidden)
     files = found.files
     report = ScanReport(files=len(files), skipped=list(found.skipped))
     videos: list[tuple[Path, str]] = []
@@ -103,6 +104,15 @@ def scan(
     except KeyboardInterrupt:
         report.interrupted = True
     report.seconds = time.perf_counter() - started
+    summary = {k: v for k, v in report.to_dict().items() if not isinstance(v, list | dict)}
+    ctx.store.transaction(
+        lambda tx: tx.audit(
+            ctx.actor,
+            "scan",
+            inputs={"paths": [str(p) for p in paths_given]},
+            details={"case": case, **summary, "errors": len(report.errors)},
+        )
+    )
     return report
 
 

@@ -241,6 +241,11 @@ class Workspace:
     def face_crop(self, face_id: int) -> bytes | None:
         return evidence.face_crop(self.context, face_id)
 
+    def record_export(
+        self, what: str, *, sha256: str | None, out: str | None, details: dict[str, Any]
+    ) -> None:
+        evidence.record_export(self.context, what, sha256=sha256, out=out, details=details)
+
     # ---------------------------------------------------------------------------- listings
     def people(self) -> list[PersonEntry]:
         return listings.people(self.context)
@@ -391,6 +396,7 @@ for _method, _use_case in {
     "verify": identify.verify,
     "evidence_frame": evidence.evidence_frame,
     "face_crop": evidence.face_crop,
+    "record_export": evidence.record_export,
     "people": listings.people,
     "media": listings.media,
     "faces": listings.faces,
