@@ -12,7 +12,7 @@ DEMO_DATA ?= demo-data
 DEMO_WORKSPACE ?= demo-workspace
 FACESIFT := $(BIN)/facesift -w $(DEMO_WORKSPACE)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
-	rm -rf $(DEMO_WORKSPACE)
+	rm -rf $(DEMO_WORKSPACE) $(DEMO_DATA)/scene_annotated.jpg
 	$(BIN)/python -m facesift.samples $(DEMO_DATA)
 	$(FACESIFT) enroll $(DEMO_DATA)/gallery --meta $(DEMO_DATA)/people.csv
 	# The evidence holds one fake photo on purpose: it is reported, and the scan exits with 3.
@@ -39,6 +39,11 @@ demo: $(VENV)/.demo-installed
 	$(FACESIFT) cooccur "Grace Hopper" --case demo
 	# Every search and change above is in the hash-chained audit log; verify it.
 	$(FACESIFT) audit verify
+	# The web app on this workspace, with a demo account whose password is made now.
+	@password=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(12))"); \
+	  echo "$$password" | $(FACESIFT) users add demo --role admin --password-stdin >/dev/null && \
+	  echo "Web app: $(FACESIFT) serve   then open http://127.0.0.1:8000 and sign in as" \
+	       "demo with the password $$password"
 
 # face_recognition, the pipeline the benchmarks compare with, without its `dlib` requirement:
 # dlib-bin (a facesift dependency) provides dlib. scikit-learn: DBSCAN and HDBSCAN, compared
@@ -56,7 +61,14 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+# Debian's Chromium and ChromeDriver for the browser tests (tests/test_web.py); where they
+# cannot be installed those tests are skipped, saying why.
+browser:
+	@command -v chromedriver >/dev/null || apt-get install -y -q chromium chromium-driver >/dev/null \
+	  || (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null) \
+	  || echo "note: could not install chromium and chromium-driver; browser tests will be skipped" >&2
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 clean:

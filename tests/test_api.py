@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typer.testing import CliRunner
 
 from facesift import FaceEngine, Workspace
 from facesift.cli import app as cli
+from facesift.web import pages
 from facesift.web.app import create_app
 from facesift.web.uploads import UPLOAD_DIR
 from facesift.workflows import accounts
@@ -76,10 +78,7 @@ def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 def _concrete(path: str) -> str:
     """A path template with placeholder values (the access check comes before any lookup)."""
     values = {"name": "nobody", "sha256": "0" * 64}
-    for part in path.split("/"):
-        if part.startswith("{"):
-            path = path.replace(part, values.get(part[1:-1], "1"))
-    return path
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "1"), path)
 
 
 def test_every_route_refuses_anonymous_callers_and_lower_roles(api: Api) -> None:
@@ -342,3 +341,43 @@ def test_the_server_runs_under_uvicorn(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _page_routes() -> list[tuple[str, str]]:
+    """Every page route of the app (the routers create_app includes)."""
+    from fastapi.routing import APIRoute
+
+    return [
+        (method.lower(), route.path)
+        for router in pages.ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    ]
+
+
+def test_every_page_needs_a_session_a_role_and_a_csrf_token(api: Api) -> None:
+    """The web app's pages, enumerated from the app: anonymous callers are sent to sign in,
+    a viewer may change nothing, and no change is taken without the session's CSRF token."""
+    routes = _page_routes()
+    assert len(routes) > 15
+    public = {("get", "/login"), ("post", "/login")}
+    browser = TestClient(api.client.app)
+    for method, path in routes:
+        url = _concrete(path)
+        if (method, path) in public:
+            continue
+        anonymous = browser.request(method, url, follow_redirects=False)
+        assert anonymous.status_code == 303, (method, path)
+        assert anonymous.headers["location"].startswith("/login")
+    for name in ("vic", "ana"):
+        signed_in = TestClient(api.client.app)
+        signed_in.post("/login", data={"username": name, "password": PASSWORDS[name]})
+        for method, path in routes:
+            if method == "get" or (method, path) in public:
+                continue
+            response = signed_in.request(method, _concrete(path), follow_redirects=False)
+            # No CSRF token: refused, whatever the role (a viewer's role is refused first).
+            assert response.status_code == 403, (name, method, path)
+            if name == "vic" and path != "/logout":
+                assert "role" in response.text, path

@@ -393,3 +393,21 @@ class JobEntry:
             "created_at": self.created_at.isoformat(),
             "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
         }
+
+
+@dataclass(frozen=True)
+class CaseEntry:
+    """A case with how much it holds."""
+
+    name: str
+    created_at: datetime
+    media: int
+    faces: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created_at": self.created_at.isoformat(),
+            "media": self.media,
+            "faces": self.faces,
+        }

@@ -190,20 +190,30 @@ def list_people(session: Session, ids: Sequence[int] | None = None) -> list[tupl
     return [(person, count) for person, count in session.execute(query)]
 
 
-def list_media(session: Session, case_name: str | None = None) -> list[tuple[Media, int]]:
+def list_media(
+    session: Session,
+    case_name: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[tuple[Media, int]]:
     query = (
         select(Media, func.count(Face.id))
         .outerjoin(Face, Face.media_id == Media.id)
         .group_by(Media.id)
-        .order_by(Media.path)
+        .order_by(Media.path, Media.id)
     )
     if case_name is not None:
         query = in_case(query, case_name)
+    query = query.offset(offset).limit(limit)
     return [(media, count) for media, count in session.execute(query)]
 
 
 def list_faces(
-    session: Session, person_name: str | None = None, case_name: str | None = None
+    session: Session,
+    person_name: str | None = None,
+    case_name: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[Face]:
     query = (
         select(Face)
@@ -215,7 +225,29 @@ def list_faces(
         query = query.join(Person, Person.id == Face.person_id).where(Person.name == person_name)
     if case_name is not None:
         query = in_case(query, case_name)
-    return list(session.scalars(query))
+    return list(session.scalars(query.offset(offset).limit(limit)))
+
+
+def list_cases(session: Session) -> list[tuple[Case, int, int]]:
+    """Every case with its number of media and of faces."""
+    media = (
+        select(case_media.c.case_id, func.count(case_media.c.media_id).label("n"))
+        .group_by(case_media.c.case_id)
+        .subquery()
+    )
+    faces = (
+        select(case_media.c.case_id, func.count(Face.id).label("n"))
+        .join(Face, Face.media_id == case_media.c.media_id)
+        .group_by(case_media.c.case_id)
+        .subquery()
+    )
+    query = (
+        select(Case, func.coalesce(media.c.n, 0), func.coalesce(faces.c.n, 0))
+        .outerjoin(media, media.c.case_id == Case.id)
+        .outerjoin(faces, faces.c.case_id == Case.id)
+        .order_by(Case.name)
+    )
+    return [(row[0], int(row[1]), int(row[2])) for row in session.execute(query).tuples()]
 
 
 def count_video(session: Session, media_id: int) -> tuple[int, int]:

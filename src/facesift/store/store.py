@@ -30,6 +30,7 @@ from facesift.store.database import (
 )
 from facesift.store.jobs import Jobs
 from facesift.store.records import (
+    CaseEntry,
     FaceEntry,
     FaceSeenTogether,
     GalleryChangeEntry,
@@ -315,7 +316,22 @@ class Tx:
             for p, n in repo.list_people(self._session)
         ]
 
-    def media(self, case: str | None = None) -> list[MediaEntry]:
+    def cases(self) -> list[CaseEntry]:
+        return [
+            CaseEntry(c.name, c.created_at, media, faces)
+            for c, media, faces in repo.list_cases(self._session)
+        ]
+
+    def create_case(self, name: str) -> bool:
+        """Make an empty case; False when it exists."""
+        if repo.case_exists(self._session, name):
+            return False
+        repo.get_or_create_case(self._session, name)
+        return True
+
+    def media(
+        self, case: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[MediaEntry]:
         return [
             MediaEntry(
                 id=m.id,
@@ -332,10 +348,16 @@ class Tx:
                 error=m.error,
                 scanned_at=m.scanned_at,
             )
-            for m, n in repo.list_media(self._session, case)
+            for m, n in repo.list_media(self._session, case, limit, offset)
         ]
 
-    def faces(self, person: str | None = None, case: str | None = None) -> list[FaceEntry]:
+    def faces(
+        self,
+        person: str | None = None,
+        case: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[FaceEntry]:
         return [
             FaceEntry(
                 id=f.id,
@@ -351,7 +373,7 @@ class Tx:
                 person=f.person.name if f.person else None,
                 model=f.model_name,
             )
-            for f in repo.list_faces(self._session, person, case)
+            for f in repo.list_faces(self._session, person, case, limit, offset)
         ]
 
     def _face(self, face_id: int) -> FaceRow:

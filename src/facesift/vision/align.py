@@ -66,3 +66,22 @@ def five_points_from_68(points: np.ndarray) -> np.ndarray:
     """Eye centres, nose tip and mouth corners (image-left first) from dlib's 68 landmarks."""
     p = np.asarray(points, np.float64)
     return np.array([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
+
+
+# Where the comparison view puts the image-left eye centre, the image-right eye centre and the
+# base of the nose, as fractions of the side of its square: every face is shown at one size
+# and pose, so that two faces can be laid over each other.
+COMPARISON_POINTS = np.array([[0.35, 0.40], [0.65, 0.40], [0.50, 0.60]], dtype=np.float64)
+
+
+def align_for_comparison(
+    rgb: np.ndarray, landmarks: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(size×size chip, the landmarks in it) of a face with dlib's 5 points (eye corners in
+    pairs, then the base of the nose), its eye centres and nose on COMPARISON_POINTS."""
+    points = np.asarray(landmarks, np.float64)
+    eyes = sorted([points[0:2].mean(0), points[2:4].mean(0)], key=lambda e: float(e[0]))
+    source = np.array([eyes[0], eyes[1], points[4]])
+    matrix = similarity_transform(source, COMPARISON_POINTS * size)
+    chip = warp_affine(rgb, matrix, (size, size))
+    return chip, points @ matrix[:, :2].T + matrix[:, 2]

@@ -1,5 +1,6 @@
-"""The REST API (FastAPI): sign in, check the role (facesift.web.auth), call a use case,
-return its JSON (the same `to_dict()` as the CLI's --json).
+"""The REST API (FastAPI) and, on the same app, the web app's pages (facesift.web.pages):
+sign in, check the role (facesift.web.auth), call a use case, return its JSON (the same
+`to_dict()` as the CLI's --json) or render it.
 
 Routes sit on one router per role, so that no route can be added without an access check;
 only `POST /api/token`, `GET /api/health` and the OpenAPI pages are public. Analysis that
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import (
@@ -30,14 +32,15 @@ from fastapi import (
     Security,
     UploadFile,
 )
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
+from fastapi.staticfiles import StaticFiles
 
 from facesift.errors import FacesiftError
 from facesift.media.image import encode_jpeg
 from facesift.store.records import Account
-from facesift.web import uploads
-from facesift.web.auth import acting, authorize, caller
+from facesift.web import pages, uploads
+from facesift.web.auth import PageForbidden, SignInNeeded, acting, authorize, caller
 from facesift.web.jobs import JobRunner
 from facesift.workflows import (
     accounts,
@@ -92,11 +95,24 @@ def create_app(
     app.state.max_upload_bytes = max_upload_bytes
     for router in (public, viewer, analyst, admin):
         app.include_router(router)
+    for router in pages.ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
 
     @app.exception_handler(FacesiftError)
-    async def refused(_request: Request, exc: FacesiftError) -> JSONResponse:
+    async def refused(request: Request, exc: FacesiftError) -> Response:
         status = getattr(exc, "status", 404 if str(exc).startswith("no ") else 400)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        return pages.render(request, "message.html", status, title="Refused", message=str(exc))
+
+    @app.exception_handler(SignInNeeded)
+    async def sign_in(request: Request, _exc: SignInNeeded) -> Response:
+        return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", 303)
+
+    @app.exception_handler(PageForbidden)
+    async def forbidden(request: Request, exc: PageForbidden) -> Response:
+        return pages.render(request, "message.html", 403, title="Not allowed", message=str(exc))
 
     return app
 

@@ -1,18 +1,22 @@
 """Who is calling, and may they: the API's one access check.
 
-Every router but the public one carries `Security(authorize, scopes=[ROLE])`: a bearer token
+Every API router but the public one carries `Security(authorize, scopes=[ROLE])`: a bearer token
 (OAuth2 password flow, `POST /api/token`) of an enabled account whose role reaches ROLE
 (viewer < analyst < admin). The role each route needs is therefore in the OpenAPI document
 (the route's `security` scopes), where tests and clients read it. The endpoint gets its own
 `Context` with the account as the acting user, so that everything it changes or searches is
-audited under that name.
+audited under that name. The web app's pages do the same with a session cookie (the same
+kind of token) and check a CSRF token on every change (`page_user`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from facesift.store.records import Account
@@ -64,4 +68,49 @@ def acting(request: Request) -> Context:
 
 def caller(request: Request) -> Account:
     account: Account = request.state.account
+    return account
+
+
+# ------------------------------------------------------------------------- the web app's pages
+SESSION_COOKIE = "facesift_session"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class SignInNeeded(Exception):
+    """A page asked for without a live session: the app answers with the sign-in page."""
+
+
+class PageForbidden(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+def csrf_token(session: str) -> str:
+    """The token every form of a session carries: derived from the session's own token, which
+    another site can neither read (HttpOnly, SameSite) nor guess."""
+    return hashlib.sha256(f"facesift-csrf:{session}".encode()).hexdigest()
+
+
+async def page_user(request: Request, scopes: SecurityScopes) -> Account:
+    """The signed-in account of a page request (its session cookie), if its role reaches the
+    page's scope; a change (any method but GET) must also carry the session's CSRF token."""
+    session = request.cookies.get(SESSION_COOKIE)
+    base: Context = request.app.state.context
+    account = None if not session else await run_in_threadpool(accounts.authenticate, base, session)
+    if account is None or session is None:
+        raise SignInNeeded
+    for needed in scopes.scopes:
+        if not accounts.role_allows(account.role, needed):
+            raise PageForbidden(f"this needs the {needed} role ({account.name} is {account.role})")
+    if request.method not in ("GET", "HEAD"):
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None:
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+        if sent is None or not hmac.compare_digest(sent, csrf_token(session)):
+            raise PageForbidden("the form's security token is missing or wrong; reload the page")
+    request.state.account = account
+    request.state.token = session
     return account

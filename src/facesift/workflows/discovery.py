@@ -385,3 +385,24 @@ def cluster_entry(tx: Tx, scope: Scope, cluster_id: int) -> ClusterEntry:
 def operations(ctx: Context, *, case: str | None = None) -> list[ClusterOperationEntry]:
     """Every change of a case's (or the workspace's) clusters, oldest first: who, when, what."""
     return ctx.store.read(lambda tx: tx.clusters.operations(scope_of(tx, case).id))
+
+
+def similar_clusters(ctx: Context, views: list[ClusterView]) -> dict[int, tuple[int, float]]:
+    """For each cluster, the other one whose mean face is most similar and that similarity:
+    the merge an analyst should look at first."""
+    ids = [v.cluster_id for v in views if v.faces]
+    if len(ids) < 2:
+        return {}
+    face_ids = [f.face_id for v in views for f in v.faces]
+    vectors = {s.id: s.embedding for s in ctx.store.read(
+        lambda tx: tx.clusters.sightings(None, None, face_ids=face_ids))}  # fmt: skip
+    means = []
+    for view in views:
+        if view.faces:
+            mean = np.mean([vectors[f.face_id] for f in view.faces], axis=0)
+            means.append(mean / (np.linalg.norm(mean) or 1.0))
+    matrix = np.array(means, dtype=np.float32)
+    scores = matrix @ matrix.T
+    np.fill_diagonal(scores, -np.inf)
+    best = scores.argmax(1)
+    return {ids[k]: (ids[int(best[k])], float(scores[k, best[k]])) for k in range(len(ids))}

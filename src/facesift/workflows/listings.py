@@ -1,8 +1,11 @@
-"""Listings: what the workspace holds (people, files, faces), as typed rows."""
+"""Listings: what the workspace holds (people, cases, files, faces), as typed rows; `limit`
+and `offset` page through long ones."""
 
 from __future__ import annotations
 
-from facesift.store.records import FaceEntry, MediaEntry, PersonEntry
+from facesift.errors import WorkspaceError
+from facesift.store.records import CaseEntry, FaceEntry, MediaEntry, PersonEntry
+from facesift.store.store import Tx
 from facesift.workflows.context import Context
 
 
@@ -11,11 +14,38 @@ def people(ctx: Context) -> list[PersonEntry]:
     return ctx.store.read(lambda tx: tx.people())
 
 
-def media(ctx: Context, case: str | None = None) -> list[MediaEntry]:
+def cases(ctx: Context) -> list[CaseEntry]:
+    """The cases by name, with their numbers of files and faces."""
+    return ctx.store.read(lambda tx: tx.cases())
+
+
+def create_case(ctx: Context, name: str) -> None:
+    """Open an empty case (files are filed under it by scans); audited."""
+    if not name.strip() or name != name.strip():
+        raise WorkspaceError(f"{name!r}: a case name cannot be empty or padded")
+
+    def write(tx: Tx) -> None:
+        if not tx.create_case(name):
+            raise WorkspaceError(f"a case named {name!r} exists already")
+        tx.audit(ctx.actor, "case.create", objects={"case": name})
+
+    ctx.store.transaction(write)
+
+
+def media(
+    ctx: Context, case: str | None = None, *, limit: int | None = None, offset: int = 0
+) -> list[MediaEntry]:
     """Stored files (of one case, or all) by path, with their analysis status."""
-    return ctx.store.read(lambda tx: tx.media(case))
+    return ctx.store.read(lambda tx: tx.media(case, limit, offset))
 
 
-def faces(ctx: Context, *, person: str | None = None, case: str | None = None) -> list[FaceEntry]:
+def faces(
+    ctx: Context,
+    *,
+    person: str | None = None,
+    case: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[FaceEntry]:
     """Stored faces (of one person, one case, or all) with their provenance."""
-    return ctx.store.read(lambda tx: tx.faces(person, case))
+    return ctx.store.read(lambda tx: tx.faces(person, case, limit, offset))

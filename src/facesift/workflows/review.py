@@ -9,6 +9,7 @@ the earlier ones, and each is in the audit log with the transaction that stored 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,11 @@ from facesift.store.records import DecisionEntry
 from facesift.store.store import Tx
 from facesift.workflows.calibration import policy
 from facesift.workflows.context import Context
-from facesift.workflows.identify import candidates, decision, gallery
+from facesift.workflows.identify import candidates, decision, gallery, identify
+from facesift.workflows.results import Candidate, Decision, TrackMatches
 
 VERDICTS = ("confirm", "reject", "inconclusive")
+BAND_ORDER = {"strong": 3, "possible": 2, "weak": 1, "uncalibrated": 0}
 CHECKS = ("verified", "disputed")
 TRACK_PREFIX = "track:"
 
@@ -104,6 +107,45 @@ def check(
         return updated
 
     return ctx.store.transaction(write)
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """A candidate to review: the face (or track), the person, and the decisions so far."""
+
+    target: str  # "123" or "track:45"
+    face_id: int | None  # the face to show: the face itself, or the track's best shot
+    track: TrackMatches | None
+    candidate: Candidate
+    rank: int
+    decisions: list[DecisionEntry]
+
+
+def queue(ctx: Context, case: str, band: str = "possible") -> tuple[list[QueueItem], Decision]:
+    """A case's candidates in `band` or stronger (an uncalibrated score: above the threshold),
+    best score first, each with the decisions made on it; and how scores were judged."""
+    result = identify(ctx, case=case, top=3)
+    floor = BAND_ORDER.get(band, BAND_ORDER["possible"])
+
+    def wanted(c: Candidate) -> bool:
+        return BAND_ORDER[c.band] >= floor or (c.band == "uncalibrated" and c.above_threshold)
+
+    items = [
+        QueueItem(str(face.face_id), face.face_id, None, c, rank,
+                  [d for d in face.decisions if d.person == c.person])
+        for face in result.faces
+        for rank, c in enumerate(face.candidates, 1)
+        if wanted(c)
+    ] + [
+        QueueItem(f"track:{track.track_id}",
+                  track.best_shot.face_id if track.best_shot else None, track, c, rank,
+                  [d for d in track.decisions if d.person == c.person])
+        for track in result.tracks
+        for rank, c in enumerate(track.candidates, 1)
+        if wanted(c)
+    ]  # fmt: skip
+    items.sort(key=lambda i: -i.candidate.score)
+    return items, result.decision
 
 
 def decisions(ctx: Context, *, case: str | None = None) -> list[DecisionEntry]:
