@@ -75,6 +75,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine) -> Iterat
         large.save(strangers / "stranger-1.png")
         ImageOps.mirror(large).save(strangers / "stranger-2.png")
     workspace.scan([strangers], case="strangers", workers=1)
+    workspace.scan([demo.clip], case="footage", workers=1)
     evidence = folder / "hopper-evidence.png"
     with Image.open(hopper) as photo:
         photo.convert("RGB").resize((photo.width * 3 // 4, photo.height * 3 // 4)).save(evidence)
@@ -272,3 +273,24 @@ def test_unknown_people_are_split_merged_and_named(browser: WebDriver, site: Sit
     browser.get(f"{site.base}/people")
     assert "The Cameraman" in browser.find_element(By.TAG_NAME, "main").text
     _shot(browser, "10-gallery-named")
+
+
+def test_a_video_shows_its_tracks_and_the_frame_at_any_time(browser: WebDriver, site: Site) -> None:
+    _sign_in(browser, site, "vic")
+    browser.get(f"{site.base}/cases/footage")
+    _submit(browser, browser.find_element(By.LINK_TEXT, "clip.mp4"))
+    tracks = browser.find_elements(By.CSS_SELECTOR, "section.result")
+    assert len(tracks) >= 2
+    assert "Grace Hopper" in tracks[0].text
+    shots = tracks[0].find_elements(By.CSS_SELECTOR, "img")
+    assert shots and all(
+        browser.execute_script("return arguments[0].naturalWidth", img) > 0 for img in shots
+    )
+    media = site.workspace.media(case="footage")[0]
+    assert _loaded_size(browser, "frame") == (media.width, media.height)
+    start = float(tracks[1].text.split("Track ")[1].split(":")[1].split("–")[0])
+    _submit(browser, tracks[1].find_element(By.PARTIAL_LINK_TEXT, "jump to its start"))
+    caption = browser.find_element(By.TAG_NAME, "figcaption").text
+    shown = float(caption.split(" at ")[1].split(" s")[0])
+    assert abs(shown - start) < 0.1, caption
+    _shot(browser, "11-video")

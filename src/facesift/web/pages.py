@@ -43,6 +43,7 @@ from facesift.workflows import (
     audit,
     cluster_review,
     compare,
+    cooccurrence,
     discovery,
     enroll,
     evidence,
@@ -458,6 +459,37 @@ async def change_cluster(request: Request, ctx: Ctx, name: str, cluster_id: int)
 
     await run_in_threadpool(change)
     return RedirectResponse(f"/cases/{quote(name)}/clusters", status_code=303)
+
+
+# ---------------------------------------------------------------------------------- video
+@viewer_pages.get("/cases/{name}/video/{sha256}", response_class=HTMLResponse)
+def video_page(request: Request, ctx: Ctx, name: str, sha256: str, t: float = 0.0) -> HTMLResponse:
+    """A scanned video of a case: its tracks (time span, best shots, candidates), and the
+    evidence frame at `t` seconds with its faces outlined."""
+    result = identify.identify(ctx, case=name, top=3)
+    tracks = [tr for tr in result.tracks if tr.source.sha256 == sha256]
+    found = [m for m in listings.media(ctx, name) if m.sha256 == sha256]
+    if not found:
+        return render(request, "message.html", 404, title="Not found", message="No such video")
+    frame = _run(request, lambda: evidence.evidence_frame(ctx, found[0].path, seconds=t))
+    return render(
+        request,
+        "video.html",
+        case=name,
+        media=found[0],
+        tracks=tracks,
+        frame=frame,
+        picture=_data_uri(frame.image(boxes=True)),
+        t=t,
+    )
+
+
+@viewer_pages.get("/cases/{name}/together", response_class=HTMLResponse)
+def together_page(request: Request, ctx: Ctx, name: str, subject: str) -> HTMLResponse:
+    """Who appears with a person or a cluster ("cluster:ID") in the case."""
+    found = cooccurrence.cooccur(ctx, subject, case=name)
+    videos = {m.sha256 for m in listings.media(ctx, name) if m.kind == "video"}
+    return render(request, "together.html", case=name, found=found, videos=videos)
 
 
 # ---------------------------------------------------------------------------------- audit
