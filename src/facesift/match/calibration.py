@@ -95,10 +95,10 @@ class Calibration:
     def pairs(self) -> int:
         return self.impostor_pairs
 
-    @property
+    @functools.cached_property
     def floor(self) -> float:
         """The smallest FMR the data can vouch for: the upper bound where no impostor pair
-        scored as high (about 3.7 / pairs)."""
+        scored as high (about 3.7 / pairs). Kept once computed: every candidate asks."""
         return float(binomial_interval(np.zeros(1), self.pairs)[1][0])
 
     def _curve(self, estimate: Estimate) -> tuple[np.ndarray, float]:

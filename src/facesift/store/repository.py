@@ -228,6 +228,16 @@ def list_faces(
     return list(session.scalars(query.offset(offset).limit(limit)))
 
 
+def first_faces(session: Session) -> dict[str, int]:
+    """Each gallery person's first enrolled face (their picture in listings)."""
+    query = (
+        select(Person.name, func.min(Face.id))
+        .join(Face, Face.person_id == Person.id)
+        .group_by(Person.name)
+    )
+    return {name: int(face_id) for name, face_id in session.execute(query).tuples()}
+
+
 def list_cases(session: Session) -> list[tuple[Case, int, int]]:
     """Every case with its number of media and of faces."""
     media = (

@@ -316,6 +316,10 @@ class Tx:
             for p, n in repo.list_people(self._session)
         ]
 
+    def first_faces(self) -> dict[str, int]:
+        """Each gallery person's first enrolled face id, by name."""
+        return repo.first_faces(self._session)
+
     def cases(self) -> list[CaseEntry]:
         return [
             CaseEntry(c.name, c.created_at, media, faces)

@@ -60,6 +60,7 @@ Ctx = Annotated[Context, Depends(acting)]
 Caller = Annotated[Account, Depends(caller)]
 PAGE = 100  # faces or files per page
 QUEUE_PAGE = 40  # review items per page
+CLUSTER_PAGE = 30  # clusters per page
 THUMB_PX = 160
 
 
@@ -199,7 +200,7 @@ def face_in_context(ctx: Ctx, face_id: int, size: int = 1024) -> Response:
 @viewer_pages.get("/people", response_class=HTMLResponse)
 def people_page(request: Request, ctx: Ctx) -> HTMLResponse:
     people = listings.people(ctx)
-    first = {p.name: [f.id for f in listings.faces(ctx, person=p.name, limit=1)] for p in people}
+    first = listings.portraits(ctx)
     return render(request, "people.html", people=people, first=first)
 
 
@@ -413,18 +414,24 @@ def compare_page(
 
 # -------------------------------------------------------------------------- unknown people
 @viewer_pages.get("/cases/{name}/clusters", response_class=HTMLResponse)
-def clusters_page(request: Request, ctx: Ctx, name: str, state: str = "open") -> HTMLResponse:
+def clusters_page(
+    request: Request, ctx: Ctx, name: str, state: str = "open", page: int = 0
+) -> HTMLResponse:
     listing = discovery.clusters(ctx, case=name, states=(state,))
-    views = listing.clusters
+    views = listing.clusters  # largest first
     suggestions = discovery.similar_clusters(ctx, views)
+    shown = views[page * CLUSTER_PAGE : (page + 1) * CLUSTER_PAGE]
     return render(
         request,
         "clusters.html",
         case=name,
         listing=listing,
-        views=views,
+        views=shown,
+        total=len(views),
         state=state,
         suggestions=suggestions,
+        page=page,
+        pages=max(1, -(-len(views) // CLUSTER_PAGE)),
     )
 
 

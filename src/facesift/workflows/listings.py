@@ -14,6 +14,11 @@ def people(ctx: Context) -> list[PersonEntry]:
     return ctx.store.read(lambda tx: tx.people())
 
 
+def portraits(ctx: Context) -> dict[str, int]:
+    """Each gallery person's first enrolled face id (the face shown for them)."""
+    return ctx.store.read(lambda tx: tx.first_faces())
+
+
 def cases(ctx: Context) -> list[CaseEntry]:
     """The cases by name, with their numbers of files and faces."""
     return ctx.store.read(lambda tx: tx.cases())
