@@ -173,6 +173,13 @@ def unenrolled_faces(session: Session, case_name: str | None = None) -> list[Fac
     return list(session.scalars(query))
 
 
+def case_media_count(session: Session, case_name: str | None) -> int:
+    query = select(func.count(Media.id))
+    if case_name is not None:
+        query = in_case(query, case_name)
+    return int(session.scalar(query) or 0)
+
+
 def case_exists(session: Session, name: str) -> bool:
     return bool(session.scalar(select(func.count(Case.id)).where(Case.name == name)))
 

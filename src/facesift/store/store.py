@@ -197,6 +197,10 @@ class Tx:
         if media is not None:
             repo.link_case(self._session, repo.get_or_create_case(self._session, case), media)
 
+    def case_media_count(self, case: str | None) -> int:
+        """How many files are filed under a case (all stored files for None)."""
+        return repo.case_media_count(self._session, case)
+
     def case_exists(self, name: str) -> bool:
         return repo.case_exists(self._session, name)
 

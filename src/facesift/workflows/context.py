@@ -13,6 +13,7 @@ import getpass
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from facesift.errors import WorkspaceError
 from facesift.execution import ExecutorFactory, LocalProcesses
@@ -47,6 +48,7 @@ class Context:
     # Derived values kept between calls, each with the stamp of what it was derived from.
     galleries: dict[bool, tuple[dict[str, object], PeopleIndex]] = field(default_factory=dict)
     references: dict[bool, tuple[int | None, Calibration | None]] = field(default_factory=dict)
+    identified: dict[tuple[object, ...], tuple[object, Any]] = field(default_factory=dict)
 
     @property
     def model(self) -> ModelKey:

@@ -220,6 +220,7 @@ def update_person(ctx: Context, name: str, attributes: dict[str, Any]) -> None:
                  details={"attributes": attributes})  # fmt: skip
 
     ctx.store.transaction(write)
+    ctx.identified.clear()  # candidates carry their person's metadata
 
 
 def gallery_changes(ctx: Context) -> list[GalleryChangeEntry]:

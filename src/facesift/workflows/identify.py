@@ -224,11 +224,66 @@ def _search_video(
 
 def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> IdentifyResult:
     """Every stored, not enrolled face (of one case, or all) against the gallery: photo
-    faces one by one, video faces by track (matched by the track's template)."""
+    faces one by one, video faces by track (matched by the track's template), each with the
+    review decisions made on it.
 
-    def stored(tx: Tx) -> tuple[list[StoredFace], list[StoredTrack], dict[int, list[int]]]:
+    The candidates are kept (in the context) until faces, the gallery, the case's files or
+    the policy change, so that a review queue reloaded after each decision costs little more
+    than reading the decisions."""
+    in_force = policy(ctx, case)
+    key = (case, top, ctx.model.sha256, repr(in_force.describe()), in_force.threshold)
+
+    def stamp(tx: Tx) -> tuple[object, ...]:
         if case is not None and not tx.case_exists(case):
             raise WorkspaceError(f"no case named {case!r} in this workspace")
+        return (tx.faces_stamp(), tx.case_media_count(case))
+
+    now = ctx.store.read(stamp)
+    cached = ctx.identified.get(key)
+    if cached is not None and cached[0] == now:
+        faces, tracks = cached[1]
+    else:
+        faces, tracks = _identified(ctx, case, top, in_force)
+        ctx.identified.pop(key, None)
+        ctx.identified[key] = (now, (faces, tracks))
+        while len(ctx.identified) > IDENTIFY_CACHE:
+            ctx.identified.pop(next(iter(ctx.identified)))
+    reviewed = ctx.store.read(
+        lambda tx: tx.reviews.of([f.face_id for f in faces if f.face_id is not None],
+                                 [t.track_id for t in tracks if t.track_id is not None])
+    )  # fmt: skip
+    on_face: dict[int, list[DecisionEntry]] = {}
+    on_track: dict[int, list[DecisionEntry]] = {}
+    for entry in reviewed:
+        if entry.face_id is not None:
+            on_face.setdefault(entry.face_id, []).append(entry)
+        if entry.track_id is not None:
+            on_track.setdefault(entry.track_id, []).append(entry)
+    if on_face:
+        faces = [
+            dataclasses.replace(f, decisions=on_face[f.face_id]) if f.face_id in on_face else f
+            for f in faces
+        ]
+    if on_track:
+        tracks = [
+            dataclasses.replace(t, decisions=on_track[t.track_id]) if t.track_id in on_track else t
+            for t in tracks
+        ]
+    result = IdentifyResult(case, faces, decision(ctx, in_force), gallery(ctx).people, tracks)
+    _audit_search(ctx, "identify", {"case": case}, result.to_dict(), faces, tracks)
+    return result
+
+
+# How many identify results (by case, top and policy) a context keeps.
+IDENTIFY_CACHE = 4
+
+
+def _identified(
+    ctx: Context, case: str | None, top: int, in_force: DecisionPolicy
+) -> tuple[list[FaceMatches], list[TrackMatches]]:
+    """The faces and tracks of `identify`, without decisions."""
+
+    def stored(tx: Tx) -> tuple[list[StoredFace], list[StoredTrack], dict[int, list[int]]]:
         tracks = tx.video_tracks(case, ctx.model)
         return (
             tx.unenrolled_faces(case, ctx.model),
@@ -237,17 +292,6 @@ def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> Identify
         )
 
     rows, track_rows, best_faces = ctx.store.read(stored)
-    reviewed = ctx.store.read(
-        lambda tx: tx.reviews.of([r.id for r in rows], [t.id for t in track_rows])
-    )
-    on_face: dict[int, list[DecisionEntry]] = {}
-    on_track: dict[int, list[DecisionEntry]] = {}
-    for entry in reviewed:
-        if entry.face_id is not None:
-            on_face.setdefault(entry.face_id, []).append(entry)
-        if entry.track_id is not None:
-            on_track.setdefault(entry.track_id, []).append(entry)
-    in_force = policy(ctx, case)
     vectors = np.array([r.face.embedding for r in rows], dtype=np.float32)
     ranked = candidates(ctx, vectors, top, [r.face.quality.face_px for r in rows], in_force)
     faces = [
@@ -258,21 +302,18 @@ def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> Identify
             candidates=c,
             face_id=r.id,
             source=Source(r.path, r.sha256, r.frame_index, r.timestamp),
-            decisions=on_face.get(r.id, []),
         )
         for r, c in zip(rows, ranked, strict=True)
     ]
     templates = np.array([t.template for t in track_rows], np.float32)
     track_px = [t.best_face.face.quality.face_px if t.best_face else np.inf for t in track_rows]
     tracks = [
-        _stored_track(t, c, best_faces.get(t.id, []), on_track.get(t.id, []))
+        _stored_track(t, c, best_faces.get(t.id, []), [])
         for t, c in zip(
             track_rows, candidates(ctx, templates, top, track_px, in_force), strict=True
         )
     ]
-    result = IdentifyResult(case, faces, decision(ctx, in_force), gallery(ctx).people, tracks)
-    _audit_search(ctx, "identify", {"case": case}, result.to_dict(), faces, tracks)
-    return result
+    return faces, tracks
 
 
 def verify(ctx: Context, image_a: ImageSource, image_b: ImageSource) -> Verification:
