@@ -412,3 +412,24 @@ def test_demo_clip_tracks_are_identified(
         assert track.candidates[0].band == "strong"
     others = [t for t in tracks if t not in named.values()]
     assert all(not t.candidates[0].above_threshold for t in others)
+
+
+def test_identify_follows_what_is_filed_under_the_case(
+    tmp_path: Path, hopper_path: Path, collins_path: Path, engine: FaceEngine
+) -> None:
+    """identify keeps its candidates between calls: filing an already stored photo under
+    the case (no new face anywhere), a new decision, or a new gallery person must show."""
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        ws.scan([collins_path], case="a")
+        ws.scan([hopper_path], case="b")
+        assert [f.source.path for f in ws.identify(case="a").faces] == [str(collins_path)]
+        ws.scan([hopper_path], case="a")  # stored already: only filed under "a"
+        faces = ws.identify(case="a").faces
+        assert sorted(f.source.path for f in faces) == sorted([str(collins_path), str(hopper_path)])
+        assert all(f.candidates == [] for f in faces)  # nobody enrolled yet
+        ws.enroll("Grace Hopper", [hopper_path.parent / hopper_path.name])
+        faces = ws.identify(case="a").faces  # the enrolled face left, Collins is a candidate
+        assert [f.candidates[0].person for f in faces] == ["Grace Hopper"]
+        ws.review(faces[0].face_id, "Grace Hopper", "reject")
+        (face,) = ws.identify(case="a").faces
+        assert [d.verdict for d in face.decisions] == ["reject"]
