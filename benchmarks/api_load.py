@@ -14,11 +14,7 @@ Writes benchmarks/results/api_load.json.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,6 +24,7 @@ from typing import Any
 import httpx
 import numpy as np
 from _results import write_result
+from _serving import served
 
 from facesift import Workspace
 from facesift.samples import build_demo
@@ -36,12 +33,6 @@ MIX = {"search": 0.10, "list": 0.60, "decide": 0.20, "check": 0.10}
 LISTINGS = ["/api/people", "/api/faces?case=demo", "/api/decisions", "/api/media?case=demo",
             "/api/clusters?case=demo"]  # fmt: skip
 PASSWORD = "load test password"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _prepare(folder: Path, clients: int) -> tuple[Path, list[int], list[str]]:
@@ -82,27 +73,9 @@ def main() -> None:
         folder = Path(tmp)
         scene, face_ids, people = _prepare(folder, args.clients)
         scene_bytes = scene.read_bytes()
-        port = _free_port()
-        env = {**os.environ, "FACESIFT_WORKSPACE": str(folder / "ws")}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "facesift.cli", "--as", "server", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/api/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+        with served(folder / "ws") as base:
             results = _run(base, plan, args.clients, scene_bytes, face_ids, people)
             figures, data = _check(base, results, args, face_ids, people)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
     write_result("api_load", figures, data)
     print(figures)
 

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "scan_speed": False,
     "video_speed": False,
     "api_load": False,
+    "web_pages": False,
     "gpu_runtime": True,
 }
 
