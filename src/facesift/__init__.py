@@ -21,7 +21,7 @@ The public API is small:
 
 from typing import TYPE_CHECKING, Any
 
-from facesift.errors import FacesiftError, MediaError, ModelError, WorkspaceError
+from facesift.errors import FacesiftError, MediaError, ModelError, NotFound, WorkspaceError
 
 # Imported on first use: a worker process that only analyses pixels never loads the
 # database layer.
@@ -97,6 +97,7 @@ __all__ = [
     "MediaEntry",
     "MediaError",
     "ModelError",
+    "NotFound",
     "PersonEntry",
     "Quality",
     "ScanReport",

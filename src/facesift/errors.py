@@ -24,3 +24,8 @@ class ModelError(FacesiftError):
 
 class WorkspaceError(FacesiftError):
     """The workspace or its database cannot serve the request."""
+
+
+class NotFound(WorkspaceError):
+    """What was asked for (a case, person, face, cluster, decision, account …) is not in the
+    workspace."""

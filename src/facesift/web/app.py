@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from fastapi.staticfiles import StaticFiles
 
-from facesift.errors import FacesiftError
+from facesift.errors import FacesiftError, NotFound
 from facesift.media.image import encode_jpeg
 from facesift.store.records import Account
 from facesift.web import pages, uploads
@@ -101,7 +101,7 @@ def create_app(
 
     @app.exception_handler(FacesiftError)
     async def refused(request: Request, exc: FacesiftError) -> Response:
-        status = getattr(exc, "status", 404 if str(exc).startswith("no ") else 400)
+        status = getattr(exc, "status", 404 if isinstance(exc, NotFound) else 400)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(exc)}, status_code=status)
         return pages.render(request, "message.html", status, title="Refused", message=str(exc))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from facesift.errors import FacesiftError, WorkspaceError
+from facesift.errors import FacesiftError, NotFound, WorkspaceError
 from facesift.store.accounts import ROLES
 from facesift.store.records import Account
 from facesift.store.store import Tx
@@ -192,5 +192,5 @@ def _verify(hashed: str, password: str) -> bool:
 def _existing(tx: Tx, name: str) -> Account:
     account = tx.accounts.get(name)
     if account is None:
-        raise WorkspaceError(f"no account named {name!r}")
+        raise NotFound(f"no account named {name!r}")
     return account

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facesift.errors import WorkspaceError
+from facesift.errors import NotFound, WorkspaceError
 from facesift.match.calibration import (
     LOW_RES,
     Calibration,
@@ -203,7 +203,7 @@ def calibration_status(ctx: Context, case: str | None = None) -> CalibrationStat
     """Which calibration is in force for the workspace (or a case), its sources, sample
     sizes and intervals, and the warnings results carry."""
     if case is not None and not ctx.store.read(lambda tx: tx.case_exists(case)):
-        raise WorkspaceError(f"no case named {case!r} in this workspace")
+        raise NotFound(f"no case named {case!r} in this workspace")
     in_force = policy(ctx, case)
 
     def described(calibration: Calibration | None, kind: str | None) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from facesift.errors import MediaError, WorkspaceError
+from facesift.errors import MediaError, NotFound, WorkspaceError
 from facesift.media.files import sha256_file
 from facesift.media.image import load_image
 from facesift.store.clusters import ClusterState
@@ -251,7 +251,7 @@ def undo(
     def plan(tx: Tx, scope: Scope) -> tuple[str, ClusterState, dict[str, Any]]:
         found = tx.clusters.operation(scope.id, operation_id)
         if found is None:
-            raise WorkspaceError(f"no cluster operation {operation_id} here")
+            raise NotFound(f"no cluster operation {operation_id} here")
         entry, before, after = found
         if entry.action in ("cluster", "undo"):
             raise WorkspaceError(

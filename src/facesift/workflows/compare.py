@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from facesift.errors import WorkspaceError
+from facesift.errors import NotFound, WorkspaceError
 from facesift.match.policy import verdict
 from facesift.media.image import load_image
 from facesift.media.video import read_frame_index
@@ -115,7 +115,7 @@ def _stored(ctx: Context, face_id: int) -> StoredFace:
     def read(tx: Tx) -> StoredFace:
         face = tx.stored_face(face_id)
         if face is None:
-            raise WorkspaceError(f"no face {face_id} in this workspace")
+            raise NotFound(f"no face {face_id} in this workspace")
         return face
 
     return ctx.store.read(read)

@@ -3,7 +3,7 @@ same photo or within seconds of each other in a video, and in which files."""
 
 from __future__ import annotations
 
-from facesift.errors import WorkspaceError
+from facesift.errors import NotFound, WorkspaceError
 from facesift.store.records import Sighting
 from facesift.store.store import Tx
 from facesift.workflows.calibration import policy
@@ -96,8 +96,8 @@ def _subject(subject: str, people: set[str], present: set[str]) -> str:
         key = f"cluster:{int(number)}"
         if key in present:
             return key
-        raise WorkspaceError(f"no open cluster {number} with faces here")
-    raise WorkspaceError(f"no person named {text!r} in the gallery (a cluster is cluster:ID)")
+        raise NotFound(f"no open cluster {number} with faces here")
+    raise NotFound(f"no person named {text!r} in the gallery (a cluster is cluster:ID)")
 
 
 def _moments(times: list[float], window: float) -> list[float]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from facesift.errors import WorkspaceError
+from facesift.errors import NotFound, WorkspaceError
 from facesift.match.clustering import (
     DEFAULT_FALSE_MERGES_PER_FACE,
     DEFAULT_NEIGHBOURS,
@@ -75,7 +75,7 @@ class Scope:
 def scope_of(tx: Tx, case: str | None) -> Scope:
     scope = tx.clusters.scope(case)
     if scope is None:
-        raise WorkspaceError(f"no case named {case!r} in this workspace")
+        raise NotFound(f"no case named {case!r} in this workspace")
     return Scope(scope, case)
 
 
@@ -172,7 +172,7 @@ def cluster(
     """Cluster the unidentified faces of a case (or the workspace); see the module."""
     started = time.perf_counter()
     if case is not None and not ctx.store.read(lambda tx: tx.case_exists(case)):
-        raise WorkspaceError(f"no case named {case!r} in this workspace")
+        raise NotFound(f"no case named {case!r} in this workspace")
     in_force = policy(ctx, case)
     unknown = unidentified(ctx, case, in_force)
     photo, by_track, templates = unknown.photo, unknown.by_track, unknown.templates
@@ -378,7 +378,7 @@ def cluster_entry(tx: Tx, scope: Scope, cluster_id: int) -> ClusterEntry:
     found = tx.clusters.entries(scope.id, [cluster_id])
     if not found:
         where = f"case {scope.case!r}" if scope.case else "the workspace's clusters"
-        raise WorkspaceError(f"no cluster {cluster_id} in {where}")
+        raise NotFound(f"no cluster {cluster_id} in {where}")
     return found[0]
 
 

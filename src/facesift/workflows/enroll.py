@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from facesift.errors import MediaError, WorkspaceError
+from facesift.errors import MediaError, NotFound, WorkspaceError
 from facesift.execution.analysis import AnalyzedImage, analyzed_image
 from facesift.media.files import iter_media_files, sha256_file
 from facesift.media.image import load_image
@@ -188,7 +188,7 @@ def remove_person(ctx: Context, name: str, *, actor: str, note: str | None = Non
 
     removed = ctx.store.transaction(remove)
     if removed is None:
-        raise WorkspaceError(f"no person named {name!r} in the gallery")
+        raise NotFound(f"no person named {name!r} in the gallery")
     return removed
 
 
@@ -214,7 +214,7 @@ def update_person(ctx: Context, name: str, attributes: dict[str, Any]) -> None:
 
     def write(tx: Tx) -> None:
         if not tx.people_named(name):
-            raise WorkspaceError(f"no person named {name!r} in the gallery")
+            raise NotFound(f"no person named {name!r} in the gallery")
         tx.update_person(name, attributes)
         tx.audit(ctx.actor, "gallery.update_person", objects={"person": name},
                  details={"attributes": attributes})  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from facesift.errors import WorkspaceError
+from facesift.errors import NotFound, WorkspaceError
 from facesift.media.files import sha256_file
 from facesift.media.image import encode_jpeg, load_image
 from facesift.media.video import read_frame_at, read_frame_index
@@ -75,7 +75,7 @@ def face_image(ctx: Context, face_id: int, margin: float = 0.25) -> bytes:
         return crop
     face = ctx.store.read(lambda tx: tx.stored_face(face_id))
     if face is None:
-        raise WorkspaceError(f"no face {face_id} in this workspace")
+        raise NotFound(f"no face {face_id} in this workspace")
     if face.timestamp is not None:
         pixels = read_frame_index(Path(face.path), face.frame_index).pixels
     else:

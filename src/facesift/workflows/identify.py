@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from facesift.errors import MediaError, WorkspaceError
+from facesift.errors import MediaError, NotFound
 from facesift.execution import default_workers
 from facesift.match.decision import CALIBRATED_NOTE, SCORE_NOTE
 from facesift.match.gallery import PeopleIndex, PersonHit, search_people
@@ -235,7 +235,7 @@ def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> Identify
 
     def stamp(tx: Tx) -> tuple[object, ...]:
         if case is not None and not tx.case_exists(case):
-            raise WorkspaceError(f"no case named {case!r} in this workspace")
+            raise NotFound(f"no case named {case!r} in this workspace")
         return (tx.faces_stamp(), tx.case_media_count(case))
 
     now = ctx.store.read(stamp)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from facesift.errors import WorkspaceError
+from facesift.errors import NotFound, WorkspaceError
 from facesift.store.records import DecisionEntry
 from facesift.store.store import Tx
 from facesift.workflows.calibration import policy
@@ -90,7 +90,7 @@ def check(
     def write(tx: Tx) -> DecisionEntry:
         entry = tx.reviews.get(decision_id)
         if entry is None:
-            raise WorkspaceError(f"no review decision {decision_id}")
+            raise NotFound(f"no review decision {decision_id}")
         if entry.reviewer == ctx.actor:
             raise WorkspaceError(
                 f"decision {decision_id} was made by {ctx.actor}: a second person must check it"
@@ -153,7 +153,7 @@ def decisions(ctx: Context, *, case: str | None = None) -> list[DecisionEntry]:
 
     def read(tx: Tx) -> list[DecisionEntry]:
         if case is not None and not tx.case_exists(case):
-            raise WorkspaceError(f"no case named {case!r} in this workspace")
+            raise NotFound(f"no case named {case!r} in this workspace")
         return tx.reviews.all(case)
 
     return ctx.store.read(read)
@@ -169,14 +169,14 @@ def what_is_shown(
         if face_id is not None:
             face = tx.stored_face(face_id)
             if face is None:
-                raise WorkspaceError(f"no face {face_id} in this workspace")
+                raise NotFound(f"no face {face_id} in this workspace")
             if face.model.sha256 != ctx.model.sha256:
                 raise WorkspaceError(f"face {face_id} was made by another model")
             return face.face.embedding, face.face.quality.face_px
         assert track_id is not None
         templates = tx.track_templates([track_id])
         if track_id not in templates:
-            raise WorkspaceError(f"no video track {track_id} in this workspace")
+            raise NotFound(f"no video track {track_id} in this workspace")
         return templates[track_id], float("inf")
 
     vector, face_px = ctx.store.read(read)
