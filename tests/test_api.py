@@ -55,7 +55,7 @@ def _open(folder: Path, engine: FaceEngine, database_url: str | None) -> Iterato
     workspace = Workspace(folder, engine=engine, database_url=database_url, actor="setup")
     for name, role in ROLES.items():
         workspace.add_user(name, role, PASSWORDS[name])
-    with TestClient(create_app(workspace, max_upload_bytes=5_000_000)) as client:
+    with TestClient(create_app(workspace, max_upload_bytes=5_000_000, scan_workers=1)) as client:
         yield Api(client, workspace)
     workspace.close()
 

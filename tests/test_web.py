@@ -83,7 +83,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine) -> Iterat
         workspace.add_user(name, role, PASSWORDS[name])
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(workspace), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(workspace, scan_workers=1), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1413,13 +1413,18 @@ def audit_key() -> None:
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Processes per scan job (default: one per core)"),
+    ] = None,
 ) -> None:
-    """Run the REST API (OpenAPI at /openapi.json, docs at /docs) over this workspace."""
+    """Run the web app and the REST API (OpenAPI at /openapi.json, docs at /docs) over this
+    workspace."""
     import uvicorn
 
     from facesift.web.app import create_app
 
-    api = create_app(State.workspace())
+    api = create_app(State.workspace(), scan_workers=workers)
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import numpy as np
@@ -56,7 +55,6 @@ from facesift.workflows import (
 from facesift.workflows.context import Context
 from facesift.workflows.workspace import Workspace
 
-T = TypeVar("T")
 Ctx = Annotated[Context, Depends(acting)]
 Caller = Annotated[Account, Depends(caller)]
 MAX_TOP = 50
@@ -73,13 +71,17 @@ admin = _router("admin")
 
 
 def create_app(
-    workspace: Workspace, *, max_upload_bytes: int = uploads.DEFAULT_MAX_BYTES
+    workspace: Workspace,
+    *,
+    max_upload_bytes: int = uploads.DEFAULT_MAX_BYTES,
+    scan_workers: int | None = None,
 ) -> FastAPI:
-    """The API over `workspace` (its store, engine and folder); jobs start with it."""
+    """The API and web app over `workspace` (its store, engine and folder); background jobs
+    start and stop with it, scanning with `scan_workers` processes (None: one per core)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        app.state.jobs = JobRunner(workspace.context)
+        app.state.jobs = JobRunner(workspace.context, scan_workers)
         yield
         app.state.jobs.close()
 
@@ -115,12 +117,6 @@ def create_app(
         return pages.render(request, "message.html", 403, title="Not allowed", message=str(exc))
 
     return app
-
-
-def _analysis(request: Request, work: Callable[[], T]) -> T:
-    """Run `work` (which uses the shared engine) while no other request does."""
-    with request.app.state.analysis:
-        return work()
 
 
 # ----------------------------------------------------------------------------------- public
@@ -322,7 +318,7 @@ def search(
 ) -> dict[str, Any]:
     """Every face of a photo or video against the gallery: the JSON of `facesift search`."""
     probe = _keep(request, file)  # kept: evidence of what was searched
-    result = _analysis(request, lambda: identify.search(ctx, probe.path, top=top, workers=1))
+    result = pages.analysing(request, lambda: identify.search(ctx, probe.path, top=top, workers=1))
     return result.to_dict()
 
 
@@ -342,7 +338,7 @@ def verify(
 ) -> dict[str, Any]:
     """Whether the main faces of two photos are the same person (1:1), with the evidence."""
     first, second = _keep(request, a), _keep(request, b)
-    return _analysis(request, lambda: identify.verify(ctx, first.path, second.path)).to_dict()
+    return pages.analysing(request, lambda: identify.verify(ctx, first.path, second.path)).to_dict()
 
 
 @analyst.post("/people", status_code=201)
@@ -356,7 +352,7 @@ def create_person(
     """Enrol a person from photos (the main face of each); outcomes per photo."""
     meta = _attributes(attributes)
     paths = [_keep(request, f).path for f in files]
-    outcomes = _analysis(request, lambda: enroll.enroll(ctx, name, paths, meta))
+    outcomes = pages.analysing(request, lambda: enroll.enroll(ctx, name, paths, meta))
     return [o.to_dict() for o in outcomes]
 
 
@@ -365,7 +361,7 @@ def add_photos(
     request: Request, ctx: Ctx, name: str, files: list[UploadFile] = File(...)
 ) -> list[dict[str, Any]]:
     paths = [_keep(request, f).path for f in files]
-    return [o.to_dict() for o in _analysis(request, lambda: enroll.enroll(ctx, name, paths))]
+    return [o.to_dict() for o in pages.analysing(request, lambda: enroll.enroll(ctx, name, paths))]
 
 
 @analyst.patch("/people/{name}")
@@ -412,7 +408,7 @@ def name_cluster(
     person: Annotated[str, Body(embed=True)],
     case: Annotated[str | None, Body(embed=True)] = None,
 ) -> dict[str, Any]:
-    return _analysis(
+    return pages.analysing(
         request,
         lambda: cluster_review.name(ctx, cluster_id, person, case=case, actor=ctx.actor),
     ).to_dict()

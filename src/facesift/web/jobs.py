@@ -25,13 +25,17 @@ PROGRESS_EVERY_S = 0.5  # how often a job's progress is written
 
 
 class JobRunner:
-    def __init__(self, base: Context) -> None:
+    """Runs a server's jobs, one at a time; `workers`: the scan processes of each (None: one
+    per core, 1: in the job's thread)."""
+
+    def __init__(self, base: Context, workers: int | None = None) -> None:
         self._base = base
+        self._workers = workers
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facesift-job")
         self._engine: FaceEngine | None = None
         self._lock = threading.Lock()
-        interrupted = base.store.transaction(lambda tx: tx.jobs.interrupt_unfinished())
-        self.interrupted = interrupted
+        # What the last server left running is over: say so before taking new work.
+        self.interrupted = base.store.transaction(lambda tx: tx.jobs.interrupt_unfinished())
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
@@ -67,7 +71,11 @@ class JobRunner:
         try:
             store.transaction(lambda tx: tx.jobs.progress(job_id, "running", 0, len(paths)))
             report = scan.scan(
-                self._context(actor), paths, case=params.get("case"), progress=progress, workers=1
+                self._context(actor),
+                paths,
+                case=params.get("case"),
+                progress=progress,
+                workers=self._workers,
             )
             result = report.to_dict()
             status = "done"

@@ -103,8 +103,9 @@ def _back(request: Request, fallback: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def _run(request: Request, work: Callable[[], T]) -> T:
-    """Analysis that uses the shared engine, one request at a time (as in the API)."""
+def analysing(request: Request, work: Callable[[], T]) -> T:
+    """Run `work`, which uses the server's shared engine, while no other request does (pages
+    and API alike)."""
     with request.app.state.analysis:
         return work()
 
@@ -233,7 +234,7 @@ def add_person(
         if sep and key.strip():
             meta[key.strip()] = value.strip()
     kept = _keep_all(request, ctx, photos)
-    outcomes = _run(request, lambda: enroll.enroll(ctx, name, [k.path for k in kept], meta))
+    outcomes = analysing(request, lambda: enroll.enroll(ctx, name, [k.path for k in kept], meta))
     if not any(o.status in ("enrolled", "already_enrolled") for o in outcomes):
         reasons = "; ".join(f"{o.status}: {o.message}" for o in outcomes)
         return render(request, "message.html", 400, title="Not enrolled", message=reasons)
@@ -245,7 +246,7 @@ def add_photos(
     request: Request, ctx: Ctx, name: str, photos: Annotated[list[UploadFile], File()]
 ) -> Response:
     kept = _keep_all(request, ctx, photos)
-    _run(request, lambda: enroll.enroll(ctx, name, [k.path for k in kept]))
+    analysing(request, lambda: enroll.enroll(ctx, name, [k.path for k in kept]))
     return RedirectResponse(f"/people/{quote(name)}", status_code=303)
 
 
@@ -330,7 +331,9 @@ def search(
 ) -> HTMLResponse:
     """A photo or short video against the gallery: numbered boxes, ranked candidates."""
     (kept,) = _keep_all(request, ctx, [probe])
-    result = _run(request, lambda: identify.search(ctx, kept.path, top=min(top, 20), workers=1))
+    result = analysing(
+        request, lambda: identify.search(ctx, kept.path, top=min(top, 20), workers=1)
+    )
     picture = None if result.tracks is not None else _data_uri(annotated_photo(result, kept.path))
     return render(request, "search.html", result=result, picture=picture, upload=kept)
 
@@ -394,7 +397,7 @@ def compare_page(
     case: str | None = None,
 ) -> HTMLResponse:
     """Probe and reference aligned side by side, overlaid, with their originals and provenance."""
-    made = _run(
+    made = analysing(
         request,
         lambda: compare.compare(ctx, face, reference_id=reference, person=person, case=case),
     )
@@ -437,7 +440,7 @@ def clusters_page(
 
 @analyst_pages.post("/cases/{name}/clusters/run")
 def run_clusters(request: Request, ctx: Ctx, name: str) -> RedirectResponse:
-    _run(request, lambda: discovery.cluster(ctx, case=name, actor=ctx.actor))
+    analysing(request, lambda: discovery.cluster(ctx, case=name, actor=ctx.actor))
     return RedirectResponse(f"/cases/{quote(name)}/clusters", status_code=303)
 
 
@@ -478,7 +481,7 @@ def video_page(request: Request, ctx: Ctx, name: str, sha256: str, t: float = 0.
     found = [m for m in listings.media(ctx, name) if m.sha256 == sha256]
     if not found:
         return render(request, "message.html", 404, title="Not found", message="No such video")
-    frame = _run(request, lambda: evidence.evidence_frame(ctx, found[0].path, seconds=t))
+    frame = analysing(request, lambda: evidence.evidence_frame(ctx, found[0].path, seconds=t))
     return render(
         request,
         "video.html",
