@@ -69,6 +69,7 @@ def _held_apart_scores(engine: FaceEngine, photos: list[Path], labels: list[str]
 
 
 @pytest.mark.parametrize("population", ["eastasian-dev", "lfw-east-asian"])
+@pytest.mark.usefixtures("shared_analyses")
 def test_own_calibration_holds_on_people_held_apart(
     population: str, tmp_path: Path, datasets: Path, engine: FaceEngine
 ) -> None:
@@ -163,6 +164,7 @@ def test_group_photos_feed_the_calibration(tmp_path: Path, lfw: Path, engine: Fa
         assert not points[1e-2]["resolved"] and not points[1e-3]["resolved"]
 
 
+@pytest.mark.usefixtures("shared_analyses")
 def test_eval_reports_per_group_rates(tmp_path: Path, lfw: Path) -> None:
     east_asian = {r["identity"] for r in csv.DictReader(GROUPS.open())}
     root = tmp_path / "people"
