@@ -13,6 +13,7 @@ from PIL import Image
 
 from facesift import FaceEngine, samples
 from facesift.samples import DemoCase, build_demo
+from tests.analyses import sharing_analyses
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("FACESIFT_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -66,6 +67,14 @@ def lfw(datasets: Path) -> Path:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoCase:
     """The demo case (public-domain portraits, a scene, a clip), built once per test module."""
     return build_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture
+def shared_analyses() -> Iterator[None]:
+    """Photos analysed by embed_photos are shared with the session's other tests that use this
+    fixture (tests/analyses.py)."""
+    with sharing_analyses():
+        yield
 
 
 POSTGRES = os.environ.get(

@@ -76,6 +76,7 @@ def test_pair_file_formats(tmp_path: Path) -> None:
 
 
 @pytest.mark.datasets
+@pytest.mark.usefixtures("shared_analyses")
 def test_ten_fold_protocol_on_lfw(tmp_path: Path, lfw: Path) -> None:
     """A View 2-format file (10 folds of 30 + 30) made from View 1 DevTest pairs."""
     lines = (lfw / "pairsDevTest.txt").read_text().splitlines()
@@ -185,6 +186,7 @@ def test_a_mated_probe_without_a_face_is_a_miss(tmp_path: Path) -> None:
 
 
 @pytest.mark.datasets
+@pytest.mark.usefixtures("shared_analyses")
 def test_identify_on_lfw(tmp_path: Path, lfw: Path) -> None:
     root, probes = tmp_path / "root", tmp_path / "probes"
     root.mkdir()
@@ -234,6 +236,7 @@ def test_identify_on_lfw(tmp_path: Path, lfw: Path) -> None:
 
 
 @pytest.mark.datasets
+@pytest.mark.usefixtures("shared_analyses")
 def test_calibrate_fits_standard_and_low_resolution_maps(tmp_path: Path, lfw: Path) -> None:
     root = tmp_path / "people"
     root.mkdir()
@@ -251,6 +254,7 @@ def test_calibrate_fits_standard_and_low_resolution_maps(tmp_path: Path, lfw: Pa
 
 
 @pytest.mark.datasets
+@pytest.mark.usefixtures("shared_analyses")
 def test_eval_identify_ranks_as_the_product_searches(
     tmp_path: Path, lfw: Path, engine: FaceEngine
 ) -> None:

@@ -22,6 +22,7 @@ from facesift.match.calibration import (
     impostor_scores,
     labelled_impostor_pairs,
 )
+from tests.analyses import sharing_analyses
 
 
 @pytest.fixture(scope="module")
@@ -200,28 +201,54 @@ def _people(*labels: list[str]) -> list[np.ndarray]:
     return list(np.split(ids, np.cumsum([len(x) for x in labels])[:-1]))
 
 
+@dataclass(frozen=True)
+class DevTestEmbedded:
+    """The DevTest photos' main faces (prefer "central"), embedded once for both held-out
+    sets; every other photo, the low-resolution set's gallery, with its low-resolution
+    template too (a template adds to a face's analysis, leaving its vector as it is)."""
+
+    photos: list[Path]
+    vectors: np.ndarray  # one row per photo, NaN where no face was found
+    gallery_low_res: np.ndarray  # templates of photos[::2]
+
+
 @pytest.fixture(scope="module")
-def held_out(engine: FaceEngine, lfw: Path) -> HeldOut:
-    """All different-person pairs of the DevTest photos (~1.2 M pairs, ~960 people)."""
-    from facesift.vision.similarity import l2_normalize
+def dev_test_embedded(engine: FaceEngine, lfw: Path) -> DevTestEmbedded:
     from facesift.workflows.evaluate import embed_photos
 
     photos = _dev_test_photos(lfw)
-    embedded = embed_photos(engine, photos, prefer="central")
-    found = ~np.isnan(embedded.vectors).any(axis=1)
+    with sharing_analyses():  # test_evaluate's ten-fold protocol analyses DevTest's photos too
+        gallery = embed_photos(engine, photos[::2], prefer="central", templates=True)
+        rest = embed_photos(engine, photos[1::2], prefer="central")
+    assert gallery.paths == photos[::2] and rest.paths == photos[1::2]
+    assert gallery.low_res is not None
+    vectors = np.empty((len(photos), gallery.vectors.shape[1]), np.float32)
+    vectors[::2], vectors[1::2] = gallery.vectors, rest.vectors
+    return DevTestEmbedded(photos, vectors, gallery.low_res)
+
+
+@pytest.fixture(scope="module")
+def held_out(engine: FaceEngine, dev_test_embedded: DevTestEmbedded) -> HeldOut:
+    """All different-person pairs of the DevTest photos (~1.2 M pairs, ~960 people)."""
+    from facesift.vision.similarity import l2_normalize
+
+    photos, vectors = dev_test_embedded.photos, dev_test_embedded.vectors
+    found = ~np.isnan(vectors).any(axis=1)
     labels = [p.parent.name for p, ok in zip(photos, found, strict=True) if ok]
     shipped = bundled_calibration(engine.model_name, engine.model_sha256)
     assert shipped is not None and shipped.provenance["pairs_file"] == "pairsDevTrain.txt"
-    unit = l2_normalize(embedded.vectors[found])
+    unit = l2_normalize(vectors[found])
     (people,) = _people(labels)
-    scores = impostor_scores(embedded.vectors[found], labels)
+    scores = impostor_scores(vectors[found], labels)
     assert len(scores) > 1_000_000
     return HeldOut("standard", scores, unit, people, unit, people, True, shipped)
 
 
 @pytest.fixture(scope="module")
 def held_out_low_res(
-    engine: FaceEngine, lfw: Path, tmp_path_factory: pytest.TempPathFactory
+    engine: FaceEngine,
+    dev_test_embedded: DevTestEmbedded,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> HeldOut:
     """Small probes (every other DevTest photo shrunk 0.4×, blurred σ 0.8, JPEG 35: another
     recipe than the fit's) against the low-resolution templates of those photos, other
@@ -234,7 +261,7 @@ def held_out_low_res(
     from facesift.vision.similarity import l2_normalize
     from facesift.workflows.evaluate import embed_photos
 
-    photos = _dev_test_photos(lfw)[::2]
+    photos = dev_test_embedded.photos[::2]
     folder = tmp_path_factory.mktemp("small-probes")
     probes = []
     for k, photo in enumerate(photos):
@@ -243,15 +270,15 @@ def held_out_low_res(
         image.filter(ImageFilter.GaussianBlur(0.8)).save(buffer, "JPEG", quality=35)
         probes.append(folder / f"{k}.jpg")
         probes[-1].write_bytes(buffer.getvalue())
-    gallery = embed_photos(engine, photos, prefer="central", templates=True)
+    gallery_low_res = dev_test_embedded.gallery_low_res
     small = embed_photos(engine, probes, prefer="central")
-    assert gallery.low_res is not None and small.face_px is not None
+    assert small.face_px is not None
     assert np.nanmedian(small.face_px) < 56  # these probes are matched against templates
-    g_ok = ~np.isnan(gallery.low_res).any(axis=1)
+    g_ok = ~np.isnan(gallery_low_res).any(axis=1)
     p_ok = ~np.isnan(small.vectors).any(axis=1)
     p_labels = [p.parent.name for p, ok in zip(photos, p_ok, strict=True) if ok]
     g_labels = [p.parent.name for p, ok in zip(photos, g_ok, strict=True) if ok]
-    scores = cross_impostor_scores(small.vectors[p_ok], p_labels, gallery.low_res[g_ok], g_labels)
+    scores = cross_impostor_scores(small.vectors[p_ok], p_labels, gallery_low_res[g_ok], g_labels)
     assert len(scores) > 300_000
     calibration = bundled_calibration(engine.model_name, engine.model_sha256, low_res=True)
     assert calibration is not None and calibration.provenance["pairs_file"] == "pairsDevTrain.txt"
@@ -261,7 +288,7 @@ def held_out_low_res(
         scores,
         l2_normalize(small.vectors[p_ok]),
         p_people,
-        l2_normalize(gallery.low_res[g_ok]),
+        l2_normalize(gallery_low_res[g_ok]),
         g_people,
         False,
         calibration,
