@@ -242,7 +242,7 @@ def first_faces(session: Session) -> dict[str, int]:
         .join(Face, Face.person_id == Person.id)
         .group_by(Person.name)
     )
-    return {name: int(face_id) for name, face_id in session.execute(query).tuples()}
+    return {str(row[0]): int(row[1]) for row in session.execute(query)}
 
 
 def list_cases(session: Session) -> list[tuple[Case, int, int]]:
@@ -264,7 +264,7 @@ def list_cases(session: Session) -> list[tuple[Case, int, int]]:
         .outerjoin(faces, faces.c.case_id == Case.id)
         .order_by(Case.name)
     )
-    return [(row[0], int(row[1]), int(row[2])) for row in session.execute(query).tuples()]
+    return [(row[0], int(row[1]), int(row[2])) for row in session.execute(query)]
 
 
 def count_video(session: Session, media_id: int) -> tuple[int, int]:
