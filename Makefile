@@ -12,7 +12,7 @@ DEMO_DATA ?= demo-data
 DEMO_WORKSPACE ?= demo-workspace
 FACESIFT := $(BIN)/facesift -w $(DEMO_WORKSPACE)
 
-.PHONY: demo test lint bench clean browser
+.PHONY: demo test lint bench clean test-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,14 +61,17 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-# Debian's Chromium and ChromeDriver for the browser tests (tests/test_web.py); where they
-# cannot be installed those tests are skipped, saying why.
-browser:
-	@command -v chromedriver >/dev/null || apt-get install -y -q chromium chromium-driver >/dev/null \
-	  || (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null) \
-	  || echo "note: could not install chromium and chromium-driver; browser tests will be skipped" >&2
+# Debian's Chromium and ChromeDriver for the browser tests (tests/test_web.py), poppler-utils to
+# read reports back (tests/test_report.py); where they cannot be installed those tests are
+# skipped, saying why.
+TEST_PACKAGES := chromium chromium-driver poppler-utils
+test-tools:
+	@(command -v chromedriver && command -v pdftotext) >/dev/null \
+	  || apt-get install -y -q $(TEST_PACKAGES) >/dev/null \
+	  || (apt-get update -q >/dev/null && apt-get install -y -q $(TEST_PACKAGES) >/dev/null) \
+	  || echo "note: could not install $(TEST_PACKAGES); browser and report tests will be skipped" >&2
 
-test: lint browser
+test: lint test-tools
 	$(BIN)/python -m pytest
 
 clean:

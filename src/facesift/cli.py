@@ -1409,6 +1409,48 @@ def audit_key() -> None:
     sys.stdout.write(State.workspace().audit_verifier_key() + "\n")
 
 
+@app.command("report")
+def report_command(
+    case: Annotated[str, typer.Option("--case", "-c", help="The case to report on")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write (never overwritten)")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="html (one self-contained file) or pdf")
+    ] = "html",
+    people: Annotated[
+        list[str] | None, typer.Option("--people", help="Only this person (repeat for more)")
+    ] = None,
+    include_unreviewed: Annotated[
+        bool,
+        typer.Option(
+            "--include-unreviewed",
+            help="Also candidates above the threshold no reviewer confirmed (marked as such)",
+        ),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file")] = False,
+) -> None:
+    """A case report (HTML or PDF): who was identified, on what evidence, decided by whom, with
+    every cited file's provenance; its SHA-256 goes into the audit log."""
+    from facesift.reports.case_report import FORMATS, render
+
+    if fmt not in FORMATS:
+        raise _fail(f"--format must be one of {', '.join(FORMATS)}")
+    ws = State.workspace()
+    try:
+        check_output(out, inputs=[], force=force)
+        made = ws.case_report(case, people=people, include_unreviewed=include_unreviewed)
+        data = render(made, fmt)
+        with out.open("wb" if force else "xb") as handle:
+            handle.write(data)
+    except (FacesiftError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    digest = ws.record_report(case, fmt, data, str(out))
+    console.print(
+        f"Report of case {_t(case)} written to {_t(out)} ({len(data):,} bytes, SHA-256 {digest}; "
+        f"{made.summary['people_identified']} people identified).",
+        highlight=False,
+    )
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",

@@ -173,6 +173,19 @@ def unenrolled_faces(session: Session, case_name: str | None = None) -> list[Fac
     return list(session.scalars(query))
 
 
+def media_metadata(
+    session: Session, sha256s: Sequence[str]
+) -> dict[str, tuple[int, dict[str, Any]]]:
+    wanted = list(dict.fromkeys(sha256s))
+    out: dict[str, tuple[int, dict[str, Any]]] = {}
+    for at in range(0, len(wanted), 500):
+        query = select(Media.sha256, Media.size, Media.exif).where(
+            Media.sha256.in_(wanted[at : at + 500])
+        )
+        out |= {row[0]: (int(row[1] or 0), dict(row[2] or {})) for row in session.execute(query)}
+    return out
+
+
 def case_media_count(session: Session, case_name: str | None) -> int:
     query = select(func.count(Media.id))
     if case_name is not None:

@@ -197,6 +197,10 @@ class Tx:
         if media is not None:
             repo.link_case(self._session, repo.get_or_create_case(self._session, case), media)
 
+    def media_metadata(self, sha256s: Sequence[str]) -> dict[str, tuple[int, dict[str, Any]]]:
+        """sha256 → (size in bytes, EXIF or container metadata) of stored files."""
+        return repo.media_metadata(self._session, sha256s)
+
     def case_media_count(self, case: str | None) -> int:
         """How many files are filed under a case (all stored files for None)."""
         return repo.case_media_count(self._session, case)

@@ -37,6 +37,7 @@ from fastapi.staticfiles import StaticFiles
 
 from facesift.errors import FacesiftError, NotFound
 from facesift.media.image import encode_jpeg
+from facesift.reports import case_report as case_reports
 from facesift.store.records import Account
 from facesift.web import pages, uploads
 from facesift.web.auth import PageForbidden, SignInNeeded, acting, authorize, caller
@@ -50,6 +51,7 @@ from facesift.workflows import (
     evidence,
     identify,
     listings,
+    report,
     review,
 )
 from facesift.workflows.context import Context
@@ -453,6 +455,25 @@ def check_decision(
 ) -> dict[str, Any]:
     """A second reviewer verifies or disputes a decision (not its own reviewer)."""
     return review.check(ctx, decision_id, outcome, note=note).to_dict()
+
+
+@analyst.get("/cases/{name}/report", response_class=Response)
+def case_report(
+    ctx: Ctx,
+    name: str,
+    format: Annotated[str, Query(pattern="^(html|pdf)$")] = "pdf",
+    people: Annotated[list[str] | None, Query()] = None,
+    include_unreviewed: bool = False,
+) -> Response:
+    """The case report as PDF or one self-contained HTML file; its SHA-256 is audited."""
+    made = report.case_report(ctx, name, people=people, include_unreviewed=include_unreviewed)
+    data = case_reports.render(made, format)
+    digest = report.record_report(ctx, name, format, data, None)
+    kind = "application/pdf" if format == "pdf" else "text/html; charset=utf-8"
+    filename = f"facesift-report.{format}"
+    headers = {"X-Content-SHA256": digest,
+               "Content-Disposition": f'attachment; filename="{filename}"'}  # fmt: skip
+    return Response(data, media_type=kind, headers=headers)
 
 
 # ------------------------------------------------------------------------------------ admin

@@ -27,6 +27,7 @@ from facesift.match.policy import VERDICTS
 from facesift.media.draw import draw_boxes
 from facesift.media.image import load_image
 from facesift.media.video import read_frame_index
+from facesift.reports import case_report as case_reports
 from facesift.reports.annotate import annotated_photo
 from facesift.store.records import Account
 from facesift.web import uploads
@@ -49,6 +50,7 @@ from facesift.workflows import (
     evidence,
     identify,
     listings,
+    report,
     review,
 )
 from facesift.workflows.context import Context
@@ -469,6 +471,19 @@ async def change_cluster(request: Request, ctx: Ctx, name: str, cluster_id: int)
 
     await run_in_threadpool(change)
     return RedirectResponse(f"/cases/{quote(name)}/clusters", status_code=303)
+
+
+@analyst_pages.get("/cases/{name}/report.{fmt}")
+def case_report(ctx: Ctx, name: str, fmt: str, unreviewed: bool = False) -> Response:
+    """The case's report to download (PDF or HTML); its SHA-256 is audited."""
+    if fmt not in case_reports.FORMATS:
+        return Response(status_code=404)
+    made = report.case_report(ctx, name, include_unreviewed=unreviewed)
+    data = case_reports.render(made, fmt)
+    report.record_report(ctx, name, fmt, data, None)
+    kind = "application/pdf" if fmt == "pdf" else "text/html; charset=utf-8"
+    disposition = f'attachment; filename="facesift-report.{fmt}"'
+    return Response(data, media_type=kind, headers={"Content-Disposition": disposition})
 
 
 # ---------------------------------------------------------------------------------- video

@@ -85,9 +85,12 @@ def compare(
     person: str | None = None,
     case: str | None = None,
     size: int = COMPARISON_SIZE,
+    aligned: dict[int, ComparedFace] | None = None,
 ) -> Comparison:
     """Compare stored face `probe_id` with stored face `reference_id`, or with the enrolled
-    face of `person` that matches it best."""
+    face of `person` that matches it best. `aligned` keeps faces aligned before (at this
+    size) for the next call: a report shows one gallery face beside many."""
+    kept = {} if aligned is None else aligned
     probe = _stored(ctx, probe_id)
     if reference_id is None:
         if person is None:
@@ -99,9 +102,12 @@ def compare(
     )
     in_force = policy(ctx, case)
     fmr, band = in_force.evidence(score)
+    for face in (probe, reference):
+        if face.id not in kept:
+            kept[face.id] = _aligned(face, size)
     return Comparison(
-        probe=_aligned(probe, size),
-        reference=_aligned(reference, size),
+        probe=kept[probe.id],
+        reference=kept[reference.id],
         score=score,
         fmr=fmr,
         band=band,

@@ -41,6 +41,7 @@ from facesift.workflows import (
     evidence,
     identify,
     listings,
+    report,
     review,
     scan,
 )
@@ -373,6 +374,17 @@ class Workspace:
     def audit_verifier_key(self) -> str:
         return audit.verifier_key(self.context)
 
+    # ----------------------------------------------------------------------------- reports
+    def case_report(
+        self, case: str, *, people: Iterable[str] | None = None, include_unreviewed: bool = False
+    ) -> report.CaseReport:
+        return report.case_report(
+            self.context, case, people=people, include_unreviewed=include_unreviewed
+        )
+
+    def record_report(self, case: str, fmt: str, data: bytes, out: str | None) -> str:
+        return report.record_report(self.context, case, fmt, data, out)
+
 
 # Each method is documented by the use case it delegates to (help(Workspace.scan) shows it).
 for _method, _use_case in {
@@ -422,5 +434,7 @@ for _method, _use_case in {
     "verify_audit": audit.verify,
     "audit_checkpoint": audit.checkpoint,
     "audit_verifier_key": audit.verifier_key,
+    "case_report": report.case_report,
+    "record_report": report.record_report,
 }.items():
     getattr(Workspace, _method).__doc__ = _use_case.__doc__
