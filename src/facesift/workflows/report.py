@@ -258,20 +258,26 @@ def _thumbnail(ctx: Context, face_id: int) -> bytes:
 
 
 def _clusters(ctx: Context, case: str) -> list[ClusterSection]:
-    """Open clusters worth a look: the largest, with who they appear with."""
+    """Open clusters worth a look: among the largest, first those seen with identified or
+    gallery people, then by size."""
     from facesift.workflows import cooccurrence
 
     listing = discovery.clusters(ctx, case=case)
-    out = []
-    for view in listing.clusters[:CLUSTERS_SHOWN]:
+    candidates = []
+    for view in listing.clusters[: CLUSTERS_SHOWN * 3]:  # the largest, then by company
         found = cooccurrence.cooccur(ctx, f"cluster:{view.cluster_id}", case=case)
+        people = [c.name for c in found.companions if c.kind == "person"]
+        candidates.append((view, people))
+    candidates.sort(key=lambda vp: (-len(vp[1]), -vp[0].appearances, vp[0].cluster_id))
+    out = []
+    for view, people in candidates[:CLUSTERS_SHOWN]:
         best = sorted(view.faces, key=lambda f: (-f.quality, f.face_id))[:CLUSTER_FACES_SHOWN]
         out.append(
             ClusterSection(
                 view.cluster_id,
                 len(view.faces),
                 view.media,
-                [c.name for c in found.companions if c.kind == "person"],
+                people,
                 [_thumbnail(ctx, f.face_id) for f in best],
             )
         )
