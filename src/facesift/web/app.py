@@ -172,6 +172,11 @@ def person(ctx: Ctx, name: str) -> dict[str, Any]:
     return {**found[0].to_dict(), "faces": [f.to_dict() for f in listings.faces(ctx, person=name)]}
 
 
+@viewer.get("/cases")
+def cases(ctx: Ctx) -> list[dict[str, Any]]:
+    return [c.to_dict() for c in listings.cases(ctx)]
+
+
 @viewer.get("/media")
 def media(ctx: Ctx, case: str | None = None) -> list[dict[str, Any]]:
     return [m.to_dict() for m in listings.media(ctx, case)]
@@ -291,6 +296,13 @@ def upload(request: Request, ctx: Ctx, files: list[UploadFile] = File(...)) -> l
         )
     )
     return [k.to_dict() for k in kept]
+
+
+@analyst.post("/cases", status_code=201)
+def create_case(ctx: Ctx, name: Annotated[str, Body(embed=True)]) -> dict[str, str]:
+    """Open an empty case (scans file media under it, creating it when needed)."""
+    listings.create_case(ctx, name)
+    return {"name": name}
 
 
 @analyst.post("/scans", status_code=202)
