@@ -168,6 +168,16 @@ def test_uploads_are_kept_by_content_and_checked(api: Api, tmp_path: Path) -> No
         "/api/media", headers=api.as_("ana"), files=[("files", ("a.jpg", b"not an image"))]
     )
     assert text.status_code == 415 and "a.jpg" in text.json()["detail"]
+    mixed = api.client.post(
+        "/api/media",
+        headers=api.as_("ana"),
+        files=[("files", ("good.png", (tmp_path / "red.png").read_bytes())),
+               ("files", ("bad.jpg", b"not an image either"))],
+    )  # fmt: skip
+    assert mixed.status_code == 200  # the good file is kept, the bad one said why not
+    good, bad = mixed.json()
+    assert good["sha256"] == kept["sha256"] and bad["name"] == "bad.jpg"
+    assert bad["status"] == 415 and "neither a photo nor a video" in bad["refused"]
     huge = api.client.post(
         "/api/media", headers=api.as_("ana"), files=[("files", ("b.jpg", b"\xff" * 5_000_001))]
     )

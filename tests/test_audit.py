@@ -157,6 +157,14 @@ def test_the_cli_acts_under_a_name_and_verify_exits_non_zero(
     assert '"review.check"' in shown.output
     assert runner.invoke(cli, [*ws, "audit", "verify"]).exit_code == 0
     engine = create_engine(f"sqlite:///{tmp_path / 'ws' / 'facesift.db'}")
+    # A decision changed in the database no longer matches the entry that recorded it.
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE review_decisions SET verdict = 'confirm' WHERE id = 1"))
+    changed = runner.invoke(cli, [*ws, "audit", "verify"])
+    assert changed.exit_code == 1 and "decision 1 differs" in changed.output
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE review_decisions SET verdict = 'reject' WHERE id = 1"))
+    assert runner.invoke(cli, [*ws, "audit", "verify"]).exit_code == 0
     with engine.begin() as connection:
         connection.execute(text("UPDATE audit_log SET actor = 'nobody' WHERE seq = 2"))
     engine.dispose()

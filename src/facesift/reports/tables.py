@@ -68,11 +68,14 @@ def _columns(*headers: str) -> list[Column]:
 def faces_table(
     title: str, faces: Iterable[FaceMatches], decision: Decision, text: UserText = as_is
 ) -> TextTable:
-    """Faces numbered from 1, each with where it is, its quality and its ranked candidates;
-    the caption gives the threshold and how to read the scores."""
+    """Faces, each with where it is, its quality and its ranked candidates: stored faces by
+    their id (what `facesift review` takes), faces found just now numbered from 1; the
+    caption gives the threshold and how to read the scores."""
+    faces = list(faces)
+    stored = any(f.face_id is not None for f in faces)
     table = TextTable(
-        [Column("#", "right"), Column("where", fold=True), Column("quality"),
-         Column(CANDIDATES_HEADER, fold=True)],
+        [Column("face id" if stored else "#", "right"), Column("where", fold=True),
+         Column("quality"), Column(CANDIDATES_HEADER, fold=True)],
         title=title, caption=decision_caption(decision),
     )  # fmt: skip
     for k, face in enumerate(faces, start=1):
@@ -80,7 +83,8 @@ def faces_table(
         if face.source.path is not None:
             where = f"{text(face.source.path)}\n[{where}]"
         candidates = candidates_text(face.candidates, text) or NO_CANDIDATES
-        table.rows.append([str(k), where, quality_text(face.quality), candidates])
+        number = str(face.face_id) if face.face_id is not None else str(k)
+        table.rows.append([number, where, quality_text(face.quality), candidates])
     return table
 
 
@@ -103,7 +107,10 @@ def tracks_table(
         if track.source.path is not None:
             when = f"{text(Path(track.source.path).name)}\n{when}"
         candidates = candidates_text(track.candidates, text) or NO_CANDIDATES
-        table.rows.append([str(track.number), when, str(track.faces), where, candidates])
+        number = str(track.number)
+        if track.track_id is not None:  # stored: what `facesift review track:ID` takes
+            number += f"\ntrack:{track.track_id}"
+        table.rows.append([number, when, str(track.faces), where, candidates])
     return table
 
 

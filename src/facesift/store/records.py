@@ -9,12 +9,18 @@ listing entries' `to_dict()` is the stable JSON of `facesift people|media|faces 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from facesift.vision.face import Face
+
+
+def _utc(moment: datetime) -> str:
+    """A stored time in ISO form with its zone: SQLite hands stored UTC times back without
+    one, PostgreSQL with it; both mean UTC."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def _box(bbox: tuple[float, float, float, float]) -> list[float]:
@@ -130,7 +136,7 @@ class MediaEntry:
             "faces": self.faces,
             "status": self.status,
             "error": self.error,
-            "scanned_at": self.scanned_at.isoformat(),
+            "scanned_at": _utc(self.scanned_at),
         }
 
 
@@ -181,7 +187,7 @@ class GalleryChangeEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "at": self.at.isoformat(),
+            "at": _utc(self.at),
             "actor": self.actor,
             "action": self.action,
             "person": self.person,
@@ -230,7 +236,7 @@ class ClusterOperationEntry:
     def to_dict(self) -> dict[str, Any]:
         return {
             "operation_id": self.id,
-            "at": self.at.isoformat(),
+            "at": _utc(self.at),
             "actor": self.actor,
             "action": self.action,
             "summary": self.summary,
@@ -274,7 +280,7 @@ class Account:
             "name": self.name,
             "role": self.role,
             "disabled": self.disabled,
-            "created_at": self.created_at.isoformat(),
+            "created_at": _utc(self.created_at),
         }
 
 
@@ -321,7 +327,7 @@ class CheckEntry:
             "id": self.id,
             "outcome": self.outcome,
             "reviewer": self.reviewer,
-            "at": self.at.isoformat(),
+            "at": _utc(self.at),
             "note": self.note,
         }
 
@@ -358,7 +364,7 @@ class DecisionEntry:
             "person": self.person,
             "verdict": self.verdict,
             "reviewer": self.reviewer,
-            "at": self.at.isoformat(),
+            "at": _utc(self.at),
             "note": self.note,
             "status": self.status,
             "checks": [c.to_dict() for c in self.checks],
@@ -390,8 +396,8 @@ class JobEntry:
             "progress": {"done": self.done, "total": self.total},
             "result": self.result,
             "error": self.error,
-            "created_at": self.created_at.isoformat(),
-            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+            "created_at": _utc(self.created_at),
+            "finished_at": None if self.finished_at is None else _utc(self.finished_at),
         }
 
 
@@ -407,7 +413,7 @@ class CaseEntry:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "created_at": self.created_at.isoformat(),
+            "created_at": _utc(self.created_at),
             "media": self.media,
             "faces": self.faces,
         }

@@ -55,6 +55,7 @@ from facesift.workflows import (
     review,
 )
 from facesift.workflows.context import Context
+from facesift.workflows.results import EnrollOutcome
 from facesift.workflows.workspace import Workspace
 
 Ctx = Annotated[Context, Depends(acting)]
@@ -278,6 +279,25 @@ def _keep(request: Request, file: UploadFile) -> uploads.Upload:
     return uploads.keep(ctx.folder, file.file, file.filename, request.app.state.max_upload_bytes)
 
 
+def _keep_each(
+    request: Request, files: list[UploadFile]
+) -> tuple[list[uploads.Upload], list[uploads.Refusal]]:
+    ctx: Context = request.app.state.context
+    limit = request.app.state.max_upload_bytes
+    return uploads.keep_each(ctx.folder, [(f.file, f.filename) for f in files], limit)
+
+
+def _outcomes(
+    ctx: Context, name: str, files: list[UploadFile], request: Request, meta: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Enrol the main face of each uploaded photo as `name`; a refused upload is an
+    "unreadable" outcome with its reason."""
+    kept, refused = _keep_each(request, files)
+    done = pages.analysing(request, lambda: enroll.enroll(ctx, name, [k.path for k in kept], meta))
+    unread = [EnrollOutcome(r.name or "upload", name, "unreadable", r.reason) for r in refused]
+    return [o.to_dict() for o in [*done, *unread]]
+
+
 def _stored_path(ctx: Context, sha256: str) -> Path:
     found = ctx.store.read(lambda tx: tx.find_media(sha256))
     if found is None:
@@ -288,14 +308,18 @@ def _stored_path(ctx: Context, sha256: str) -> Path:
 @analyst.post("/media")
 def upload(request: Request, ctx: Ctx, files: list[UploadFile] = File(...)) -> list[dict[str, Any]]:
     """Keep photos or videos in the workspace (by content; nothing is analysed yet: start a
-    scan job with their SHA-256s)."""
-    kept = [_keep(request, f) for f in files]
+    scan job with their SHA-256s). Each file's entry says where it is kept, or why it was
+    refused; the whole call is refused only when no file could be kept."""
+    kept, refused = _keep_each(request, files)
     ctx.store.transaction(
         lambda tx: tx.audit(
-            ctx.actor, "media.upload", inputs={"files": [k.to_dict() for k in kept]}
+            ctx.actor,
+            "media.upload",
+            inputs={"files": [k.to_dict() for k in kept]},
+            details={"refused": [r.to_dict() for r in refused]},
         )
     )
-    return [k.to_dict() for k in kept]
+    return [k.to_dict() for k in kept] + [r.to_dict() for r in refused]
 
 
 @analyst.post("/cases", status_code=201)
@@ -364,18 +388,14 @@ def create_person(
     attributes: Annotated[str | None, Form(description="JSON object")] = None,
 ) -> list[dict[str, Any]]:
     """Enrol a person from photos (the main face of each); outcomes per photo."""
-    meta = _attributes(attributes)
-    paths = [_keep(request, f).path for f in files]
-    outcomes = pages.analysing(request, lambda: enroll.enroll(ctx, name, paths, meta))
-    return [o.to_dict() for o in outcomes]
+    return _outcomes(ctx, name, files, request, _attributes(attributes))
 
 
 @analyst.post("/people/{name}/photos", status_code=201)
 def add_photos(
     request: Request, ctx: Ctx, name: str, files: list[UploadFile] = File(...)
 ) -> list[dict[str, Any]]:
-    paths = [_keep(request, f).path for f in files]
-    return [o.to_dict() for o in pages.analysing(request, lambda: enroll.enroll(ctx, name, paths))]
+    return _outcomes(ctx, name, files, request, None)
 
 
 @analyst.patch("/people/{name}")
@@ -448,7 +468,7 @@ def undo_cluster_operation(
 @analyst.post("/decisions", status_code=201)
 def decide(
     ctx: Ctx,
-    target: Annotated[str, Body(description="a face id (123) or a track (track:45)")],
+    target: Annotated[str | int, Body(description="a face id (123) or a track (track:45)")],
     person: Annotated[str, Body()],
     verdict: Annotated[str, Body(description="confirm, reject or inconclusive")],
     note: Annotated[str | None, Body()] = None,

@@ -100,6 +100,8 @@ async def page_user(request: Request, scopes: SecurityScopes) -> Account:
     account = None if not session else await run_in_threadpool(accounts.authenticate, base, session)
     if account is None or session is None:
         raise SignInNeeded
+    request.state.account = account  # a refusal page still shows who is signed in
+    request.state.token = session
     for needed in scopes.scopes:
         if not accounts.role_allows(account.role, needed):
             raise PageForbidden(f"this needs the {needed} role ({account.name} is {account.role})")
@@ -111,6 +113,4 @@ async def page_user(request: Request, scopes: SecurityScopes) -> Account:
             sent = value if isinstance(value, str) else None
         if sent is None or not hmac.compare_digest(sent, csrf_token(session)):
             raise PageForbidden("the form's security token is missing or wrong; reload the page")
-    request.state.account = account
-    request.state.token = session
     return account

@@ -216,9 +216,13 @@ def person_page(request: Request, ctx: Ctx, name: str) -> HTMLResponse:
     return render(request, "person.html", person=found[0], faces=faces)
 
 
-def _keep_all(request: Request, ctx: Context, files: list[UploadFile]) -> list[uploads.Upload]:
+def _keep_each(
+    request: Request, ctx: Context, files: list[UploadFile]
+) -> tuple[list[uploads.Upload], list[uploads.Refusal]]:
+    """Keep every uploaded file that can be kept; the others with why (none kept: refused)."""
     limit = request.app.state.max_upload_bytes
-    return [uploads.keep(ctx.folder, f.file, f.filename, limit) for f in files if f.filename]
+    chosen = [(f.file, f.filename) for f in files if f.filename]
+    return uploads.keep_each(ctx.folder, chosen, limit)
 
 
 @analyst_pages.post("/people")
@@ -235,11 +239,14 @@ def add_person(
         key, sep, value = line.partition(":")
         if sep and key.strip():
             meta[key.strip()] = value.strip()
-    kept = _keep_all(request, ctx, photos)
+    kept, refused = _keep_each(request, ctx, photos)
     outcomes = analysing(request, lambda: enroll.enroll(ctx, name, [k.path for k in kept], meta))
     if not any(o.status in ("enrolled", "already_enrolled") for o in outcomes):
-        reasons = "; ".join(f"{o.status}: {o.message}" for o in outcomes)
-        return render(request, "message.html", 400, title="Not enrolled", message=reasons)
+        reasons = [f"{o.status}: {o.message}" for o in outcomes]
+        reasons += [f"{r.name}: {r.reason}" for r in refused]
+        return render(
+            request, "message.html", 400, title="Not enrolled", message="; ".join(reasons)
+        )
     return RedirectResponse(f"/people/{quote(name)}", status_code=303)
 
 
@@ -247,7 +254,7 @@ def add_person(
 def add_photos(
     request: Request, ctx: Ctx, name: str, photos: Annotated[list[UploadFile], File()]
 ) -> Response:
-    kept = _keep_all(request, ctx, photos)
+    kept, _refused = _keep_each(request, ctx, photos)
     analysing(request, lambda: enroll.enroll(ctx, name, [k.path for k in kept]))
     return RedirectResponse(f"/people/{quote(name)}", status_code=303)
 
@@ -274,8 +281,8 @@ def case_page(request: Request, ctx: Ctx, name: str, page: int = 0) -> HTMLRespo
     faces = listings.faces(ctx, case=name, limit=PAGE, offset=page * PAGE)
     decided = review.decisions(ctx, case=name)
     confirmed: dict[str, list[Any]] = {}
-    for entry in decided:
-        if entry.verdict == "confirm":
+    for entry in review.standing(decided):
+        if entry.verdict == "confirm" and entry.status != "disputed":
             confirmed.setdefault(entry.person, []).append(entry)
     jobs = [j for j in ctx.store.read(lambda tx: tx.jobs.all(20)) if j.params.get("case") == name]
     return render(
@@ -297,16 +304,26 @@ def upload_to_case(
     request: Request, ctx: Ctx, name: str, files: Annotated[list[UploadFile], File()]
 ) -> Response:
     """Keep uploaded files and start a scan job into the case (JSON for the page's script)."""
-    kept = _keep_all(request, ctx, files)
+    wants_json = request.headers.get("accept", "").startswith("application/json")
+    try:
+        kept, refused = _keep_each(request, ctx, files)
+    except uploads.UploadRefused as exc:
+        if wants_json:
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        raise
     ctx.store.transaction(
         lambda tx: tx.audit(
-            ctx.actor, "media.upload", inputs={"files": [k.to_dict() for k in kept]}
+            ctx.actor,
+            "media.upload",
+            inputs={"files": [k.to_dict() for k in kept]},
+            details={"refused": [r.to_dict() for r in refused]},
         )
     )
     params = {"media": [k.sha256 for k in kept], "case": name}
     job = request.app.state.jobs.scan(ctx, [k.path for k in kept], params)
-    if request.headers.get("accept", "").startswith("application/json"):
-        return JSONResponse({"job": job.id, "files": [k.to_dict() for k in kept]})
+    if wants_json:
+        answer = {"job": job.id, "files": [k.to_dict() for k in kept]}
+        return JSONResponse(answer | {"refused": [r.to_dict() for r in refused]})
     return RedirectResponse(f"/cases/{quote(name)}", status_code=303)
 
 
@@ -332,7 +349,8 @@ def search(
     top: Annotated[int, Form()] = 5,
 ) -> HTMLResponse:
     """A photo or short video against the gallery: numbered boxes, ranked candidates."""
-    (kept,) = _keep_all(request, ctx, [probe])
+    limit = request.app.state.max_upload_bytes
+    kept = uploads.keep(ctx.folder, probe.file, probe.filename, limit)
     result = analysing(
         request, lambda: identify.search(ctx, kept.path, top=min(top, 20), workers=1)
     )

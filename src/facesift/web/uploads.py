@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -75,6 +76,33 @@ def keep(folder: Path, stream: BinaryIO, name: str | None, max_bytes: int) -> Up
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    name: str | None
+    reason: str
+    status: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "refused": self.reason, "status": self.status}
+
+
+def keep_each(
+    folder: Path, files: Sequence[tuple[BinaryIO, str | None]], max_bytes: int
+) -> tuple[list[Upload], list[Refusal]]:
+    """Keep every file that can be kept, and say why each other one was refused; refuse
+    the whole batch (the first refusal's status, every reason) only when none could be."""
+    kept: list[Upload] = []
+    refused: list[Refusal] = []
+    for stream, name in files:
+        try:
+            kept.append(keep(folder, stream, name, max_bytes))
+        except UploadRefused as exc:
+            refused.append(Refusal(name, str(exc), exc.status))
+    if refused and not kept:
+        raise UploadRefused(refused[0].status, "; ".join(r.reason for r in refused))
+    return kept, refused
 
 
 def find(folder: Path, sha256: str) -> Path | None:

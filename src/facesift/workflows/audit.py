@@ -3,6 +3,8 @@
 `verify` recomputes every entry's hash and link (facesift.store.audit) and, given a
 checkpoint signed earlier (facesift.store.checkpoint), proves that the log still holds the
 entries it covered, unchanged: the only way to notice that the newest entries were removed.
+It also holds the review decisions and their checks as stored against the entries that
+recorded them, so that a decision changed in the database is caught too.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facesift.store import checkpoint as checkpoints
-from facesift.store.audit import ChainProblem
+from facesift.store.audit import ChainProblem, canonical_json
 from facesift.store.records import AuditEntry
 from facesift.store.store import Tx
 from facesift.workflows.context import Context
@@ -93,10 +95,52 @@ def verify(ctx: Context, *, note: str | None = None, verifier: str | None = None
         count, head, problems = tx.audit_log.verify()
         if claimed is not None:
             problems = problems + _against(tx, claimed)
-            problems.sort(key=lambda p: p.seq)
+        problems = problems + _decisions_against_log(tx)
+        problems.sort(key=lambda p: p.seq)
         return AuditCheck(count, head, problems, claimed)
 
     return ctx.store.read(check)
+
+
+def _decisions_against_log(tx: Tx) -> list[ChainProblem]:
+    """Review decisions and checks as stored against the audit entries that recorded them:
+    a decision changed, added or removed outside facesift no longer matches the log."""
+    problems: list[ChainProblem] = []
+    decided = {e.objects.get("decision"): e for e in tx.audit_log.entries(action="review.decide")}
+    checked = {e.objects.get("check"): e for e in tx.audit_log.entries(action="review.check")}
+    stored = tx.reviews.all()
+    for d in stored:
+        entry = decided.pop(d.id, None)
+        if entry is None:
+            problems.append(ChainProblem(0, f"decision {d.id} has no audit entry (added outside)"))
+            continue
+        recorded = (entry.actor, entry.objects.get("person"), entry.objects.get("face"),
+                    entry.objects.get("track"), entry.details.get("verdict"),
+                    entry.details.get("note"), entry.details.get("shown"))  # fmt: skip
+        now = (d.reviewer, d.person, d.face_id, d.track_id, d.verdict, d.note, d.shown)
+        if canonical_json(recorded) != canonical_json(now):
+            problems.append(
+                ChainProblem(
+                    entry.seq, f"decision {d.id} differs from this entry, which recorded it"
+                )
+            )
+        for c in d.checks:
+            check_entry = checked.pop(c.id, None)
+            if check_entry is None:
+                problems.append(
+                    ChainProblem(0, f"check {c.id} of decision {d.id} has no audit entry")
+                )
+            elif (check_entry.actor, check_entry.objects.get("decision"),
+                  check_entry.details.get("outcome"), check_entry.details.get("note")) != (
+                      c.reviewer, d.id, c.outcome, c.note):  # fmt: skip
+                problems.append(
+                    ChainProblem(check_entry.seq, f"check {c.id} differs from this entry")
+                )
+    for number, entry in decided.items():
+        problems.append(ChainProblem(entry.seq, f"decision {number} was removed from the store"))
+    for number, entry in checked.items():
+        problems.append(ChainProblem(entry.seq, f"check {number} was removed from the store"))
+    return problems
 
 
 def _against(tx: Tx, claimed: checkpoints.Checkpoint) -> list[ChainProblem]:

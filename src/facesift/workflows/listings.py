@@ -24,10 +24,18 @@ def cases(ctx: Context) -> list[CaseEntry]:
     return ctx.store.read(lambda tx: tx.cases())
 
 
-def create_case(ctx: Context, name: str) -> None:
-    """Open an empty case (files are filed under it by scans); audited."""
+def check_case_name(name: str) -> None:
+    """A case name is its address in the web app and the API: no slash, no control
+    character, not empty or padded."""
     if not name.strip() or name != name.strip():
         raise WorkspaceError(f"{name!r}: a case name cannot be empty or padded")
+    if "/" in name or "\\" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise WorkspaceError(f"{name!r}: a case name cannot hold a slash or control characters")
+
+
+def create_case(ctx: Context, name: str) -> None:
+    """Open an empty case (files are filed under it by scans); audited."""
+    check_case_name(name)
 
     def write(tx: Tx) -> None:
         if not tx.create_case(name):

@@ -2,7 +2,8 @@
 anyone can check it, gathered for a renderer (facesift.reports.case_report: HTML and PDF).
 
 A person is identified in a report only by a reviewer's "confirm" (the latest decision on that
-face or track for that person); rejected candidates never appear; unreviewed and inconclusive
+face or track for that person) that no second reviewer disputed; a disputed one is shown,
+marked, and identifies nobody; rejected candidates never appear; unreviewed and inconclusive
 ones appear only when asked for, marked as such. The scores shown with a decision are the
 ones its reviewer saw (frozen with it); the face images are cut from the original files again
 and aligned as in the comparison view.
@@ -117,9 +118,7 @@ def case_report(
     wanted = None if people is None else set(people)
     result = identify(ctx, case=case, top=5)
     decided = review.decisions(ctx, case=case)
-    latest: dict[tuple[int | None, int | None, str], DecisionEntry] = {}
-    for made in decided:  # oldest first: the last one stands
-        latest[(made.face_id, made.track_id, made.person)] = made
+    latest = {(d.face_id, d.track_id, d.person): d for d in review.standing(decided)}
     aligned: dict[int, compare.ComparedFace] = {}
     sections: dict[str, list[Appearance]] = {}
 
@@ -166,7 +165,7 @@ def case_report(
                     (track.start, track.end), track.best_faces)  # fmt: skip
 
     gallery = {p.name: p for p in ctx.store.read(lambda tx: tx.people())}
-    order = {"confirmed": 0, "inconclusive": 1, "unreviewed": 2}
+    order = {"confirmed": 0, "disputed": 1, "inconclusive": 2, "unreviewed": 3}
     people_sections = [
         PersonSection(
             person,
@@ -234,11 +233,12 @@ def record_report(ctx: Context, case: str, fmt: str, data: bytes, out: str | Non
 
 
 def _status(entry: DecisionEntry | None, above: bool, include_unreviewed: bool) -> str | None:
-    """How an appearance is shown: confirmed; unreviewed (above the threshold) or
-    inconclusive only when asked for; rejected never."""
+    """How an appearance is shown: confirmed, or disputed (a confirmation a second reviewer
+    disputed); unreviewed (above the threshold) or inconclusive only when asked for;
+    rejected never."""
     if entry is not None:
         if entry.verdict == "confirm":
-            return "confirmed"
+            return "disputed" if entry.status == "disputed" else "confirmed"
         if entry.verdict == "inconclusive" and include_unreviewed:
             return "inconclusive"
         return None

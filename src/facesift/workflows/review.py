@@ -148,6 +148,14 @@ def queue(ctx: Context, case: str, band: str = "possible") -> tuple[list[QueueIt
     return items, result.decision
 
 
+def standing(entries: list[DecisionEntry]) -> list[DecisionEntry]:
+    """The decision that stands for each face (or track) and person: the latest one."""
+    latest: dict[tuple[int | None, int | None, str], DecisionEntry] = {}
+    for entry in sorted(entries, key=lambda e: e.id):
+        latest[(entry.face_id, entry.track_id, entry.person)] = entry
+    return sorted(latest.values(), key=lambda e: e.id)
+
+
 def decisions(ctx: Context, *, case: str | None = None) -> list[DecisionEntry]:
     """Every review decision (of one case's faces and tracks, or all), oldest first."""
 
@@ -172,6 +180,11 @@ def what_is_shown(
                 raise NotFound(f"no face {face_id} in this workspace")
             if face.model.sha256 != ctx.model.sha256:
                 raise WorkspaceError(f"face {face_id} was made by another model")
+            if face.person is not None:
+                raise WorkspaceError(
+                    f"face {face_id} is a gallery face (enrolled as {face.person}): review the "
+                    "faces of a case (the face ids `identify` lists)"
+                )
             return face.face.embedding, face.face.quality.face_px
         assert track_id is not None
         templates = tx.track_templates([track_id])

@@ -24,6 +24,7 @@ from facesift.store.store import COMPLETE, Tx
 from facesift.store.videos import ScanTakenOver, VideoRecord
 from facesift.workflows.context import Context
 from facesift.workflows.enroll import audit_stored_image, store_image
+from facesift.workflows.listings import check_case_name
 from facesift.workflows.results import ScanReport
 from facesift.workflows.video import DEFAULT_FULL_SCAN_EVERY, track_video
 
@@ -61,6 +62,8 @@ def scan(
     extension or content; hidden ones are scanned unless `skip_hidden`; every file not
     analysed is in the report's `skipped`.
     """
+    if case is not None:
+        check_case_name(case)
     started = time.perf_counter()
     paths_given = list(paths)
     found = discover(paths_given, skip_hidden=skip_hidden)

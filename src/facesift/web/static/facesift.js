@@ -4,14 +4,15 @@
 
 function csrf() { return document.body.dataset.csrf || ""; }
 
-function followJob(id, status) {
+function followJob(id, status, refused) {
   const poll = async () => {
     const response = await fetch(`/jobs/${id}.json`);
     if (!response.ok) return;
     const job = await response.json();
-    status.textContent = `scan job ${id}: ${job.status} (${job.progress.done}/${job.progress.total})`;
+    status.textContent = `scan job ${id}: ${job.status} (${job.progress.done}/${job.progress.total})` +
+      (refused ? `; refused: ${refused}` : "");
     if (["done", "failed", "interrupted"].includes(job.status)) {
-      if (job.status === "done") location.reload();
+      if (job.status === "done" && !refused) location.reload();
       return;
     }
     setTimeout(poll, 700);
@@ -31,10 +32,16 @@ function setUpUpload(form) {
     bar.hidden = false;
     request.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = (100 * e.loaded) / e.total; };
     request.onload = () => {
-      if (request.status !== 200) { status.textContent = `upload refused: ${request.responseText}`; return; }
-      const answer = JSON.parse(request.responseText);
-      status.textContent = `${answer.files.length} file(s) kept; scanning…`;
-      followJob(answer.job, status);
+      let answer = {};
+      try { answer = JSON.parse(request.responseText); } catch (e) { answer = {}; }
+      if (request.status !== 200) {
+        status.textContent = `upload refused: ${answer.detail || request.statusText}`;
+        return;
+      }
+      const refused = answer.refused.map((r) => `${r.name}: ${r.refused}`).join("; ");
+      status.textContent = `${answer.files.length} file(s) kept; scanning` +
+        (refused ? `; refused: ${refused}` : "");
+      followJob(answer.job, status, refused);
     };
     request.onerror = () => { status.textContent = "upload failed"; };
     request.send(new FormData(form));
@@ -72,14 +79,21 @@ function setUpQueue(queue) {
     form.querySelector(`button[value="${verdict}"]`).click();
   };
   document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && event.target.matches(".note")) {  // back to the item
+      event.target.closest(".queue-item").focus();
+      return;
+    }
     if (event.target.matches("input, textarea, select") || event.ctrlKey || event.metaKey || event.altKey) return;
     const keys = { j: () => move(1), k: () => move(-1), c: () => decide("confirm"),
                    r: () => decide("reject"), i: () => decide("inconclusive"),
                    n: () => { const note = current() && current().querySelector(".note"); if (note) note.focus(); } };
     if (keys[event.key]) { event.preventDefault(); keys[event.key](); }
   });
-  const first = items()[0];
-  if (first) first.focus();
+  // After a decision the page comes back focused on the item after the one decided.
+  const wanted = Number(new URLSearchParams(location.search).get("focus") || 0);
+  const all = items();
+  const start = all[Math.min(wanted, all.length - 1)];
+  if (start) start.focus();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
