@@ -170,7 +170,9 @@ def test_an_analyst_uploads_searches_confirms_and_an_admin_sees_it(
     WebDriverWait(browser, 120).until(
         lambda b: b.find_elements(By.CSS_SELECTOR, "#faces-title + ul img")
     )
-    assert "1 file(s), 1 face(s)" in browser.find_element(By.TAG_NAME, "main").text
+    shown = browser.find_element(By.TAG_NAME, "main").text
+    assert "1 file(s), 1 face(s)" in shown
+    assert f"{site.evidence.name} (uploaded)" in shown  # the name it was sent under
     _shot(browser, "03-case")
 
     browser.get(f"{site.base}/search")

@@ -11,7 +11,16 @@ from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from facesift.store.database import read_setting, write_setting
-from facesift.store.schema import Case, Face, GalleryChange, Media, Person, Track, case_media
+from facesift.store.schema import (
+    Case,
+    Face,
+    GalleryChange,
+    Media,
+    Person,
+    Track,
+    UploadName,
+    case_media,
+)
 
 GALLERY_VERSION_KEY = "gallery_version"
 QueryT = TypeVar("QueryT", bound=Select)
@@ -171,6 +180,30 @@ def unenrolled_faces(session: Session, case_name: str | None = None) -> list[Fac
     if case_name is not None:
         query = in_case(query, case_name)
     return list(session.scalars(query))
+
+
+def name_upload(session: Session, sha256: str, name: str, actor: str) -> None:
+    known = session.scalar(
+        select(func.count(UploadName.id)).where(
+            UploadName.sha256 == sha256, UploadName.name == name
+        )
+    )
+    if not known:
+        session.add(UploadName(sha256=sha256, name=name, actor=actor))
+
+
+def upload_names(session: Session, sha256s: Sequence[str]) -> dict[str, list[str]]:
+    wanted = list(dict.fromkeys(sha256s))
+    out: dict[str, list[str]] = {}
+    for at in range(0, len(wanted), 500):
+        query = (
+            select(UploadName.sha256, UploadName.name)
+            .where(UploadName.sha256.in_(wanted[at : at + 500]))
+            .order_by(UploadName.id)
+        )
+        for sha, name in session.execute(query):
+            out.setdefault(sha, []).append(name)
+    return out
 
 
 def media_metadata(

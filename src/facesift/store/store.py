@@ -197,6 +197,14 @@ class Tx:
         if media is not None:
             repo.link_case(self._session, repo.get_or_create_case(self._session, case), media)
 
+    def name_upload(self, sha256: str, name: str, actor: str) -> None:
+        """Remember a name a kept upload was sent under (once per name)."""
+        repo.name_upload(self._session, sha256, name, actor)
+
+    def upload_names(self, sha256s: Sequence[str]) -> dict[str, list[str]]:
+        """sha256 → the names the file was uploaded under, first first."""
+        return repo.upload_names(self._session, sha256s)
+
     def media_metadata(self, sha256s: Sequence[str]) -> dict[str, tuple[int, dict[str, Any]]]:
         """sha256 → (size in bytes, EXIF or container metadata) of stored files."""
         return repo.media_metadata(self._session, sha256s)

@@ -293,6 +293,7 @@ def _outcomes(
     """Enrol the main face of each uploaded photo as `name`; a refused upload is an
     "unreadable" outcome with its reason."""
     kept, refused = _keep_each(request, files)
+    uploads.record(ctx, kept, refused)
     done = pages.analysing(request, lambda: enroll.enroll(ctx, name, [k.path for k in kept], meta))
     unread = [EnrollOutcome(r.name or "upload", name, "unreadable", r.reason) for r in refused]
     return [o.to_dict() for o in [*done, *unread]]
@@ -311,14 +312,7 @@ def upload(request: Request, ctx: Ctx, files: list[UploadFile] = File(...)) -> l
     scan job with their SHA-256s). Each file's entry says where it is kept, or why it was
     refused; the whole call is refused only when no file could be kept."""
     kept, refused = _keep_each(request, files)
-    ctx.store.transaction(
-        lambda tx: tx.audit(
-            ctx.actor,
-            "media.upload",
-            inputs={"files": [k.to_dict() for k in kept]},
-            details={"refused": [r.to_dict() for r in refused]},
-        )
-    )
+    uploads.record(ctx, kept, refused)
     return [k.to_dict() for k in kept] + [r.to_dict() for r in refused]
 
 
@@ -356,6 +350,7 @@ def search(
 ) -> dict[str, Any]:
     """Every face of a photo or video against the gallery: the JSON of `facesift search`."""
     probe = _keep(request, file)  # kept: evidence of what was searched
+    uploads.record(ctx, [probe])
     result = pages.analysing(request, lambda: identify.search(ctx, probe.path, top=top, workers=1))
     return result.to_dict()
 
@@ -376,6 +371,7 @@ def verify(
 ) -> dict[str, Any]:
     """Whether the main faces of two photos are the same person (1:1), with the evidence."""
     first, second = _keep(request, a), _keep(request, b)
+    uploads.record(ctx, [first, second])
     return pages.analysing(request, lambda: identify.verify(ctx, first.path, second.path)).to_dict()
 
 

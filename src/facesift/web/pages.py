@@ -213,7 +213,8 @@ def person_page(request: Request, ctx: Ctx, name: str) -> HTMLResponse:
     if not found:
         return render(request, "message.html", 404, title="Not found", message=f"No person {name}")
     faces = listings.faces(ctx, person=name)
-    return render(request, "person.html", person=found[0], faces=faces)
+    names = listings.upload_names(ctx, [f.sha256 for f in faces])
+    return render(request, "person.html", person=found[0], faces=faces, names=names)
 
 
 def _keep_each(
@@ -240,6 +241,7 @@ def add_person(
         if sep and key.strip():
             meta[key.strip()] = value.strip()
     kept, refused = _keep_each(request, ctx, photos)
+    uploads.record(ctx, kept, refused)
     outcomes = analysing(request, lambda: enroll.enroll(ctx, name, [k.path for k in kept], meta))
     if not any(o.status in ("enrolled", "already_enrolled") for o in outcomes):
         reasons = [f"{o.status}: {o.message}" for o in outcomes]
@@ -254,7 +256,8 @@ def add_person(
 def add_photos(
     request: Request, ctx: Ctx, name: str, photos: Annotated[list[UploadFile], File()]
 ) -> Response:
-    kept, _refused = _keep_each(request, ctx, photos)
+    kept, refused = _keep_each(request, ctx, photos)
+    uploads.record(ctx, kept, refused)
     analysing(request, lambda: enroll.enroll(ctx, name, [k.path for k in kept]))
     return RedirectResponse(f"/people/{quote(name)}", status_code=303)
 
@@ -285,6 +288,7 @@ def case_page(request: Request, ctx: Ctx, name: str, page: int = 0) -> HTMLRespo
         if entry.verdict == "confirm" and entry.status != "disputed":
             confirmed.setdefault(entry.person, []).append(entry)
     jobs = [j for j in ctx.store.read(lambda tx: tx.jobs.all(20)) if j.params.get("case") == name]
+    names = listings.upload_names(ctx, [m.sha256 for m in media])
     return render(
         request,
         "case.html",
@@ -296,6 +300,7 @@ def case_page(request: Request, ctx: Ctx, name: str, page: int = 0) -> HTMLRespo
         confirmed=confirmed,
         decisions=decided,
         jobs=jobs,
+        names=names,
     )
 
 
@@ -311,14 +316,7 @@ def upload_to_case(
         if wants_json:
             return JSONResponse({"detail": str(exc)}, status_code=exc.status)
         raise
-    ctx.store.transaction(
-        lambda tx: tx.audit(
-            ctx.actor,
-            "media.upload",
-            inputs={"files": [k.to_dict() for k in kept]},
-            details={"refused": [r.to_dict() for r in refused]},
-        )
-    )
+    uploads.record(ctx, kept, refused)
     params = {"media": [k.sha256 for k in kept], "case": name}
     job = request.app.state.jobs.scan(ctx, [k.path for k in kept], params)
     if wants_json:
@@ -351,6 +349,7 @@ def search(
     """A photo or short video against the gallery: numbered boxes, ranked candidates."""
     limit = request.app.state.max_upload_bytes
     kept = uploads.keep(ctx.folder, probe.file, probe.filename, limit)
+    uploads.record(ctx, [kept])
     result = analysing(
         request, lambda: identify.search(ctx, kept.path, top=min(top, 20), workers=1)
     )

@@ -21,6 +21,8 @@ from PIL import Image
 
 from facesift.errors import FacesiftError
 from facesift.media.files import sniff
+from facesift.store.store import Tx
+from facesift.workflows.context import Context
 
 UPLOAD_DIR = "uploads"
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -137,3 +139,20 @@ def _kind(path: Path, name: str | None) -> tuple[str, str]:
             415, f"{label}: neither a photo nor a video facesift can read"
         ) from None
     return "image", _IMAGE_SUFFIX.get(fmt, ".img")
+
+
+def record(ctx: Context, kept: list[Upload], refused: Sequence[Refusal] = ()) -> None:
+    """Audit uploads and remember the names they were sent under, in one transaction."""
+
+    def write(tx: Tx) -> None:
+        for upload in kept:
+            if upload.name:
+                tx.name_upload(upload.sha256, upload.name, ctx.actor)
+        tx.audit(
+            ctx.actor,
+            "media.upload",
+            inputs={"files": [k.to_dict() for k in kept]},
+            details={"refused": [r.to_dict() for r in refused]},
+        )
+
+    ctx.store.transaction(write)

@@ -62,3 +62,8 @@ def faces(
 ) -> list[FaceEntry]:
     """Stored faces (of one person, one case, or all) with their provenance."""
     return ctx.store.read(lambda tx: tx.faces(person, case, limit, offset))
+
+
+def upload_names(ctx: Context, sha256s: list[str]) -> dict[str, list[str]]:
+    """The names files were uploaded under (their stored path is their content hash)."""
+    return ctx.store.read(lambda tx: tx.upload_names(sha256s))

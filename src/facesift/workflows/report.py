@@ -86,6 +86,7 @@ class CitedFile:
     taken: str | None  # EXIF or container time, as the file says
     camera: str | None
     frames: list[tuple[int, float | None]]  # the frames cited (videos)
+    uploaded_as: list[str] = field(default_factory=list)  # names it was uploaded under
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,8 @@ def case_report(
     media = ctx.store.read(lambda tx: tx.media(case))
     kinds = {m.sha256: m.kind for m in media}
     metadata = ctx.store.read(lambda tx: tx.media_metadata(list(kinds)))
-    files = _cited(people_sections, kinds, metadata)
+    names = ctx.store.read(lambda tx: tx.upload_names(list(kinds)))
+    files = _cited(people_sections, kinds, metadata, names)
     in_force = policy(ctx, case)
     times = [capture_time(kinds[sha], exif) for sha, (_, exif) in metadata.items()]
     dated = sorted(t.replace(tzinfo=None) for t in times if t is not None)
@@ -288,6 +290,7 @@ def _cited(
     sections: list[PersonSection],
     kinds: dict[str, str],
     metadata: dict[str, tuple[int, dict[str, Any]]],
+    names: dict[str, list[str]],
 ) -> list[CitedFile]:
     """Every file a report cites, with what it says about itself and the frames cited."""
     frames: dict[str, set[tuple[int, float | None]]] = {}
@@ -314,6 +317,7 @@ def _cited(
                 None if when is None else when.isoformat(),
                 camera,
                 sorted(frames[sha], key=lambda f: f[0]),
+                names.get(sha, []),
             )
         )
     return out

@@ -32,7 +32,20 @@ LEGACY_REVISIONS: tuple[tuple[str, Mapping[str, tuple[str, ...]]], ...] = (
     ("0003", {"faces": ("low_res_embedding",)}),
     ("0004", {"gallery_changes": (), "media": ("link_target",)}),
     ("0005", {t: () for t in ("clusters", "cluster_faces", "cluster_operations")}),
-    ("0006", {t: () for t in ("users", "api_tokens", "audit_log", "review_decisions", "jobs")}),
+    (
+        "0006",
+        {
+            t: ()
+            for t in (
+                "users",
+                "api_tokens",
+                "audit_log",
+                "review_decisions",
+                "jobs",
+                "upload_names",
+            )
+        },
+    ),
 )
 
 

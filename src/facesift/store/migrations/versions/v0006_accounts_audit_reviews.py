@@ -1,5 +1,5 @@
 """Accounts and API tokens, the hash-chained audit log, review decisions and their checks,
-background jobs.
+background jobs, the names files were uploaded under.
 
 Revision ID: 0006
 Revises: 0005
@@ -114,10 +114,21 @@ def upgrade() -> None:
             _at("created_at"),
             _at("finished_at", nullable=True),
         )
+    if not has_table("upload_names"):
+        op.create_table(
+            "upload_names",
+            sa.Column("id", sa.Integer(), primary_key=True),
+            sa.Column("sha256", sa.String(64), nullable=False),
+            sa.Column("name", sa.Text(), nullable=False),
+            sa.Column("actor", sa.String(255), nullable=False),
+            _at("at"),
+        )
+        op.create_index("ix_upload_names_sha256", "upload_names", ["sha256"])
 
 
 def downgrade() -> None:
     for table in (
+        "upload_names",
         "jobs",
         "review_checks",
         "review_decisions",
