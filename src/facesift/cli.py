@@ -686,7 +686,7 @@ def _print_clusters(data: dict[str, Any]) -> None:
                 table.columns,
                 table.rows,
                 f"{len(data['clusters'])} cluster(s) of unknown people{where}; "
-                f"{len(data['unclustered'])} unidentified face(s) in none",
+                f"{len(data['unclustered'])} unidentified face(s) in no cluster",
                 caption,
             ),
             lines=True,
