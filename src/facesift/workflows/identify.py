@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -244,10 +245,11 @@ def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> Identify
         faces, tracks = cached[1]
     else:
         faces, tracks = _identified(ctx, case, top, in_force)
-        ctx.identified.pop(key, None)
-        ctx.identified[key] = (now, (faces, tracks))
-        while len(ctx.identified) > IDENTIFY_CACHE:
-            ctx.identified.pop(next(iter(ctx.identified)))
+        with _KEEPING:  # contexts of one server share the dict across request threads
+            ctx.identified.pop(key, None)
+            ctx.identified[key] = (now, (faces, tracks))
+            while len(ctx.identified) > IDENTIFY_CACHE:
+                ctx.identified.pop(next(iter(ctx.identified)))
     reviewed = ctx.store.read(
         lambda tx: tx.reviews.of([f.face_id for f in faces if f.face_id is not None],
                                  [t.track_id for t in tracks if t.track_id is not None])
@@ -276,6 +278,7 @@ def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> Identify
 
 # How many identify results (by case, top and policy) a context keeps.
 IDENTIFY_CACHE = 4
+_KEEPING = threading.Lock()
 
 
 def _identified(
