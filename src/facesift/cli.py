@@ -77,7 +77,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Markup off: names and paths from the user's files are printed as they are, never as styles.
-console = Console(markup=False)
+# Written to a file or a pipe, tables get room (rich would assume 80 columns and cut values
+# short) unless COLUMNS says otherwise.
+PIPED_WIDTH = 160
+console = Console(
+    markup=False,
+    width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH,
+)
 errors = Console(stderr=True, soft_wrap=True, markup=False)
 
 

@@ -120,7 +120,7 @@ def _kind(path: Path, name: str | None) -> tuple[str, str]:
     label = name or "upload"
     sniffed = sniff(path)
     if sniffed == "video":
-        import av
+        import av  # PyAV is loaded only when a video is uploaded
 
         try:
             with av.open(str(path)) as container:

@@ -11,6 +11,7 @@ and aligned as in the comparison view.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from PIL import Image
 from facesift.errors import NotFound
 from facesift.media.files import capture_time
 from facesift.store.records import DecisionEntry
-from facesift.workflows import compare, discovery, evidence, review
+from facesift.workflows import compare, cooccurrence, discovery, evidence, review
 from facesift.workflows.calibration import policy
 from facesift.workflows.context import Context
 from facesift.workflows.identify import decision, identify
@@ -112,7 +113,7 @@ def case_report(
     include_unreviewed: bool = False,
 ) -> CaseReport:
     """Gather a case's report; `people` limits it to those people."""
-    from facesift import __version__
+    from facesift import __version__  # the package imports this module: import on use
 
     if not ctx.store.read(lambda tx: tx.case_exists(case)):
         raise NotFound(f"no case named {case!r} in this workspace")
@@ -220,8 +221,6 @@ def case_report(
 
 def record_report(ctx: Context, case: str, fmt: str, data: bytes, out: str | None) -> str:
     """Audit a generated report by its SHA-256 (returned)."""
-    import hashlib
-
     digest = hashlib.sha256(data).hexdigest()
     ctx.store.transaction(
         lambda tx: tx.audit(
@@ -262,8 +261,6 @@ def _thumbnail(ctx: Context, face_id: int) -> bytes:
 def _clusters(ctx: Context, case: str) -> list[ClusterSection]:
     """Open clusters worth a look: among the largest, first those seen with identified or
     gallery people, then by size."""
-    from facesift.workflows import cooccurrence
-
     listing = discovery.clusters(ctx, case=case)
     candidates = []
     for view in listing.clusters[: CLUSTERS_SHOWN * 3]:  # the largest, then by company
