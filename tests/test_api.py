@@ -391,3 +391,14 @@ def test_every_page_needs_a_session_a_role_and_a_csrf_token(api: Api) -> None:
             assert response.status_code == 403, (name, method, path)
             if name == "vic" and path != "/logout":
                 assert "role" in response.text, path
+
+
+def test_sign_in_sends_nobody_to_another_site(api: Api) -> None:
+    for target, expected in (("/cases/x", "/cases/x"), ("//evil.example", "/cases"),
+                             ("/\\evil.example", "/cases"), ("https://evil.example", "/cases")):  # fmt: skip
+        answer = TestClient(api.client.app).post(
+            "/login",
+            data={"username": "vic", "password": PASSWORDS["vic"], "next": target},
+            follow_redirects=False,
+        )
+        assert answer.headers["location"] == expected, target

@@ -100,9 +100,12 @@ def render(request: Request, name: str, status_code: int = 200, **values: Any) -
 def _back(request: Request, fallback: str) -> RedirectResponse:
     """Back to the page a form came from (only paths of this site)."""
     target = request.query_params.get("back") or fallback
-    if not target.startswith("/") or target.startswith("//"):
-        target = fallback
-    return RedirectResponse(target, status_code=303)
+    return RedirectResponse(target if _local(target) else fallback, status_code=303)
+
+
+def _local(target: str) -> bool:
+    """A path of this site: not another site's address (//host, /\\host, scheme:…)."""
+    return target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
 
 
 def analysing(request: Request, work: Callable[[], T]) -> T:
@@ -139,7 +142,7 @@ def login(
         return render(request, "login.html", 429, next=next, error=str(exc))
     except accounts.SignInRefused as exc:
         return render(request, "login.html", 401, next=next, error=str(exc))
-    target = next if next.startswith("/") and not next.startswith("//") else "/cases"
+    target = next if _local(next) else "/cases"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
