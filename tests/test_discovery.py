@@ -315,3 +315,14 @@ def test_clustering_in_two_halves_is_as_good_as_at_once(tmp_path: Path, lfw: Pat
         assert len(items) >= len(photos) - 4
     assert scores["halves"][2] >= scores["once"][2] - 0.01, scores
     assert scores["once"][0] >= 0.9, scores
+
+
+def test_faces_enrolled_after_clustering_leave_the_open_clusters(scanned: Workspace) -> None:
+    scanned.cluster(case="op", actor=ACTOR)
+    stranger = _cluster_of(scanned, "p3")
+    (view,) = [c for c in scanned.clusters(case="op").clusters if c.cluster_id == stranger]
+    enrolled = view.faces[0]
+    scanned.context.store.transaction(lambda tx: tx.enroll_face(enrolled.face_id, "Known", None))
+    after = {c.cluster_id: c for c in scanned.clusters(case="op").clusters}
+    assert enrolled.face_id not in [f.face_id for f in after[stranger].faces]
+    assert len(after[stranger].faces) == len(view.faces) - 1

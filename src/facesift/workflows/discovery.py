@@ -17,6 +17,7 @@ ones (locked) are kept as they are and never merged with each other.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -357,6 +358,17 @@ def _listing(
         entries = tx.clusters.entries(scope.id)
         clustered = {f for e in entries for f in e.face_ids}
         views = cluster_views(tx, [e for e in entries if e.state in wanted])
+        # An open cluster lists only faces still unidentified: one enrolled or matched since
+        # the clustering ran is known now (the next run takes it out for good).
+        still = {f.id for f in unknown.photo} | {
+            f.id for faces in unknown.by_track.values() for f in faces
+        }
+        views = [
+            v if v.state != "open" else dataclasses.replace(
+                v, faces=[f for f in v.faces if f.face_id in still])
+            for v in views
+        ]  # fmt: skip
+        views = [v for v in views if v.faces]
         views.sort(key=lambda v: (-v.appearances, -len(v.faces), v.cluster_id))
         loose = [f for f in unknown.photo if f.id not in clustered] + [
             f for faces in unknown.by_track.values() for f in faces if f.id not in clustered
