@@ -134,9 +134,15 @@ class AuditLog:
         action: str | None = None,
         after_seq: int = 0,
         limit: int | None = None,
+        newest_first: bool = False,
+        before_seq: int | None = None,
     ) -> list[AuditEntry]:
-        """Entries in order, filtered: `since` an ISO UTC time, `after_seq` a sequence number."""
-        query = select(AuditRow).where(AuditRow.seq > after_seq).order_by(AuditRow.seq)
+        """Entries in order (or newest first), filtered: `since` an ISO UTC time, `after_seq`
+        and `before_seq` sequence numbers to page on."""
+        order = AuditRow.seq.desc() if newest_first else AuditRow.seq
+        query = select(AuditRow).where(AuditRow.seq > after_seq).order_by(order)
+        if before_seq is not None:
+            query = query.where(AuditRow.seq < before_seq)
         if since is not None:
             query = query.where(AuditRow.at >= since)
         if actor is not None:

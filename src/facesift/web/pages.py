@@ -545,23 +545,26 @@ def audit_page(
     actor: str | None = None,
     action: str | None = None,
     since: str | None = None,
-    after: int = 0,
+    before: int | None = None,
     verify: bool = False,
 ) -> HTMLResponse:
+    """The audit log, newest first, a page at a time; the chain's verification on demand."""
     entries = audit.entries(
         ctx, actor=actor or None, action=action or None, since=since or None,
-        after_seq=after, limit=PAGE,
+        limit=PAGE, newest_first=True, before_seq=before,
     )  # fmt: skip
     checked = audit.verify(ctx) if verify else None
     filters = {"actor": actor or "", "action": action or "", "since": since or ""}
     more = None
     if len(entries) == PAGE:
-        more = urlencode({k: v for k, v in filters.items() if v} | {"after": entries[-1].seq})
+        more = urlencode({k: v for k, v in filters.items() if v} | {"before": entries[-1].seq})
+    broken = {p.seq for p in checked.problems} if checked else set()
     return render(
         request,
         "audit.html",
         entries=entries,
         checked=checked,
+        broken=broken,
         filters=filters,
         more=more,
     )

@@ -52,11 +52,20 @@ def entries(
     action: str | None = None,
     after_seq: int = 0,
     limit: int | None = None,
+    newest_first: bool = False,
+    before_seq: int | None = None,
 ) -> list[AuditEntry]:
-    """Entries in order; `since` an ISO time (UTC), `after_seq` to page on."""
+    """Entries in order (or newest first); `since` an ISO time (UTC), `after_seq` and
+    `before_seq` to page on."""
     return ctx.store.read(
         lambda tx: tx.audit_log.entries(
-            since=since, actor=actor, action=action, after_seq=after_seq, limit=limit
+            since=since,
+            actor=actor,
+            action=action,
+            after_seq=after_seq,
+            limit=limit,
+            newest_first=newest_first,
+            before_seq=before_seq,
         )
     )
 
