@@ -39,6 +39,7 @@ if CHROMIUM is None or CHROMEDRIVER is None:
     )
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -125,19 +126,38 @@ def _sign_in(browser: WebDriver, site: Site, name: str) -> None:
     browser.find_element(By.ID, "username").send_keys(name)
     browser.find_element(By.ID, "password").send_keys(PASSWORDS[name])
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(browser, 10).until(ready.title_contains("Cases"))
+    _waiting(browser, 10).until(ready.title_contains("Cases"))
+
+
+def _waiting(browser: WebDriver, seconds: float) -> WebDriverWait[WebDriver]:
+    """A wait that looks again when the browser is between two documents."""
+    return WebDriverWait(browser, seconds, ignored_exceptions=(WebDriverException,))
 
 
 def _submit(browser: WebDriver, button: WebElement) -> None:
-    """Click a form's button and wait for the page it leads to."""
-    page = browser.find_element(By.TAG_NAME, "main")
+    """Click a form's button and wait until the page it leads to has loaded: a mark left on
+    this page's window is gone from the next one's (a check of the old page's elements can
+    fail in other ways while the browser swaps documents)."""
+    browser.execute_script("window.facesiftOldPage = true;")
     button.click()
-    WebDriverWait(browser, 30).until(ready.staleness_of(page))
+
+    def next_page_loaded(driver: WebDriver) -> bool:
+        try:
+            return bool(
+                driver.execute_script(
+                    "return window.facesiftOldPage === undefined"
+                    " && document.readyState === 'complete';"
+                )
+            )
+        except WebDriverException:  # between documents
+            return False
+
+    WebDriverWait(browser, 30).until(next_page_loaded)
 
 
 def _loaded_size(browser: WebDriver, element_id: str) -> tuple[int, int]:
     """The decoded size of an image (0×0 when it did not load)."""
-    WebDriverWait(browser, 10).until(
+    _waiting(browser, 10).until(
         lambda b: b.execute_script(f"return document.getElementById('{element_id}').complete")
     )
     return tuple(  # type: ignore[return-value]
@@ -167,7 +187,7 @@ def test_an_analyst_uploads_searches_confirms_and_an_admin_sees_it(
     browser.find_element(By.ID, "upload-files").send_keys(str(site.evidence))
     browser.find_element(By.CSS_SELECTOR, "#upload button").click()
     # The page uploads with a progress bar, follows the scan job, and reloads when it is done.
-    WebDriverWait(browser, 120).until(
+    _waiting(browser, 120).until(
         lambda b: b.find_elements(By.CSS_SELECTOR, "#faces-title + ul img")
     )
     shown = browser.find_element(By.TAG_NAME, "main").text
@@ -178,7 +198,7 @@ def test_an_analyst_uploads_searches_confirms_and_an_admin_sees_it(
     browser.get(f"{site.base}/search")
     browser.find_element(By.ID, "probe").send_keys(str(site.evidence))
     browser.find_element(By.CSS_SELECTOR, "form.inline button").click()
-    WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "annotated"))
+    _waiting(browser, 60).until(lambda b: b.find_elements(By.ID, "annotated"))
     width, height = _loaded_size(browser, "annotated")
     with Image.open(site.evidence) as photo:
         assert (width, height) == photo.size
@@ -192,20 +212,22 @@ def test_an_analyst_uploads_searches_confirms_and_an_admin_sees_it(
     assert browser.switch_to.active_element == item  # the queue starts on its first item
     _shot(browser, "05-review")
     browser.switch_to.active_element.send_keys("c")  # confirm, by keyboard
-    WebDriverWait(browser, 10).until(
-        lambda b: "confirm by ana" in b.find_element(By.ID, "queue").text
-    )
+    _waiting(browser, 10).until(lambda b: "confirm by ana" in b.find_element(By.ID, "queue").text)
 
     compare = browser.find_element(By.PARTIAL_LINK_TEXT, "Forensic comparison")
     compare.click()
-    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "probe-chip"))
+    _waiting(browser, 30).until(lambda b: b.find_elements(By.ID, "probe-chip"))
     assert _loaded_size(browser, "probe-chip") == (320, 320)
     assert _loaded_size(browser, "reference-chip") == (320, 320)
     browser.find_element(By.ID, "show-landmarks").click()
     marks = browser.find_elements(By.CSS_SELECTOR, ".landmarks circle")
     assert len(marks) == 10 and marks[0].is_displayed()
     assert "SHA-256" in browser.find_element(By.CSS_SELECTOR, "table.provenance").text
+    assert browser.find_elements(By.CSS_SELECTOR, "form.decide button[value=reject]")
     _shot(browser, "06-compare")
+    _submit(browser, browser.find_element(By.LINK_TEXT, "Back to the review queue"))
+    assert "Review" in browser.title
+    assert "confirm by ana" in browser.find_element(By.ID, "queue").text
 
     browser.get(f"{site.base}/cases/web")
     assert (

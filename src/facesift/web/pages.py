@@ -417,8 +417,12 @@ def compare_page(
     person: str | None = None,
     reference: int | None = None,
     case: str | None = None,
+    target: str | None = None,
+    back: str | None = None,
 ) -> HTMLResponse:
-    """Probe and reference aligned side by side, overlaid, with their originals and provenance."""
+    """Probe and reference aligned side by side, overlaid, with their originals and
+    provenance; with a gallery `person`, the decision on `target` (the face, or its track)
+    can be made here, then `back` leads to where the examiner came from."""
     made = analysing(
         request,
         lambda: compare.compare(ctx, face, reference_id=reference, person=person, case=case),
@@ -434,6 +438,11 @@ def compare_page(
         chips=chips,
         size=compare.COMPARISON_SIZE,
         verdict=VERDICTS.get(made.band, ""),
+        person=person,
+        case=case,
+        target=target or str(face),
+        back=back if back and _local(back) else None,
+        here=str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
     )
 
 
