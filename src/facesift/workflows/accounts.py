@@ -9,6 +9,7 @@ or its password changed. Failed sign-ins are audited and limit further attempts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -30,8 +31,13 @@ FAILED_LOGIN_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
 
 _hasher = PasswordHasher()
-# Verified when the name is unknown, so that a wrong name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the name is unknown, so that a wrong name takes as long as a wrong
+    password (made on first use: hashing costs time every command would pay)."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class SignInRefused(FacesiftError):
@@ -137,7 +143,7 @@ def login(ctx: Context, name: str, password: str, *, client: str | None = None) 
         raise TooManyAttempts(int(FAILED_LOGIN_WINDOW.total_seconds()))
     stored = ctx.store.read(lambda tx: tx.accounts.password_hash(name))
     account = ctx.store.read(lambda tx: tx.accounts.get(name))
-    ok = _verify(stored or _DUMMY_HASH, password) and stored is not None
+    ok = _verify(stored or _dummy_hash(), password) and stored is not None
     if not ok or account is None or account.disabled:
         why = "disabled" if ok and account is not None else "wrong name or password"
         ctx.store.transaction(
