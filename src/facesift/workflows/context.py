@@ -71,8 +71,10 @@ def open_context(
     database unless `database_url` names another, FAISS index files unless `indexes`."""
     path = Path(folder)
     if not path.exists():  # biometric data: readable by its owner only
-        path.mkdir(parents=True, mode=0o700)
-        os.chmod(path, 0o700)
+        # Several processes may open the same new workspace at once: one of them makes it.
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(parents=True, mode=0o700)
+            os.chmod(path, 0o700)
     if not path.is_dir():
         raise WorkspaceError(f"{path}: the workspace must be a folder")
     indexes = indexes or FaissFiles(path / INDEX_DIR)
