@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,9 +23,6 @@ from PIL import Image
 
 from facesift.errors import FacesiftError
 from facesift.match.policy import VERDICTS
-from facesift.media.draw import draw_boxes
-from facesift.media.image import load_image
-from facesift.media.video import read_frame_index
 from facesift.reports import case_report as case_reports
 from facesift.reports.annotate import annotated_photo
 from facesift.store.records import Account
@@ -170,36 +166,16 @@ def home() -> RedirectResponse:
 
 # --------------------------------------------------------------------------------- images
 @viewer_pages.get("/img/faces/{face_id}.jpg")
-def face_thumbnail(request: Request, ctx: Ctx, face_id: int) -> Response:
-    """A face's thumbnail, made once from its crop or photo and then kept (owner-only)."""
-    folder = ctx.folder / "thumbs" / str(face_id // 1000)
-    path = folder / f"{face_id}.jpg"
-    if not path.exists():
-        image = Image.open(io.BytesIO(evidence.face_image(ctx, face_id)))
-        image.thumbnail((THUMB_PX, THUMB_PX))
-        folder.mkdir(parents=True, mode=0o700, exist_ok=True)
-        temp = folder / f".{face_id}.{os.getpid()}.tmp"
-        image.convert("RGB").save(temp, "JPEG", quality=85)
-        os.replace(temp, path)
+def face_thumbnail(ctx: Ctx, face_id: int) -> Response:
+    thumbnail = evidence.face_thumbnail(ctx, face_id, THUMB_PX)
     headers = {"Cache-Control": "private, max-age=86400"}
-    return Response(path.read_bytes(), media_type="image/jpeg", headers=headers)
+    return Response(thumbnail, media_type="image/jpeg", headers=headers)
 
 
 @viewer_pages.get("/img/faces/{face_id}/in-context.jpg")
 def face_in_context(ctx: Ctx, face_id: int, size: int = 1024) -> Response:
     """The photo or video frame a face is in, with the face outlined."""
-    face = ctx.store.read(lambda tx: tx.stored_face(face_id))
-    if face is None:
-        return Response(status_code=404)
-    if face.timestamp is not None:
-        pixels = read_frame_index(Path(face.path), face.frame_index).pixels
-    else:
-        pixels = load_image(face.path).pixels
-    image = draw_boxes(pixels, [face.face.bbox], [f"face {face_id}"])
-    image.thumbnail((size, size))
-    out = io.BytesIO()
-    image.convert("RGB").save(out, "JPEG", quality=88)
-    return Response(out.getvalue(), media_type="image/jpeg")
+    return Response(evidence.face_in_context(ctx, face_id, size), media_type="image/jpeg")
 
 
 # -------------------------------------------------------------------------------- gallery

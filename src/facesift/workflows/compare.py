@@ -9,20 +9,18 @@ small chips kept for recognition, so that the comparison shows the evidence as i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from facesift.errors import NotFound, WorkspaceError
 from facesift.match.policy import verdict
-from facesift.media.image import load_image
-from facesift.media.video import read_frame_index
 from facesift.store.records import StoredFace
 from facesift.store.store import Tx
 from facesift.vision.align import align_for_comparison
 from facesift.workflows.calibration import policy
 from facesift.workflows.context import Context
+from facesift.workflows.evidence import original_pixels
 from facesift.workflows.identify import candidates, decision, gallery
 from facesift.workflows.results import Decision, Source
 
@@ -139,10 +137,7 @@ def _best_face_of(ctx: Context, probe: StoredFace, person: str, case: str | None
 
 
 def _aligned(face: StoredFace, size: int) -> ComparedFace:
-    if face.timestamp is not None:
-        original = read_frame_index(Path(face.path), face.frame_index).pixels
-    else:
-        original = load_image(face.path).pixels
+    original = original_pixels(face)
     chip, points = align_for_comparison(original, face.face.landmarks, size)
     return ComparedFace(
         face_id=face.id,

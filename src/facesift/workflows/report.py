@@ -141,7 +141,9 @@ def case_report(
                 reference_jpeg=_jpeg(made.reference.chip),
                 reference_face_id=made.reference.face_id,
                 span=span,
-                best_shots=[_thumbnail(ctx, f) for f in best if f != face_id][:3],
+                best_shots=[
+                    evidence.face_thumbnail(ctx, f, THUMB_PX) for f in best if f != face_id
+                ][:3],
             )
         )
 
@@ -252,12 +254,6 @@ def _jpeg(pixels: np.ndarray, quality: int = 88) -> bytes:
     return out.getvalue()
 
 
-def _thumbnail(ctx: Context, face_id: int) -> bytes:
-    image = Image.open(io.BytesIO(evidence.face_image(ctx, face_id)))
-    image.thumbnail((THUMB_PX, THUMB_PX))
-    return _jpeg(np.asarray(image.convert("RGB")))
-
-
 def _clusters(ctx: Context, case: str) -> list[ClusterSection]:
     """Open clusters worth a look: among the largest, first those seen with identified or
     gallery people, then by size."""
@@ -277,7 +273,7 @@ def _clusters(ctx: Context, case: str) -> list[ClusterSection]:
                 len(view.faces),
                 view.media,
                 people,
-                [_thumbnail(ctx, f.face_id) for f in best],
+                [evidence.face_thumbnail(ctx, f.face_id, THUMB_PX) for f in best],
             )
         )
     return out
