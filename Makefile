@@ -18,12 +18,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# MTCNN, the fast CPU detector, reads its weights from the facenet-pytorch wheel; facesift runs
+# them on ONNX Runtime, so the package is installed without its PyTorch requirement.
+MTCNN_WEIGHTS := 'facenet-pytorch>=2.5,<3'
+
 $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MTCNN_WEIGHTS)
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MTCNN_WEIGHTS)
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed

@@ -54,7 +54,8 @@ def detectors() -> dict[str, Callable[[np.ndarray], Boxes]]:
         "dlib HOG up 1 on the luminance": hog_luminance,
     }
     for label, engine in (
-        ("facesift hog (the default on a CPU)", FaceEngine(detector="hog")),
+        ("facesift mtcnn (the default on a CPU)", FaceEngine(detector="mtcnn")),
+        ("facesift hog", FaceEngine(detector="hog")),
         # From 40 px, upsampled once like HOG; from 30 px (the default) it would be twice.
         ("facesift cnn from 40 px (ONNX Runtime)", FaceEngine(detector="cnn", min_face_px=40)),
     ):

@@ -127,12 +127,18 @@ def test_thorough_pass_finds_a_face_the_fast_pass_misses(
     engine: FaceEngine, stranger_path: Path
 ) -> None:
     # The cameraman looks down and sideways: the frontal HOG detector misses him, the CNN
-    # detector of the thorough pass finds him.
-    assert engine.analyze(stranger_path) == []
-    thorough = engine.analyze(stranger_path, thorough=True)
+    # detector of the thorough pass finds him; MTCNN (the default on a CPU) finds him at once.
+    hog = FaceEngine(detector="hog")
+    assert hog.analyze(stranger_path) == []
+    thorough = hog.analyze(stranger_path, thorough=True)
     assert len(thorough) == 1 and thorough[0].detector == "dlib_mmod_cnn"
     x1, y1, x2, y2 = thorough[0].bbox
     assert 150 < x1 < 220 and 90 < y1 < 150 and 230 < x2 < 290 and 170 < y2 < 230
+    if engine.detector_name == "mtcnn":
+        (fast,) = engine.analyze(stranger_path)
+        assert fast.detector == "mtcnn"
+        centre_x, centre_y = (fast.bbox[0] + fast.bbox[2]) / 2, (fast.bbox[1] + fast.bbox[3]) / 2
+        assert x1 < centre_x < x2 and y1 < centre_y < y2  # the same face
 
 
 def test_no_face_in_a_blank_image(engine: FaceEngine) -> None:
@@ -187,18 +193,21 @@ def test_hog_detector_is_read_from_its_cached_copy(
     assert saved.stat().st_size > 1000
 
 
-def test_auto_detector_is_the_cnn_only_where_onnx_runtime_has_a_gpu(monkeypatch) -> None:
+def test_auto_detector_is_the_cnn_on_a_gpu_else_mtcnn_else_hog(monkeypatch) -> None:
     import facesift.vision.engine as engine_module
     from facesift.vision.models.runtime import CPU, CUDA, available_providers
 
+    on_cpu = "mtcnn" if engine_module.mtcnn_available() else "hog"
     assert FaceEngine(detector="auto").detector_name == (
-        "cnn" if CUDA in available_providers() else "hog"
+        "cnn" if CUDA in available_providers() else on_cpu
     )
     monkeypatch.setattr(engine_module, "available_providers", lambda: [CUDA, CPU])
     assert FaceEngine(detector="auto").detector_name == "cnn"
-    assert FaceEngine(detector="auto", runtime="dlib").detector_name == "hog"
+    assert FaceEngine(detector="auto", runtime="dlib").detector_name == on_cpu
     assert FaceEngine(detector="hog").detector_name == "hog"
     monkeypatch.setattr(engine_module, "available_providers", lambda: [CPU])
+    assert FaceEngine(detector="auto").detector_name == on_cpu
+    monkeypatch.setattr(engine_module, "mtcnn_available", lambda: False)
     assert FaceEngine(detector="auto").detector_name == "hog"
 
 
@@ -388,3 +397,4 @@ def test_gpu_pixel_budget_and_scan_workers_follow_free_gpu_memory(monkeypatch) -
     assert default_workers(gpu) == 1
     assert FaceEngine().max_detect_pixels == CPU_DETECT_PIXELS
     assert FaceEngine(detector="hog").max_detect_pixels == CPU_DETECT_PIXELS
+

@@ -179,8 +179,9 @@ def _global(
         str,
         typer.Option(
             "--detector",
-            help="auto (cnn where ONNX Runtime has a GPU, else hog), hog (frontal faces, fastest "
-            "on a CPU), cnn (dlib's MMOD network: turned faces too), or an SCRFD/YuNet .onnx file",
+            help="auto (cnn where ONNX Runtime has a GPU, else mtcnn, else hog), mtcnn (learned, "
+            "fastest on a CPU; weights from the facenet-pytorch package), hog (dlib's frontal "
+            "detector), cnn (dlib's MMOD network: turned faces too), or an SCRFD/YuNet .onnx file",
         ),
     ] = "auto",
     embedder: Annotated[

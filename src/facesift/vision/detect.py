@@ -156,8 +156,13 @@ def detect_downscaled(
     ]
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, iou: float, *, over_smaller: bool = False
+) -> np.ndarray:
+    """Indices of the boxes kept by greedy non-maximum suppression, best first.
+
+    `over_smaller`: overlap is the intersection over the smaller box instead of the union, so
+    a box lying inside a bigger one counts as the same face."""
     order = np.argsort(-scores)
     x1, y1, x2, y2 = boxes.T
     areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
@@ -167,7 +172,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
         keep.append(best)
         w = np.maximum(0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]))
         h = np.maximum(0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]))
-        overlap = w * h / np.maximum(areas[best] + areas[rest] - w * h, 1e-9)
+        if over_smaller:
+            denominator = np.minimum(areas[best], areas[rest])
+        else:
+            denominator = areas[best] + areas[rest] - w * h
+        overlap = w * h / np.maximum(denominator, 1e-9)
         order = rest[overlap <= iou]
     return np.array(keep, dtype=np.int64)
 

@@ -29,12 +29,14 @@ from facesift.vision.face import Box, Face, choose_primary
 from facesift.vision.lowres import TEMPLATE_FACE_PX, context_crop, degrade
 from facesift.vision.mmod import MmodOnnxDetector
 from facesift.vision.models import LANDMARKS_5, LANDMARKS_68, ModelFile, bundled_model
+from facesift.vision.models.mtcnn import mtcnn_available
 from facesift.vision.models.runtime import (
     CUDA,
     available_providers,
     gpu_free_memory_mib,
     gpu_status,
 )
+from facesift.vision.mtcnn import MtcnnDetector
 from facesift.vision.quality import assess_quality
 from facesift.vision.similarity import cosine_similarity, l2_normalize
 
@@ -61,10 +63,12 @@ class FaceEngine:
     """Finds faces in an image and turns each into a comparable embedding.
 
     Args:
-        detector: "auto" (cnn where ONNX Runtime has a GPU, else hog), "hog" (dlib HOG:
-            frontal faces; the fastest on a CPU), "cnn" (dlib's MMOD network: turned faces
-            too; on an H200 8–30× HOG's speed on a CPU: benchmarks/gpu_runtime.py, measured
-            2026-11-28, not re-measured), or the path of an SCRFD or YuNet ONNX file.
+        detector: "auto" (cnn where ONNX Runtime has a GPU, else mtcnn where its weights are
+            installed, else hog), "mtcnn" (a learned cascade: the fastest on a CPU, with
+            HOG's recall or better; facesift.vision.mtcnn), "hog" (dlib HOG: frontal faces),
+            "cnn" (dlib's MMOD network: turned faces too; on an H200 8–30× HOG's speed on a
+            CPU: benchmarks/gpu_runtime.py, measured 2026-11-28, not re-measured), or the path
+            of an SCRFD or YuNet ONNX file.
         embedder: "dlib" (dlib's ResNet, bundled) or the path of an ArcFace or SFace ONNX file.
         flip: add the vector of each face's mirror image (dlib embedder; it helps 1:N search
             of degraded probes, rank-1 69.8% → 75.3%, not tuned 1:1 accuracy:
@@ -102,7 +106,7 @@ class FaceEngine:
                 else CPU_DETECT_PIXELS
             )
         self.max_detect_pixels = float(max_detect_pixels)
-        self.detector: Detector = _open_detector(self.detector_name, runtime)
+        self.detector: Detector = _open_detector(self.detector_name, runtime, self.min_face_px)
         self.embedder: Embedder = _open_embedder(embedder, runtime, flip)
 
     @property
@@ -223,7 +227,7 @@ class FaceEngine:
         finer = upsample(self.min_face_px / 2)
         if finer > wanted:
             detections = self.detector(rgb, finer)
-        if not detections and self.detector_name == "hog":
+        if not detections and self.detector_name in ("hog", "mtcnn"):
             small = rgb.shape[0] * rgb.shape[1] <= THOROUGH_CNN_PIXELS / 4
             detections = detect_downscaled(self._cnn, rgb, THOROUGH_CNN_PIXELS, int(small))
         return detections
@@ -300,9 +304,12 @@ class FaceEngine:
 def default_detector(runtime: str) -> str:
     """What "auto" means here: on a GPU the MMOD network, its pyramid and network both on the
     device, 8–30× faster than HOG on a CPU and finding more faces (H200, 2026-11-28:
-    benchmarks/gpu_runtime.py, not re-measured); on a CPU HOG, 3.8–4.1× faster there than the
-    network from 640×480 to 1080p (benchmarks/results/detection.json, ms_per_photo)."""
-    return "cnn" if detects_on_gpu("cnn", runtime) else "hog"
+    benchmarks/gpu_runtime.py, not re-measured); on a CPU MTCNN, the fastest detector there
+    whose recall is at least HOG's (benchmarks/results/detection.json), or HOG where MTCNN's
+    weights are not installed."""
+    if detects_on_gpu("cnn", runtime):
+        return "cnn"
+    return "mtcnn" if mtcnn_available() else "hog"
 
 
 def gpu_engine_mib(max_detect_pixels: float) -> float:
@@ -323,9 +330,12 @@ def detects_on_gpu(detector: str, runtime: str) -> bool:
     return detector == "cnn" and runtime == "onnx" and CUDA in available_providers()
 
 
-def _open_detector(name: str, runtime: str) -> Detector:
+def _open_detector(name: str, runtime: str, min_face_px: float) -> Detector:
     if name == "hog":
         return HogDetector()
+    if name == "mtcnn":
+        # Its pyramid starts at the smallest wanted face: no upsampling steps (upsample_for).
+        return MtcnnDetector(smallest_face_px=min_face_px)
     if name == "cnn":
         return MmodOnnxDetector() if runtime == "onnx" else CnnDetector()
     if name.endswith(".onnx"):
@@ -335,7 +345,9 @@ def _open_detector(name: str, runtime: str) -> Detector:
         if isinstance(model, OnnxEmbedder):
             raise ModelError(f"{name}: this is an embedder, not a detector")
         return model
-    raise ModelError(f"unknown detector {name!r}: choose 'auto', 'hog', 'cnn' or an ONNX file")
+    raise ModelError(
+        f"unknown detector {name!r}: choose 'auto', 'hog', 'mtcnn', 'cnn' or an ONNX file"
+    )
 
 
 def _open_embedder(name: str, runtime: str, flip: bool) -> Embedder:

@@ -11,6 +11,7 @@ from facesift.execution.local import default_workers
 from facesift.vision.engine import FaceEngine
 from facesift.vision.models import CNN_DETECTOR, EMBEDDER, LANDMARKS_5, LANDMARKS_68, bundled_model
 from facesift.vision.models.cache import cache_dir
+from facesift.vision.models.mtcnn import mtcnn_available, mtcnn_weights
 from facesift.vision.models.runtime import available_providers, default_threads, gpu_status
 
 
@@ -29,6 +30,15 @@ def environment_report(engine: FaceEngine) -> dict[str, Any]:
         {"name": m.name, "path": str(m.path), "sha256": m.sha256}
         for m in (bundled_model(n) for n in (EMBEDDER, CNN_DETECTOR, LANDMARKS_5, LANDMARKS_68))
     ]
+    if mtcnn_available():
+        weights = mtcnn_weights()
+        bundled.append(
+            {
+                "name": f"mtcnn (facenet-pytorch {_version('facenet-pytorch')})",
+                "path": str(weights.paths["pnet"].parent),
+                "sha256": weights.sha256,
+            }
+        )
     return {
         "engine": engine.describe(),
         "bundled_models": bundled,

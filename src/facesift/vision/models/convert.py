@@ -243,9 +243,13 @@ def build_mmod(net: dlib_format.Network) -> onnx.ModelProto:
 
 
 def finish_model(
-    g: GraphBuilder, name: str, source: onnx.ValueInfoProto, result: onnx.ValueInfoProto
+    g: GraphBuilder,
+    name: str,
+    source: onnx.ValueInfoProto,
+    result: onnx.ValueInfoProto | list[onnx.ValueInfoProto],
 ) -> onnx.ModelProto:
-    graph = helper.make_graph(g.nodes, name, [source], [result], initializer=g.inits)
+    results = result if isinstance(result, list) else [result]
+    graph = helper.make_graph(g.nodes, name, [source], results, initializer=g.inits)
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facesift"
     )
