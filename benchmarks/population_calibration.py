@@ -171,7 +171,9 @@ def main() -> None:
     from facesift.match.decision import DEFAULT_DECISION_FMR
 
     engine = FaceEngine()
-    shipped = bundled_calibration(engine.model_name, engine.model_sha256)
+    shipped = bundled_calibration(
+        engine.model_name, engine.model_sha256, pipeline=engine.describe()
+    )
     assert shipped is not None
     east_asian = {r["identity"] for r in csv.DictReader(GROUPS.open())}
     ea_vectors, ea_labels, _ = embed(DATASETS / "eastasian-dev" / "images")

@@ -21,6 +21,7 @@ from facesift.match.calibration import (
     genuine_scores,
     impostor_scores,
     labelled_impostor_pairs,
+    pipeline_differences,
 )
 from tests.analyses import sharing_analyses
 
@@ -235,8 +236,11 @@ def held_out(engine: FaceEngine, dev_test_embedded: DevTestEmbedded) -> HeldOut:
     photos, vectors = dev_test_embedded.photos, dev_test_embedded.vectors
     found = ~np.isnan(vectors).any(axis=1)
     labels = [p.parent.name for p, ok in zip(photos, found, strict=True) if ok]
-    shipped = bundled_calibration(engine.model_name, engine.model_sha256)
+    shipped = bundled_calibration(
+        engine.model_name, engine.model_sha256, pipeline=engine.describe()
+    )
     assert shipped is not None and shipped.provenance["pairs_file"] == "pairsDevTrain.txt"
+    assert not pipeline_differences(shipped, engine.describe())  # fitted for this pipeline
     unit = l2_normalize(vectors[found])
     (people,) = _people(labels)
     scores = impostor_scores(vectors[found], labels)
@@ -280,8 +284,11 @@ def held_out_low_res(
     g_labels = [p.parent.name for p, ok in zip(photos, g_ok, strict=True) if ok]
     scores = cross_impostor_scores(small.vectors[p_ok], p_labels, gallery_low_res[g_ok], g_labels)
     assert len(scores) > 300_000
-    calibration = bundled_calibration(engine.model_name, engine.model_sha256, low_res=True)
+    calibration = bundled_calibration(
+        engine.model_name, engine.model_sha256, low_res=True, pipeline=engine.describe()
+    )
     assert calibration is not None and calibration.provenance["pairs_file"] == "pairsDevTrain.txt"
+    assert not pipeline_differences(calibration, engine.describe())
     p_people, g_people = _people(p_labels, g_labels)
     return HeldOut(
         "low-resolution",

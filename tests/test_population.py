@@ -97,7 +97,9 @@ def test_own_calibration_holds_on_people_held_apart(
         _group_photo([spare[i][n % len(spare[i])] for i in trio], case_dir / f"group-{n}.jpg")
     ws.scan([case_dir], case="case")
 
-    shipped = bundled_calibration(engine.model_name, engine.model_sha256)
+    shipped = bundled_calibration(
+        engine.model_name, engine.model_sha256, pipeline=engine.describe()
+    )
     assert shipped is not None
     policy = ws.policy("case")
     assert policy.source == "local", policy.warnings

@@ -397,4 +397,3 @@ def test_gpu_pixel_budget_and_scan_workers_follow_free_gpu_memory(monkeypatch) -
     assert default_workers(gpu) == 1
     assert FaceEngine().max_detect_pixels == CPU_DETECT_PIXELS
     assert FaceEngine(detector="hog").max_detect_pixels == CPU_DETECT_PIXELS
-

@@ -48,7 +48,9 @@ def test_population_mismatch_is_detected_and_used(
 ) -> None:
     path, _ = look_alikes
     with Workspace(path, engine=engine) as ws:
-        shipped = bundled_calibration(engine.model_name, engine.model_sha256)
+        shipped = bundled_calibration(
+            engine.model_name, engine.model_sha256, pipeline=engine.describe()
+        )
         assert shipped is not None
         policy = ws.policy()
         assert policy.check is not None and policy.check.mismatch
