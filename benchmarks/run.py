@@ -25,6 +25,7 @@ BENCHMARKS = {
     "cluster_workflow": False,
     "population_calibration": False,
     "embedding_speed": False,
+    "embedding_quantization": False,
     "detector_fit": False,
     "detection": False,
     "scan_speed": False,
