@@ -72,6 +72,18 @@ def _dumps(obj: object) -> bytes:
     return out.getvalue()
 
 
+def _write_legacy(path: Path, state: OrderedDict, storages: dict[str, np.ndarray]) -> None:
+    """torch.save's legacy layout: magic, protocol, system info, the state, the storage keys,
+    then each storage's element count (8 bytes) and bytes."""
+    with open(path, "wb") as handle:
+        for header in (LEGACY_MAGIC, 1001, {"little_endian": True}):
+            handle.write(pickle.dumps(header, protocol=2))
+        handle.write(_dumps(state))
+        handle.write(pickle.dumps(list(storages), protocol=2))
+        for data in storages.values():
+            handle.write(len(data).to_bytes(8, "little") + data.tobytes())
+
+
 def _state() -> tuple[OrderedDict, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """A state dict with a transposed view (strides) into a shared storage, and the arrays it
     must read back as."""
@@ -93,13 +105,7 @@ def _state() -> tuple[OrderedDict, dict[str, np.ndarray], dict[str, np.ndarray]]
 def test_reads_legacy_and_zip_state_dicts(tmp_path: Path) -> None:
     state, storages, expected = _state()
     legacy = tmp_path / "legacy.pt"
-    with open(legacy, "wb") as handle:
-        for header in (LEGACY_MAGIC, 1001, {"little_endian": True}):
-            handle.write(pickle.dumps(header, protocol=2))
-        handle.write(_dumps(state))
-        handle.write(pickle.dumps(list(storages), protocol=2))
-        for data in storages.values():
-            handle.write(len(data).to_bytes(8, "little") + data.tobytes())
+    _write_legacy(legacy, state, storages)
     archive = tmp_path / "zipped.pt"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("zipped/data.pkl", _dumps(state))
@@ -116,12 +122,9 @@ def test_reads_legacy_and_zip_state_dicts(tmp_path: Path) -> None:
 def test_truncated_file_is_an_error_naming_it(tmp_path: Path) -> None:
     state, storages, _ = _state()
     path = tmp_path / "cut.pt"
-    with open(path, "wb") as handle:
-        for header in (LEGACY_MAGIC, 1001, {"little_endian": True}):
-            handle.write(pickle.dumps(header, protocol=2))
-        handle.write(_dumps(state))
-        handle.write(pickle.dumps(list(storages), protocol=2))
-        handle.write((24).to_bytes(8, "little") + b"\0" * 40)  # 96 bytes announced
+    _write_legacy(path, state, storages)
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size - 30)  # the last storage loses its end
     with pytest.raises(ModelError, match=r"cut.pt: .*ends inside a tensor"):
         read_state_dict(path)
 

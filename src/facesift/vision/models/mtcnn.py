@@ -85,40 +85,27 @@ def build_graph(net: str, weights: dict[str, np.ndarray]) -> onnx.ModelProto:
         ],
     )
 
-    def conv(x: str, layer: str, prelu: str | None) -> str:
-        y = g.op(
-            "Conv",
-            [
-                x,
-                g.const(f"{layer}_w", weights[f"{layer}.weight"]),
-                g.const(f"{layer}_b", weights[f"{layer}.bias"]),
-            ],
-            layer,
-        )
+    def layer(op: str, x: str, name: str, prelu: str | None, **attrs: int) -> str:
+        """A Conv or Gemm layer (PyTorch's weight and bias), then PReLU when named."""
+        weight, bias = weights[f"{name}.weight"], weights[f"{name}.bias"]
+        y = g.op(op, [x, g.const(f"{name}_w", weight), g.const(f"{name}_b", bias)], name, **attrs)
         if prelu is None:
             return y
-        slope = weights[f"{prelu}.weight"].reshape(-1, 1, 1)
+        slope = weights[f"{prelu}.weight"]
+        if op == "Conv":  # one slope per channel, broadcast over height and width
+            slope = slope.reshape(-1, 1, 1)
         return g.op("PRelu", [y, g.const(f"{prelu}_slope", slope)], prelu)
+
+    def conv(x: str, name: str, prelu: str | None) -> str:
+        return layer("Conv", x, name, prelu)
+
+    def dense(x: str, name: str, prelu: str | None) -> str:
+        return layer("Gemm", x, name, prelu, transB=1)
 
     def pool(x: str, size: int, stride: int) -> str:
         return g.op(
             "MaxPool", [x], "pool", kernel_shape=[size, size], strides=[stride, stride], ceil_mode=1
         )
-
-    def dense(x: str, layer: str, prelu: str | None) -> str:
-        y = g.op(
-            "Gemm",
-            [
-                x,
-                g.const(f"{layer}_w", weights[f"{layer}.weight"]),
-                g.const(f"{layer}_b", weights[f"{layer}.bias"]),
-            ],
-            layer,
-            transB=1,
-        )
-        if prelu is None:
-            return y
-        return g.op("PRelu", [y, g.const(f"{prelu}_slope", weights[f"{prelu}.weight"])], prelu)
 
     def flatten_whc(x: str) -> str:
         return g.op("Flatten", [g.op("Transpose", [x], perm=[0, 3, 2, 1])], axis=1)
