@@ -35,10 +35,11 @@ PYRAMID_FACTOR = 0.709
 PNET_CELL, PNET_STRIDE = 12, 2
 
 # The pyramid starts where a face of 1.6× the smallest wanted width (a HOG-box width, which is
-# what facesift's face widths are) is 12 px: MTCNN's own boxes are ~1.2× wider than HOG's, and
-# P-Net also fires on faces somewhat smaller than its window. With 1.6, all rescaled LFW faces
-# of 30 px are found from `smallest_face_px` 30 (1.4: no more found, 1.8: 98%; measured with
-# benchmarks/detection.py's canvases on 2026-11-30), at 0.4× the P-Net pixels of 1.0.
+# what facesift's face widths are) is 12 px: MTCNN's own boxes are wider than HOG's, and P-Net
+# also fires on faces somewhat smaller than its window. With 1.6, all rescaled LFW faces of
+# 30 px are found from `smallest_face_px` 30 (benchmarks/results/detection.json), at 0.4× the
+# P-Net pixels of 1.0 (a one-off trial on the same canvases, not kept as a result file: 1.4
+# found no more, 1.8 found 98%).
 MIN_SIZE_PER_FACE_PX = 1.6
 
 # Where dlib's HOG detector frames a face, in the frame that maps MTCNN's five keypoints onto
@@ -186,8 +187,9 @@ class _CropSource:
     """Square crops of an image resized to a network's input, for many boxes at once.
 
     A box is sampled bilinearly from the level of a halving pyramid (2×2 box filter) where it
-    is between one and two times the input's side, which approximates the area filter the
-    networks were trained with at a fraction of its cost; pixels outside the image are zeros.
+    is between one and two times the input's side, which approximates the area filter that
+    facenet-pytorch's reference cascade resizes with, at a fraction of its cost; pixels outside
+    the image are zeros.
     Cropping and resizing box by box cost more than the networks themselves."""
 
     def __init__(self, image: Image.Image) -> None:
@@ -236,7 +238,7 @@ def _bilinear(padded: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
             for d in (0, 1)]  # fmt: skip
 
     def at(row: np.ndarray, col: np.ndarray) -> np.ndarray:
-        return np.take(flat, row + col, axis=0)  # 4× faster than fancy indexing here
+        return np.take(flat, row + col, axis=0)  # faster than fancy indexing here
 
     top = at(rows[0], cols[0]) * (1 - fx) + at(rows[0], cols[1]) * fx
     bottom = at(rows[1], cols[0]) * (1 - fx) + at(rows[1], cols[1]) * fx
