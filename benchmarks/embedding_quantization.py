@@ -387,6 +387,16 @@ def metrics_accuracy(report: Any, threshold: float) -> float:
     return _accuracy(report.scores, report.same, threshold)
 
 
+def cosine_summary(c: np.ndarray, c1: np.ndarray) -> dict[str, Any]:
+    """Cosines to FP32 of each face's vector (with its mirror's) and of the plain chip's."""
+    return {
+        "faces": len(c),
+        "cosine_to_fp32": {"min": float(c.min()), "mean": float(c.mean()),
+                           "p01": float(np.quantile(c, 0.01))},
+        "cosine_to_fp32_single_chip": {"min": float(c1.min()), "mean": float(c1.mean())},
+    }  # fmt: skip
+
+
 def agreement(files: dict[str, Path], data: dict[str, Any]) -> dict[str, Any]:
     from facesift.match.calibration import bundled_calibration
     from facesift.vision.models import EMBEDDER, bundled_model
@@ -405,24 +415,13 @@ def agreement(files: dict[str, Path], data: dict[str, Any]) -> dict[str, Any]:
             sub = slice(None, None, SUBSET_STEP)
             plain, mirror = vectors_for(name, files[name], chips[sub])
             c, c1 = cosines(reference[sub], plain + mirror), cosines(ref_plain[sub], plain)
-            out[name] = {
-                "faces": len(plain),
-                "cosine_to_fp32": {"min": float(c.min()), "mean": float(c.mean()),
-                                   "p01": float(np.quantile(c, 0.01))},
-                "cosine_to_fp32_single_chip": {"min": float(c1.min()), "mean": float(c1.mean())},
-            }  # fmt: skip
+            out[name] = cosine_summary(c, c1)
             print(f"  {name:<36} cos min {c.min():.5f} mean {c.mean():.6f} ({len(c)} faces)")
             continue
         plain, mirror = vectors_for(name, files[name], chips)
         flipped = plain + mirror
         c, c1 = cosines(reference, flipped), cosines(ref_plain, plain)
-        out[name] = {
-            "faces": len(plain),
-            "cosine_to_fp32": {"min": float(c.min()), "mean": float(c.mean()),
-                               "p01": float(np.quantile(c, 0.01))},
-            "cosine_to_fp32_single_chip": {"min": float(c1.min()), "mean": float(c1.mean())},
-            **accuracy_of(flipped, data, calibration),
-        }  # fmt: skip
+        out[name] = {**cosine_summary(c, c1), **accuracy_of(flipped, data, calibration)}
         row = out[name]
         print(
             f"  {name:<36} cos min {c.min():.5f} mean {c.mean():.6f}; DevTest acc "

@@ -114,7 +114,8 @@ def _read_legacy(path: Path) -> dict[str, np.ndarray]:
             raise ModelError(f"{path}: big-endian weights are not supported")
         state = _Unpickler(handle, path).load()
         keys = _Unpickler(handle, path).load()
-        dtypes = {ref.key: ref.dtype for ref in _refs(state, path).values()}
+        refs = _refs(state, path)
+        dtypes = {ref.key: ref.dtype for ref in refs.values()}
         storages: dict[str, np.ndarray] = {}
         for key in keys:
             count = int.from_bytes(handle.read(8), "little")
@@ -123,7 +124,7 @@ def _read_legacy(path: Path) -> dict[str, np.ndarray]:
             if len(raw) != count * dtype.itemsize:
                 raise ModelError(f"{path}: file ends inside a tensor")
             storages[key] = np.frombuffer(raw, dtype=dtype)
-    return _materialize(_refs(state, path), storages, path)
+    return _materialize(refs, storages, path)
 
 
 def _read_zip(path: Path) -> dict[str, np.ndarray]:
