@@ -239,7 +239,7 @@ def test_head_names_the_newest_script() -> None:
     scripts = migrations.scripts()
     assert scripts.get_heads() == [migrations.HEAD]
     chain = [s.revision for s in reversed(list(scripts.walk_revisions()))]
-    assert chain == ["0001", "0002", "0003", "0004", "0005", "0006"]
+    assert chain == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
     assert [r for r, _ in migrations.LEGACY_REVISIONS] == chain
 
 
@@ -542,6 +542,7 @@ def test_migrations_say_what_they_do(tmp_path: Path, caplog: pytest.LogCaptureFi
         "Running upgrade 0003 -> 0004",
         "Running upgrade 0004 -> 0005",
         "Running upgrade 0005 -> 0006",
+        "Running upgrade 0006 -> 0007",
     ]
 
 

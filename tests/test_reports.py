@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ from PIL import Image, ImageColor
 
 from facesift.errors import FacesiftError
 from facesift.match.policy import verdict
+from facesift.media.sources import MediaSource
 from facesift.reports.annotate import MATCH_COLOR, UNKNOWN_COLOR, annotated_photo, face_labels
 from facesift.reports.output import terminal_text
 from facesift.reports.plots import verification_report_plot
@@ -126,7 +128,12 @@ def test_a_parse_error_inside_a_quoted_field_names_its_line(tmp_path: Path) -> N
 
 def test_identification_csv_escapes_formulas_and_keeps_every_face() -> None:
     formula = '=HYPERLINK("http://example.com","click")'
-    source = Source("/cases/@home.jpg", "cd" * 32)
+    posted = datetime(2022, 3, 1, 10, tzinfo=UTC)
+    seen = (
+        MediaSource("wacz", "w", url="@SUM(1+1)", captured_at=posted),
+        MediaSource("telegram", "t", url="https://t.me/c/1/2", post_id="2", posted_at=posted),
+    )
+    source = Source("/cases/@home.jpg", "cd" * 32, media_sources=seen)
     face = FaceMatches(
         (10.04, 20.0, 110.0, 130.06), 0.99, Quality(120.0, 300.0, 0.8766),
         [_candidate(formula, 0.93456, 1.234e-4, True), _candidate("Ada", 0.5, None, False)],
@@ -142,15 +149,18 @@ def test_identification_csv_escapes_formulas_and_keeps_every_face() -> None:
     text = candidates_csv(result)
     assert text.startswith(",".join(CANDIDATE_COLUMNS) + "\r\n")
     rows = list(csv.reader(io.StringIO(text)))[1:]
+    at = "2022-03-01T10:00:00+00:00"
+    posts = ["'@SUM(1+1) | https://t.me/c/1/2", " | 2", " | " + at, at + " | "]
     assert rows == [
         ["3", "/cases/@home.jpg", "cd" * 32, "10.0", "20.0", "110.0", "130.1",
-         "0.877", "1", "'" + formula, "0.9346", "0.000123", "strong", "True", "", "", "", ""],
+         "0.877", "1", "'" + formula, "0.9346", "0.000123", "strong", "True", "", "", "", "",
+         *posts],
         ["3", "/cases/@home.jpg", "cd" * 32, "10.0", "20.0", "110.0", "130.1", "0.877", "2",
-         "Ada", "0.5", "", "weak", "False", "", "", "", ""],
+         "Ada", "0.5", "", "weak", "False", "", "", "", "", *posts],
         ["4", "/cases/@home.jpg", "cd" * 32, "0", "0", "5", "5", "0.1", "", "", "", "", "",
-         "", "", "", "", ""],
+         "", "", "", "", "", *posts],
         ["9", "/cases/clip.mp4", "ef" * 32, "1", "2", "3", "4", "0.5", "1", "'-1+1", "0.95",
-         "1e-05", "strong", "True", "2", "0.5", "2.25", "12"],
+         "1e-05", "strong", "True", "2", "0.5", "2.25", "12", "", "", "", ""],
     ]  # fmt: skip
 
 

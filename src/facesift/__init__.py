@@ -17,6 +17,7 @@ The public API is small:
     ws.verify("a.jpg", "b.jpg").same_person
     ws.cluster(case="op-1", actor="analyst")     # unknown people: faces that match nobody
     ws.cooccur("Jane Doe", case="op-1")           # who appears with whom
+    ws.timeline("Jane Doe")                       # where and when, by source post time
 """
 
 from typing import TYPE_CHECKING, Any
@@ -38,10 +39,12 @@ _LAZY = {
     "FaceMatches": "facesift.workflows.results",
     "IdentifyResult": "facesift.workflows.results",
     "MediaEntry": "facesift.workflows.results",
+    "MediaSource": "facesift.media.sources",
     "PersonEntry": "facesift.workflows.results",
     "ScanReport": "facesift.workflows.results",
     "SearchResult": "facesift.workflows.results",
     "Source": "facesift.workflows.results",
+    "Timeline": "facesift.workflows.results",
     "TrackMatches": "facesift.workflows.results",
     "Verification": "facesift.workflows.results",
     "Workspace": "facesift.workflows.workspace",
@@ -50,6 +53,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from facesift.match.decision import DEFAULT_THRESHOLD
     from facesift.media.image import load_image
+    from facesift.media.sources import MediaSource
     from facesift.vision.engine import FaceEngine
     from facesift.vision.face import Face
     from facesift.vision.quality import Quality
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
         ScanReport,
         SearchResult,
         Source,
+        Timeline,
         TrackMatches,
         Verification,
     )
@@ -96,6 +101,7 @@ __all__ = [
     "IdentifyResult",
     "MediaEntry",
     "MediaError",
+    "MediaSource",
     "ModelError",
     "NotFound",
     "PersonEntry",
@@ -103,6 +109,7 @@ __all__ = [
     "ScanReport",
     "SearchResult",
     "Source",
+    "Timeline",
     "TrackMatches",
     "Verification",
     "Workspace",

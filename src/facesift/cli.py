@@ -40,6 +40,8 @@ from facesift.reports.tables import (
     models_table,
     people_table,
     stored_faces_table,
+    timeline_csv,
+    timeline_table,
     tracks_table,
     users_table,
 )
@@ -330,7 +332,11 @@ FullScanEvery = Annotated[
 @app.command()
 def scan(
     paths: Annotated[
-        list[Path], typer.Argument(help="Photos, videos or folders (searched recursively)")
+        list[Path],
+        typer.Argument(
+            help="Photos, videos, folders (searched recursively), Telegram Desktop exports "
+            "(folders with result.json) and WACZ web archives"
+        ),
     ],
     case: Annotated[
         str | None, typer.Option("--case", "-c", help="Case to file them under")
@@ -349,7 +355,8 @@ def scan(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
-    """Find and store every face in photos and videos (video faces linked into tracks).
+    """Find and store every face in photos and videos (video faces linked into tracks),
+    with their source post or capture when they come from a Telegram export or a WACZ.
     Reruns skip stored files and resume videos: Ctrl-C, then rerun. Exit status: 0 when
     every file found was analysed (or was already), 3 when some failed, 4 when no photo or
     video was found, 130 when interrupted."""
@@ -380,7 +387,9 @@ def scan(
             _labelled(errors, "not analysed", "yellow", f"{_t(path)}: {_t(reason)}")
         for path, reason in report.warnings:
             _labelled(errors, "warning", "yellow", f"{_t(path)}: {_t(reason)}")
-        console.print(scan_summary(report), highlight=False)
+        for media, reason in report.not_included:
+            _labelled(errors, "not in export", "yellow", f"{_t(media)}: {_t(reason)}")
+        console.print(scan_summary(report, _t), highlight=False)
     if report.interrupted:
         errors.print("Interrupted: what was analysed is saved; run the same command to resume.")
         raise typer.Exit(130)
@@ -860,6 +869,36 @@ def cooccur(
         _print_json(data)
         return
     console.print(_table(cooccurrence_table(data, _t), lines=True))
+
+
+@app.command()
+def timeline(
+    subject: Annotated[str, typer.Argument(help="A gallery person's name, or cluster:ID")],
+    case: CaseOption = None,
+    leads: Annotated[
+        bool,
+        typer.Option(
+            "--leads", help="Also faces matching the person at the threshold, not yet reviewed"
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per entry")] = False,
+) -> None:
+    """Where and when a person or an unknown-person cluster was seen: their enrolled and
+    confirmed appearances in order of the time each source post was made (else captured,
+    else the EXIF time), with the post or page it came from."""
+    try:
+        result = State.workspace().timeline(subject, case=case, leads=leads)
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(result.to_dict())
+    elif as_csv:
+        sys.stdout.write(timeline_csv(result))
+    else:
+        title = f"{result.appearances} appearance(s) of {_t(subject)}"
+        title += f" in case {_t(case)}" if case else ""
+        console.print(_table(timeline_table(result, title, _t), lines=True))
 
 
 @app.command()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from facesift.media.sources import ArchiveError, MediaSource
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".gif", ".bmp"}
@@ -85,6 +87,13 @@ class Discovery:
 
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # With archives: the posts each file of a Telegram export was seen in, the .wacz files
+    # found (read by the scan, which keeps their media), the media an export left out, and
+    # the exports that cannot be read (none of their files is taken).
+    sources: dict[Path, list[MediaSource]] = field(default_factory=dict)
+    archives: list[Path] = field(default_factory=list)
+    not_included: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
 
 
 def discover(
@@ -92,13 +101,16 @@ def discover(
     kinds: tuple[str, ...] = ("image", "video"),
     *,
     skip_hidden: bool = False,
+    archives: bool = False,
 ) -> Discovery:
     """Media files under `paths`, recursively, in a stable order, each once.
 
     Files are recognised by extension or, failing that, by content. Hidden files and folders
     are included unless `skip_hidden`; links to folders are followed (each real folder once).
     A file named explicitly is always taken, so that an unsupported one gets a clear error.
-    A missing path raises FileNotFoundError.
+    A missing path raises FileNotFoundError. With `archives`, a Telegram export's folder
+    gives the media its result.json names, with their posts, and .wacz files are collected
+    (facesift.media.telegram, facesift.media.wacz).
     """
     found = Discovery()
     seen: dict[Path, Path] = {}
@@ -115,6 +127,9 @@ def discover(
         path = Path(raw)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
+        if archives and path.is_file() and path.suffix.lower() == ".wacz":
+            found.archives.append(path)
+            continue
         if not path.is_dir():
             take(path)
             continue
@@ -129,6 +144,8 @@ def discover(
                 continue
             walked.add(real)
             subfolders.sort()
+            if archives and _take_export(here, subfolders, names, found, take):
+                continue
             if skip_hidden:
                 for name in [d for d in subfolders if d.startswith(".")]:
                     found.skipped.append((str(here / name), "hidden folder (--skip-hidden)"))
@@ -139,6 +156,8 @@ def discover(
                     found.skipped.append((str(candidate), "hidden file (--skip-hidden)"))
                 elif not candidate.is_file():
                     found.skipped.append((str(candidate), "not a regular file"))
+                elif archives and name.lower().endswith(".wacz"):
+                    found.archives.append(candidate)
                 elif (kind := media_kind(candidate)) is None:
                     found.skipped.append((str(candidate), "not a photo or video (by content)"))
                 elif kind not in kinds:
@@ -148,6 +167,39 @@ def discover(
         for candidate in sorted(media):
             take(candidate)
     return found
+
+
+def _take_export(
+    here: Path,
+    subfolders: list[str],
+    names: list[str],
+    found: Discovery,
+    take: Callable[[Path], None],
+) -> bool:
+    """Take a Telegram export's media with their posts, and report every other file in its
+    folder; False when `here` is no export. A damaged export is an error and none of its
+    files is taken: scanned without their posts, they would lose their provenance."""
+    from facesift.media import telegram
+
+    if telegram.RESULT_FILE not in names:
+        return False
+    subfolders.clear()  # the whole export is handled here
+    try:
+        export = telegram.read_export(here)
+    except ArchiveError as exc:
+        found.errors.append((exc.path, f"{exc.reason}; none of this export's files is scanned"))
+        return True
+    for path, source in export.media:
+        if path not in found.sources:
+            take(path)
+        found.sources.setdefault(path, []).append(source)
+    found.not_included.extend(export.not_included)
+    named = export.referenced | {(here / telegram.RESULT_FILE).resolve()}
+    for candidate in sorted(p for p in here.rglob("*") if p.is_file()):
+        if candidate.resolve() not in named:
+            reason = export.unscanned.get(candidate.resolve(), "named by no message")
+            found.skipped.append((str(candidate), f"in a Telegram export: {reason}"))
+    return True
 
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from facesift.media.sources import MediaSource, utc_iso
 from facesift.reports.output import csv_cell
 from facesift.reports.text import (
     UserText,
@@ -33,6 +34,7 @@ from facesift.workflows.results import (
     FaceMatches,
     IdentifyResult,
     SearchResult,
+    Timeline,
     TrackMatches,
 )
 
@@ -82,6 +84,8 @@ def faces_table(
         where = box_text(face.bbox)
         if face.source.path is not None:
             where = f"{text(face.source.path)}\n[{where}]"
+        if face.source.media_sources:
+            where += "\n" + sources_text(face.source.media_sources, text)
         candidates = candidates_text(face.candidates, text) or NO_CANDIDATES
         number = str(face.face_id) if face.face_id is not None else str(k)
         table.rows.append([number, where, quality_text(face.quality), candidates])
@@ -106,6 +110,8 @@ def tracks_table(
         when = f"{track.start:.3f}–{track.end:.3f}\nframes {track.start_frame}–{track.end_frame}"
         if track.source.path is not None:
             when = f"{text(Path(track.source.path).name)}\n{when}"
+        if track.source.media_sources:
+            when += "\n" + sources_text(track.source.media_sources, text)
         candidates = candidates_text(track.candidates, text) or NO_CANDIDATES
         number = str(track.number)
         if track.track_id is not None:  # stored: what `facesift review track:ID` takes
@@ -208,7 +214,23 @@ def models_table(report: Mapping[str, Any]) -> TextTable:
 CANDIDATE_COLUMNS = [
     "face_id", "path", "sha256", "x1", "y1", "x2", "y2", "quality", "rank", "person", "score",
     "fmr", "band", "above_threshold", "track_id", "start", "end", "frame_index",
+    "source_urls", "post_ids", "posted_at", "captured_at",
 ]  # fmt: skip
+
+
+def sources_text(sources: Iterable[MediaSource], text: UserText = as_is) -> str:
+    """The posts and captures a file was seen in, a line each (empty when none is known)."""
+    return "\n".join(text(s.label) + (f"\n{text(s.url)}" if s.url else "") for s in sources)
+
+
+def source_cells(sources: Sequence[MediaSource]) -> list[str]:
+    """The CSV cells of a file's posts and captures (several joined by " | ")."""
+    return [
+        " | ".join(s.url or "" for s in sources),
+        " | ".join(s.post_id or "" for s in sources),
+        " | ".join(utc_iso(s.posted_at) or "" for s in sources),
+        " | ".join(utc_iso(s.captured_at) or "" for s in sources),
+    ]
 
 
 def write_csv(rows: Iterable[Iterable[Any]], out: TextIO) -> None:
@@ -230,20 +252,26 @@ def candidate_rows(result: IdentifyResult | SearchResult) -> Iterator[list[Any]]
     first, then video tracks with their best shot. A search's faces carry no source of their
     own: the searched file is theirs."""
     fallback: dict[str, Any] = {}
+    seen: Sequence[MediaSource] = ()
     if isinstance(result, SearchResult):
         fallback = {"path": result.image, "sha256": result.sha256}
+        seen = result.media_sources
     for face in result.faces:
         source = face.source.to_dict() or fallback
         head = [face.face_id, source.get("path"), source.get("sha256"),
                 *(round(v, 1) for v in face.bbox), round(face.quality.score, 3)]  # fmt: skip
-        yield from _with_candidates(head, face.candidates, ["", "", "", ""])
+        blank: list[Any] = ["", "", "", ""]
+        yield from _with_candidates(
+            head, face.candidates, blank + source_cells(face.source.media_sources or seen)
+        )
     for track in result.tracks or []:
         source = track.source.to_dict() or fallback
         shot = track.best_shot.to_dict() if track.best_shot else {}
         head = [shot.get("face_id", ""), source.get("path"), source.get("sha256"),
                 *shot.get("bbox", ["", "", "", ""]), shot.get("quality", "")]  # fmt: skip
+        seen_in = source_cells(track.source.media_sources or seen)
         tail = [track.track_id, round(track.start, 3), round(track.end, 3),
-                shot.get("frame_index", "")]  # fmt: skip
+                shot.get("frame_index", ""), *seen_in]  # fmt: skip
         yield from _with_candidates(head, track.candidates, tail)
 
 
@@ -283,8 +311,10 @@ def cluster_faces_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_i
     for r in rows:
         source = r["source"]
         when = "" if source["timestamp"] is None else f"{source['timestamp']:.2f}"
+        seen = [MediaSource.from_dict(m) for m in source.get("media_sources", [])]
+        where = text(source["path"]) + ("\n" + sources_text(seen, text) if seen else "")
         table.rows.append(
-            [str(r["face_id"]), text(source["path"]), str(source["frame_index"]), when,
+            [str(r["face_id"]), where, str(source["frame_index"]), when,
              ", ".join(f"{v:.0f}" for v in r["bbox"]), f"{r['quality']:.2f}",
              "" if r["track_id"] is None else str(r["track_id"])]
         )  # fmt: skip
@@ -364,4 +394,44 @@ def audit_table(rows: Iterable[Mapping[str, Any]], text: UserText = as_is) -> Te
             [str(r["seq"]), r["at"][:19], text(r["actor"]), r["action"], text(objects),
              text(inputs)]
         )  # fmt: skip
+    return table
+
+
+TIMELINE_COLUMNS = [
+    "when", "when_basis", "source_kind", "channel", "post_id", "url", "page_url", "posted_at",
+    "edited_at", "captured_at", "author", "forwarded_from", "text", "archive_sha256",
+    "record_id", "face_id", "track_id", "path", "sha256", "frame_index", "timestamp", "basis",
+]  # fmt: skip
+
+
+def timeline_csv(timeline: Timeline) -> str:
+    """The timeline as CSV (cells a spreadsheet cannot run as formulas), a row an entry."""
+    out = io.StringIO()
+    write_csv([TIMELINE_COLUMNS, *(_timeline_row(e.to_dict()) for e in timeline.entries)], out)
+    return out.getvalue()
+
+
+def _timeline_row(row: dict[str, Any]) -> list[Any]:
+    source = row["source"] or {}
+    values = {**source, **row, "source_kind": source.get("kind")}
+    return [values.get(k) for k in TIMELINE_COLUMNS]
+
+
+def timeline_table(timeline: Timeline, title: str, text: UserText = as_is) -> TextTable:
+    """A timeline for the terminal: when (and by what), the source, the face or track."""
+    table = TextTable(
+        [Column("when (UTC)", fold=True), Column("source", fold=True),
+         Column("face", "right"), Column("file, frame", fold=True), Column("basis", fold=True)],
+        title=title,
+    )  # fmt: skip
+    for entry in timeline.entries:
+        row = entry.to_dict()
+        when = f"{row['when'][:19].replace('T', ' ')}\n{row['when_basis']}" if row["when"] else "?"
+        source = sources_text([entry.source], text) if entry.source else "(no source recorded)"
+        where = text(Path(row["path"]).name)
+        if row["timestamp"] is not None:
+            where += f"\nframe {row['frame_index']} at {row['timestamp']:.2f} s"
+        if row["track_id"] is not None:
+            where += f"\ntrack:{row['track_id']}"
+        table.rows.append([when, source, str(row["face_id"]), where, text(row["basis"])])
     return table

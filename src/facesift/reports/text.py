@@ -91,7 +91,7 @@ def verification_text(result: Verification) -> str:
     )
 
 
-def scan_summary(report: ScanReport) -> str:
+def scan_summary(report: ScanReport, text: UserText = as_is) -> str:
     """What a scan did, file by file counted, and how fast."""
     rate = report.faces / report.seconds if report.seconds else 0.0
     videos = (
@@ -99,11 +99,23 @@ def scan_summary(report: ScanReport) -> str:
         if report.video_seconds
         else ""
     )
+    archives = "".join(
+        f" Web archive {text(a['path'])} (SHA-256 {a['sha256']}): {a['media']} photos and videos "
+        f"from {a['pages']} pages; signature block "
+        f"{'present (not verified)' if a['signed'] else 'absent'}."
+        for a in report.archives
+    )
+    sources = f" {report.sources} source posts or captures recorded." if report.sources else ""
+    missing = (
+        f" {len(report.not_included)} media not included in the export (listed above)."
+        if report.not_included
+        else ""
+    )
     return (
         f"{report.files} files: {report.processed} analysed, {report.already_stored} already "
         f"stored, {len(report.errors)} failed, {len(report.skipped)} not analysed "
         f"(listed above);{videos} {report.faces} faces found "
-        f"in {report.seconds:.1f} s ({rate:.1f} faces/s)."
+        f"in {report.seconds:.1f} s ({rate:.1f} faces/s).{sources}{missing}{archives}"
     )
 
 

@@ -320,8 +320,10 @@ def count_video(session: Session, media_id: int) -> tuple[int, int]:
     return int(faces or 0), int(tracks or 0)
 
 
-def video_tracks(session: Session, case_name: str | None = None) -> list[Track]:
-    """Tracks of scanned videos (optionally of one case), by video and time."""
+def video_tracks(
+    session: Session, case_name: str | None = None, ids: Sequence[int] | None = None
+) -> list[Track]:
+    """Tracks of scanned videos (optionally of one case, or only `ids`), by video and time."""
     query = (
         select(Track)
         .join(Media, Track.media_id == Media.id)
@@ -330,6 +332,8 @@ def video_tracks(session: Session, case_name: str | None = None) -> list[Track]:
     )
     if case_name is not None:
         query = in_case(query, case_name)
+    if ids is not None:
+        query = query.where(Track.id.in_(list(ids)))
     return list(session.scalars(query))
 
 

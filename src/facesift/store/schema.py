@@ -352,6 +352,41 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class MediaSourceRow(Base):
+    """One place a stored file was seen: a Telegram post, a web archive's response
+    (facesift.media.sources.MediaSource). A file met in two posts has two rows, told apart by
+    `key`; the same post scanned again adds none."""
+
+    __tablename__ = "media_sources"
+    __table_args__ = (
+        UniqueConstraint("media_id", "key", name="uq_media_source_key"),
+        Index("ix_media_sources_posted", "posted_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(512))
+    url: Mapped[str | None] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(Text)
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    channel_type: Mapped[str | None] = mapped_column(String(32))
+    post_id: Mapped[str | None] = mapped_column(String(64))
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    captured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    author: Mapped[str | None] = mapped_column(Text)
+    author_id: Mapped[str | None] = mapped_column(String(64))
+    forwarded_from: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    archive: Mapped[str | None] = mapped_column(Text)
+    archive_sha256: Mapped[str | None] = mapped_column(String(64))
+    member: Mapped[str | None] = mapped_column(Text)
+    record_id: Mapped[str | None] = mapped_column(String(128))
+    signed: Mapped[bool | None] = mapped_column()
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class UploadName(Base):
     """A name a file was uploaded under (files are kept by content; their names are what
     people know them by)."""

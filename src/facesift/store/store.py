@@ -17,7 +17,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from facesift.media.sources import MediaSource
 from facesift.store import repository as repo
+from facesift.store import sources as media_sources
 from facesift.store.accounts import Accounts
 from facesift.store.audit import AuditLog
 from facesift.store.clusters import Clusters
@@ -197,6 +199,21 @@ class Tx:
         if media is not None:
             repo.link_case(self._session, repo.get_or_create_case(self._session, case), media)
 
+    def add_sources(self, sha256: str, sources: Sequence[MediaSource]) -> int:
+        """Record where the stored file was seen (posts, captures it lacks); how many new."""
+        media = repo.find_media(self._session, sha256)
+        if media is None or not sources:
+            return 0
+        return media_sources.add_sources(self._session, media.id, sources)
+
+    def sources_of(self, media_ids: Sequence[int]) -> dict[int, list[MediaSource]]:
+        """media id → where the file was seen, earliest first."""
+        return media_sources.sources_of(self._session, media_ids)
+
+    def sources_by_sha256(self, sha256s: Sequence[str]) -> dict[str, list[MediaSource]]:
+        """sha256 → where the stored file was seen, earliest first."""
+        return media_sources.sources_by_sha256(self._session, sha256s)
+
     def name_upload(self, sha256: str, name: str, actor: str) -> None:
         """Remember a name a kept upload was sent under (once per name)."""
         repo.name_upload(self._session, sha256, name, actor)
@@ -277,7 +294,10 @@ class Tx:
             if r.model_sha256 == model.sha256 and r.track_id is None
         ]
 
-    def video_tracks(self, case: str | None, model: ModelKey) -> list[StoredTrack]:
+    def video_tracks(
+        self, case: str | None, model: ModelKey | None, ids: Sequence[int] | None = None
+    ) -> list[StoredTrack]:
+        """The tracks of a case's videos (or all; or those of `ids`) made by `model` (or any)."""
         return [
             StoredTrack(
                 id=t.id,
@@ -293,8 +313,8 @@ class Tx:
                 sha256=t.media.sha256,
                 best_face=None if t.best_face is None else stored_face(t.best_face),
             )
-            for t in repo.video_tracks(self._session, case)
-            if t.model_sha256 == model.sha256
+            for t in repo.video_tracks(self._session, case, ids)
+            if model is None or t.model_sha256 == model.sha256
         ]
 
     def best_shot_ids(self, track_ids: Sequence[int]) -> dict[int, list[int]]:

@@ -55,6 +55,7 @@ from facesift.workflows import (
     listings,
     report,
     review,
+    timeline,
 )
 from facesift.workflows.context import Context
 from facesift.workflows.results import EnrollOutcome
@@ -375,6 +376,15 @@ def identify_case(
 ) -> dict[str, Any]:
     """Every stored face of a case (or all) against the gallery, with review decisions."""
     return identify.identify(ctx, case=case, top=top).to_dict()
+
+
+@analyst.get("/timeline")
+def timeline_of(
+    ctx: Ctx, subject: str, case: str | None = None, leads: bool = False
+) -> dict[str, Any]:
+    """Where and when a person (by name) or a cluster ("cluster:ID") was seen, by the time of
+    each source post or capture (facesift.workflows.timeline); audited like a search."""
+    return timeline.timeline(ctx, subject, case=case, leads=leads).to_dict()
 
 
 @analyst.post("/verify")

@@ -15,6 +15,7 @@ import numpy as np
 
 from facesift.errors import NotFound, WorkspaceError
 from facesift.match.policy import verdict
+from facesift.media.sources import MediaSource
 from facesift.store.records import StoredFace
 from facesift.store.store import Tx
 from facesift.vision.align import align_for_comparison
@@ -100,9 +101,10 @@ def compare(
     )
     in_force = policy(ctx, case)
     fmr, band = in_force.evidence(score)
+    seen = ctx.store.read(lambda tx: tx.sources_by_sha256([probe.sha256, reference.sha256]))
     for face in (probe, reference):
         if face.id not in kept:
-            kept[face.id] = _aligned(face, size)
+            kept[face.id] = _aligned(face, size, tuple(seen.get(face.sha256, ())))
     return Comparison(
         probe=kept[probe.id],
         reference=kept[reference.id],
@@ -136,7 +138,7 @@ def _best_face_of(ctx: Context, probe: StoredFace, person: str, case: str | None
     raise WorkspaceError(f"{person!r} is not a person of the gallery")
 
 
-def _aligned(face: StoredFace, size: int) -> ComparedFace:
+def _aligned(face: StoredFace, size: int, seen_in: tuple[MediaSource, ...] = ()) -> ComparedFace:
     original = original_pixels(face)
     chip, points = align_for_comparison(original, face.face.landmarks, size)
     return ComparedFace(
@@ -145,7 +147,7 @@ def _aligned(face: StoredFace, size: int) -> ComparedFace:
         landmarks=points,
         original=original,
         bbox=face.face.bbox,
-        source=Source(face.path, face.sha256, face.frame_index, face.timestamp),
+        source=Source(face.path, face.sha256, face.frame_index, face.timestamp, seen_in),
         person=face.person,
         face_px=face.face.quality.face_px,
         quality=face.face.quality.score,

@@ -304,9 +304,7 @@ def _assign(
 
 # ------------------------------------------------------------------------------ listings
 def cluster_views(tx: Tx, entries: list[ClusterEntry]) -> list[ClusterView]:
-    ids = [f for e in entries for f in e.face_ids]
-    faces = {f.id: f for f in tx.clusters.sightings(None, None, face_ids=ids)}
-    dated = _dated(tx, list(faces.values()))
+    dated = dated_faces(tx, [f for e in entries for f in e.face_ids])
     return [
         ClusterView(
             e.id,
@@ -323,9 +321,15 @@ def _by_place(face: ClusteredFace) -> tuple[str, int, int]:
     return (face.source.path or "", face.source.frame_index or 0, face.face_id)
 
 
+def dated_faces(tx: Tx, face_ids: list[int]) -> dict[int, ClusteredFace]:
+    """face id → the face as listings show it: where, when taken or shown, its sources."""
+    return _dated(tx, tx.clusters.sightings(None, None, face_ids=face_ids))
+
+
 def _dated(tx: Tx, faces: list[Sighting]) -> dict[int, ClusteredFace]:
     """Cluster listings' faces, with when their photo was taken or their frame shown."""
     media = tx.clusters.media_times(f.media_id for f in faces)
+    seen = tx.sources_of([f.media_id for f in faces])
     out = {}
     for f in faces:
         kind, metadata = media.get(f.media_id, ("image", {}))
@@ -334,7 +338,7 @@ def _dated(tx: Tx, faces: list[Sighting]) -> dict[int, ClusteredFace]:
             f.track_id,
             f.bbox,
             f.quality,
-            Source(f.path, f.sha256, f.frame_index, f.timestamp),
+            Source(f.path, f.sha256, f.frame_index, f.timestamp, tuple(seen.get(f.media_id, ()))),
             capture_time(kind, metadata, f.timestamp),
         )
     return out

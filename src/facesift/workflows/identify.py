@@ -25,6 +25,7 @@ from facesift.match.policy import DecisionPolicy, uses_low_res_templates, verdic
 from facesift.match.tracking import FrameFaces, Track, Tracker
 from facesift.media.files import is_video, sha256_file
 from facesift.media.image import ImageSource, load_image
+from facesift.media.sources import MediaSource
 from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
 from facesift.store.audit import canonical_json
 from facesift.store.records import DecisionEntry, PersonEntry, StoredFace, StoredTrack
@@ -135,6 +136,7 @@ def search(
         faces=matches if sha is None else _with_stored_reviews(ctx, sha, matches),
         decision=decision(ctx, in_force),
         gallery_people=gallery(ctx).people,
+        media_sources=_seen_in(ctx, sha),
     )
     if result.sha256 is not None:
         probe = {"sha256": result.sha256, "path": result.image}
@@ -200,9 +202,11 @@ def _search_video(
     ]
     tracks = [_live_track(t, c) for t, c in zip(tracker.tracks, track_candidates, strict=True)]
     fps, full_scan_every = sampling
+    sha = sha256_file(path)
     result = SearchResult(
         image=str(path),
-        sha256=sha256_file(path),
+        sha256=sha,
+        media_sources=_seen_in(ctx, sha),
         width=info.width,
         height=info.height,
         faces=faces,
@@ -286,15 +290,22 @@ def _identified(
 ) -> tuple[list[FaceMatches], list[TrackMatches]]:
     """The faces and tracks of `identify`, without decisions."""
 
-    def stored(tx: Tx) -> tuple[list[StoredFace], list[StoredTrack], dict[int, list[int]]]:
+    def stored(
+        tx: Tx,
+    ) -> tuple[
+        list[StoredFace], list[StoredTrack], dict[int, list[int]], dict[str, list[MediaSource]]
+    ]:
         tracks = tx.video_tracks(case, ctx.model)
+        faces = tx.unenrolled_faces(case, ctx.model)
+        files = {r.sha256 for r in faces} | {t.sha256 for t in tracks}
         return (
-            tx.unenrolled_faces(case, ctx.model),
+            faces,
             tracks,
             tx.best_shot_ids([t.id for t in tracks]),
+            tx.sources_by_sha256(sorted(files)),
         )
 
-    rows, track_rows, best_faces = ctx.store.read(stored)
+    rows, track_rows, best_faces, seen = ctx.store.read(stored)
     vectors = np.array([r.face.embedding for r in rows], dtype=np.float32)
     ranked = candidates(ctx, vectors, top, [r.face.quality.face_px for r in rows], in_force)
     faces = [
@@ -304,14 +315,16 @@ def _identified(
             quality=r.face.quality,
             candidates=c,
             face_id=r.id,
-            source=Source(r.path, r.sha256, r.frame_index, r.timestamp),
+            source=Source(
+                r.path, r.sha256, r.frame_index, r.timestamp, tuple(seen.get(r.sha256, ()))
+            ),
         )
         for r, c in zip(rows, ranked, strict=True)
     ]
     templates = np.array([t.template for t in track_rows], np.float32)
     track_px = [t.best_face.face.quality.face_px if t.best_face else np.inf for t in track_rows]
     tracks = [
-        _stored_track(t, c, best_faces.get(t.id, []), [])
+        _stored_track(t, c, best_faces.get(t.id, []), [], tuple(seen.get(t.sha256, ())))
         for t, c in zip(
             track_rows, candidates(ctx, templates, top, track_px, in_force), strict=True
         )
@@ -437,6 +450,13 @@ def _probe(image: ImageSource) -> dict[str, Any]:
     return {"pixels_sha256": hashlib.sha256(load_image(image).pixels.tobytes()).hexdigest()}
 
 
+def _seen_in(ctx: Context, sha256: str | None) -> tuple[MediaSource, ...]:
+    """The posts and captures a scan recorded for this file, if it is stored."""
+    if sha256 is None:
+        return ()
+    return tuple(ctx.store.read(lambda tx: tx.sources_by_sha256([sha256])).get(sha256, ()))
+
+
 def _live_track(track: Track, ranked: list[Candidate]) -> TrackMatches:
     """A track found in a video searched now (nothing stored)."""
     best = track.best(1)[0]
@@ -459,7 +479,11 @@ def _live_track(track: Track, ranked: list[Candidate]) -> TrackMatches:
 
 
 def _stored_track(
-    track: StoredTrack, ranked: list[Candidate], best: list[int], reviewed: list[DecisionEntry]
+    track: StoredTrack,
+    ranked: list[Candidate],
+    best: list[int],
+    reviewed: list[DecisionEntry],
+    seen_in: tuple[MediaSource, ...] = (),
 ) -> TrackMatches:
     shot = track.best_face
     return TrackMatches(
@@ -481,7 +505,7 @@ def _stored_track(
         ),
         candidates=ranked,
         track_id=track.id,
-        source=Source(track.path, track.sha256),
+        source=Source(track.path, track.sha256, media_sources=seen_in),
         best_faces=best,
         decisions=reviewed,
     )

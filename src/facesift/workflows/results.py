@@ -15,6 +15,7 @@ from PIL import Image
 from facesift.execution.analysis import AnalysisFailure
 from facesift.match.policy import uses_low_res_templates
 from facesift.media.draw import draw_boxes
+from facesift.media.sources import MediaSource, utc_iso
 from facesift.media.video import VideoFrame
 from facesift.store.records import ClusterOperationEntry as ClusterOperationEntry
 from facesift.store.records import DecisionEntry as DecisionEntry
@@ -49,16 +50,18 @@ def _quality(quality: Quality) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Source:
-    """Where a face was found: the file (path and content hash) and, in a video, the frame.
+    """Where a face was found: the file (path and content hash) and, in a video, the frame;
+    `media_sources`, the posts and web captures the file was seen in (earliest first).
 
-    Its JSON has the file's fields when the file is known and the frame's when a frame is
-    (a photo's face in the store is frame 0 with no timestamp).
+    Its JSON has the file's fields when the file is known, the frame's when a frame is (a
+    photo's face in the store is frame 0 with no timestamp), and the posts when there are.
     """
 
     path: str | None = None
     sha256: str | None = None
     frame_index: int | None = None
     timestamp: float | None = None
+    media_sources: tuple[MediaSource, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -66,6 +69,8 @@ class Source:
             out |= {"path": self.path, "sha256": self.sha256}
         if self.frame_index is not None:
             out |= {"frame_index": self.frame_index, "timestamp": self.timestamp}
+        if self.media_sources:
+            out["media_sources"] = [m.to_dict() for m in self.media_sources]
         return out
 
 
@@ -289,6 +294,8 @@ class SearchResult:
     gallery_people: int
     tracks: list[TrackMatches] | None = None  # videos only
     video: dict[str, Any] | None = None  # videos only: the file's description, sampling
+    # Where the same file (by SHA-256) was seen, when a scan recorded its posts or captures.
+    media_sources: tuple[MediaSource, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -300,6 +307,8 @@ class SearchResult:
             "faces": [f.to_dict() for f in self.faces],
             "decision": self.decision.to_dict(),
         }
+        if self.media_sources:
+            out["media_sources"] = [m.to_dict() for m in self.media_sources]
         if self.tracks is not None:
             out["tracks"] = [t.to_dict() for t in self.tracks]
             out["video"] = self.video
@@ -412,6 +421,11 @@ class ScanReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     # Files analysed whose provenance is incomplete (a damaged EXIF block), with what is wrong.
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    # Media a Telegram export names but left out (its placeholder, or the file is missing).
+    not_included: list[tuple[str, str]] = field(default_factory=list)
+    # Web archives read: path, SHA-256, signature block, pages, media kept.
+    archives: list[dict[str, Any]] = field(default_factory=list)
+    sources: int = 0  # posts and captures newly recorded for stored files
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -425,6 +439,9 @@ class ScanReport:
             "partial": [{"path": p, "reason": r} for p, r in self.partial],
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
+            "not_included": [{"media": p, "reason": r} for p, r in self.not_included],
+            "archives": self.archives,
+            "sources": self.sources,
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 2),
         }
@@ -487,7 +504,12 @@ class ClusteredFace:
                 "sha256": self.source.sha256,
                 "frame_index": self.source.frame_index,
                 "timestamp": self.source.timestamp,
-            },
+            }
+            | (
+                {"media_sources": [m.to_dict() for m in self.source.media_sources]}
+                if self.source.media_sources
+                else {}
+            ),
             "taken_at": None if self.taken_at is None else self.taken_at.isoformat(),
         }
 
@@ -636,3 +658,65 @@ class Cooccurrence:
             "threshold": round(self.threshold, 4),
             "companions": [c.to_dict() for c in self.companions],
         }
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """One face or video track of the person, with why it counts (`basis`)."""
+
+    face_id: int
+    track_id: int | None
+    path: str
+    sha256: str
+    frame_index: int
+    timestamp: float | None
+    span: tuple[float, float] | None  # a confirmed track: its first and last second
+    basis: str  # "enrolled", "confirmed by NAME (verified)", "cluster 12" …
+    taken_at: datetime | None  # EXIF or container time (no zone for EXIF)
+    sources: tuple[MediaSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """An appearance at the time one of its sources vouches for."""
+
+    when: datetime | None
+    when_basis: str | None  # "posted", "captured", "taken (EXIF or container)", or None
+    appearance: Appearance
+    source: MediaSource | None
+
+    def to_dict(self) -> dict[str, Any]:
+        a = self.appearance
+        return {
+            "when": None if self.when is None else _iso(self.when),
+            "when_basis": self.when_basis,
+            "face_id": a.face_id,
+            "track_id": a.track_id,
+            "path": a.path,
+            "sha256": a.sha256,
+            "frame_index": a.frame_index,
+            "timestamp": a.timestamp,
+            "span": None if a.span is None else [round(t, 3) for t in a.span],
+            "basis": a.basis,
+            "source": None if self.source is None else self.source.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Timeline:
+    target: dict[str, Any]  # {"person": name} or {"cluster": id}
+    case: str | None
+    appearances: int
+    entries: list[TimelineEntry] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "case": self.case,
+            "appearances": self.appearances,
+            "entries": [e.to_dict() for e in self.entries],
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat() if moment.tzinfo is None else utc_iso(moment) or ""

@@ -9,7 +9,7 @@ the earlier ones, and each is in the audit log with the transaction that stored 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from facesift.store.store import Tx
 from facesift.workflows.calibration import policy
 from facesift.workflows.context import Context
 from facesift.workflows.identify import candidates, decision, gallery, identify
-from facesift.workflows.results import Candidate, Decision, TrackMatches
+from facesift.workflows.results import Candidate, Decision, Source, TrackMatches
 
 VERDICTS = ("confirm", "reject", "inconclusive")
 BAND_ORDER = {"strong": 3, "possible": 2, "weak": 1, "uncalibrated": 0}
@@ -119,6 +119,7 @@ class QueueItem:
     candidate: Candidate
     rank: int
     decisions: list[DecisionEntry]
+    source: Source = field(default_factory=Source)  # the file, and its posts and captures
 
 
 def queue(ctx: Context, case: str, band: str = "possible") -> tuple[list[QueueItem], Decision]:
@@ -132,14 +133,14 @@ def queue(ctx: Context, case: str, band: str = "possible") -> tuple[list[QueueIt
 
     items = [
         QueueItem(str(face.face_id), face.face_id, None, c, rank,
-                  [d for d in face.decisions if d.person == c.person])
+                  [d for d in face.decisions if d.person == c.person], face.source)
         for face in result.faces
         for rank, c in enumerate(face.candidates, 1)
         if wanted(c)
     ] + [
         QueueItem(f"track:{track.track_id}",
                   track.best_shot.face_id if track.best_shot else None, track, c, rank,
-                  [d for d in track.decisions if d.person == c.person])
+                  [d for d in track.decisions if d.person == c.person], track.source)
         for track in result.tracks
         for rank, c in enumerate(track.candidates, 1)
         if wanted(c)

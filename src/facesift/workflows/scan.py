@@ -19,7 +19,10 @@ from facesift.execution.analysis import AnalysisFailure, AnalyzedImage
 from facesift.match.tracking import Anchor, FrameFaces, Tracker, TrackerSettings
 from facesift.media.files import discover, is_video, sha256_file
 from facesift.media.image import EXIF_ERRORS
+from facesift.media.sources import ArchiveError, MediaSource
 from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
+from facesift.media.wacz import read_wacz
+from facesift.store.copies import keep_copy
 from facesift.store.store import COMPLETE, Tx
 from facesift.store.videos import ScanTakenOver, VideoRecord
 from facesift.workflows.context import Context
@@ -66,11 +69,21 @@ def scan(
         check_case_name(case)
     started = time.perf_counter()
     paths_given = list(paths)
-    found = discover(paths_given, skip_hidden=skip_hidden)
-    files = found.files
-    report = ScanReport(files=len(files), skipped=list(found.skipped))
+    found = discover(paths_given, skip_hidden=skip_hidden, archives=True)
+    report = ScanReport(
+        skipped=list(found.skipped),
+        errors=list(found.errors),
+        not_included=list(found.not_included),
+    )
+    files, sources = list(found.files), dict(found.sources)
+    for archive in found.archives:
+        _read_wacz(ctx, archive, files, sources, report)
+    report.files = len(files)
     videos: list[tuple[Path, str]] = []
     done = 0
+
+    def seen_in(path: Path) -> list[MediaSource]:
+        return sources.get(path, [])
 
     def advance(path: Path) -> None:
         nonlocal done
@@ -81,7 +94,7 @@ def scan(
     def pending() -> Iterator[tuple[tuple[Path, str], Path]]:
         for path in files:
             sha = _hash_or_report(path, report)
-            if sha is not None and not _already_stored(ctx, sha, case):
+            if sha is not None and not _already_stored(ctx, sha, case, seen_in(path), report):
                 if is_video(path):
                     videos.append((path, sha))  # after the photos, frame by frame
                     continue
@@ -97,11 +110,17 @@ def scan(
     try:
         with ctx.executor(ctx.engine, max(1, workers)) as pool:
             for (path, sha), analysis in pool.imap(pending()):
-                _store_analysis(ctx, path, sha, analysis, case, report)
+                _store_analysis(ctx, (path, sha, seen_in(path)), analysis, case, report)
                 advance(path)
             for path, sha in videos:
                 _scan_video(
-                    ctx, pool, path, sha, case, (fps, full_scan_every), report, video_progress
+                    ctx,
+                    pool,
+                    (path, sha, seen_in(path)),
+                    case,
+                    (fps, full_scan_every),
+                    report,
+                    video_progress,
                 )
                 advance(path)
     except KeyboardInterrupt:
@@ -113,7 +132,12 @@ def scan(
             ctx.actor,
             "scan",
             inputs={"paths": [str(p) for p in paths_given]},
-            details={"case": case, **summary, "errors": len(report.errors)},
+            details={
+                "case": case,
+                **summary,
+                "errors": len(report.errors),
+                "archives": report.archives,
+            },
         )
     )
     return report
@@ -136,14 +160,70 @@ def _hash_or_report(path: Path, report: ScanReport) -> str | None:
         return None
 
 
-def _already_stored(ctx: Context, sha: str, case: str | None) -> bool:
-    """True (and the file filed under the case) when the file was analysed before."""
+def _read_wacz(
+    ctx: Context,
+    path: Path,
+    files: list[Path],
+    sources: dict[Path, list[MediaSource]],
+    report: ScanReport,
+) -> None:
+    """Keep a web archive's trusted photos and videos (private copies in the workspace) and
+    add them to the scan with their captures; report everything not taken."""
+    try:
+        archive = read_wacz(path, lambda stream, suffix: keep_copy(ctx.folder, stream, suffix))
+    except ArchiveError as exc:
+        report.errors.append((exc.path, exc.reason))
+        return
+    report.errors.extend(archive.problems)
+    report.skipped.extend(archive.skipped)
+    report.archives.append(
+        {
+            "path": str(path),
+            "kind": "wacz",
+            "sha256": archive.sha256,
+            "signed": archive.signed,
+            "pages": archive.pages,
+            "media": len(archive.media),
+            "other_responses": archive.other_responses,
+        }
+    )
+    for kept, source in archive.media:
+        if kept not in sources:
+            files.append(kept)
+        sources.setdefault(kept, []).append(source)
+
+
+def _add_sources(
+    ctx: Context, tx: Tx, sha: str, seen_in: list[MediaSource], report: ScanReport
+) -> None:
+    """Record the posts and captures a stored file was seen in, with their audit entry."""
+    if added := tx.add_sources(sha, seen_in):
+        tx.audit(
+            ctx.actor,
+            "media.sources",
+            inputs={"sha256": sha},
+            details={"added": [s.key for s in seen_in], "new": added},
+        )
+        report.sources += added
+
+
+def _already_stored(
+    ctx: Context,
+    sha: str,
+    case: str | None,
+    seen_in: list[MediaSource] | None = None,
+    report: ScanReport | None = None,
+) -> bool:
+    """True (and the file filed under the case, with its new sources) when the file was
+    analysed before."""
 
     def check(tx: Tx) -> bool:
         if tx.media_status(sha) not in COMPLETE:
             return False
         if case:
             tx.file_under_case(sha, case)
+        if seen_in and report is not None:
+            _add_sources(ctx, tx, sha, seen_in, report)
         return True
 
     return ctx.store.transaction(check)
@@ -151,12 +231,13 @@ def _already_stored(ctx: Context, sha: str, case: str | None) -> bool:
 
 def _store_analysis(
     ctx: Context,
-    path: Path,
-    sha: str,
+    file: tuple[Path, str, list[MediaSource]],
     analysis: AnalyzedImage | str,
     case: str | None,
     report: ScanReport,
 ) -> None:
+    path, sha, seen_in = file
+
     def store(tx: Tx) -> bool:
         if isinstance(analysis, str):
             tx.save_failure(path, sha, analysis)
@@ -174,6 +255,7 @@ def _store_analysis(
                 audit_stored_image(ctx, tx, media, case)
         if case:
             tx.file_under_case(sha, case)
+        _add_sources(ctx, tx, sha, seen_in, report)
         return stored
 
     stored = ctx.store.transaction(store)
@@ -269,8 +351,7 @@ def _open_video(
 def _scan_video(
     ctx: Context,
     pool: Executor,
-    path: Path,
-    sha: str,
+    file: tuple[Path, str, list[MediaSource]],
     case: str | None,
     sampling: tuple[float | None, float],
     report: ScanReport,
@@ -286,20 +367,26 @@ def _scan_video(
     after committing the frames before it. Only a decoding failure ends the video as
     "partial", which is final.
     """
+    path, sha, seen_in = file
     try:
         info = probe_video(path)
     except MediaError as exc:
-        _store_analysis(ctx, path, sha, exc.reason, case, report)
+        _store_analysis(ctx, file, exc.reason, case, report)
         return
     fps, full_scan_every = sampling
     tracker, opened = _open_video(ctx, path, sha, info.to_dict(), video_settings(*sampling))
     if isinstance(opened, str):  # "complete": another process finished it
-        _already_stored(ctx, sha, case)
+        _already_stored(ctx, sha, case, seen_in, report)
         report.already_stored += 1
         return
     record, resume_after, anchor = opened
-    if case:
-        ctx.store.transaction(lambda tx: tx.file_media_under_case(record.media_id, case))
+
+    def file_it(tx: Tx) -> None:
+        if case:
+            tx.file_media_under_case(record.media_id, case)
+        _add_sources(ctx, tx, sha, seen_in, report)
+
+    ctx.store.transaction(file_it)
     status = DecodeStatus()
     try:
         track = (fps, full_scan_every, resume_after, anchor)

@@ -46,6 +46,7 @@ from facesift.workflows import (
     scan,
 )
 from facesift.workflows import calibration as calibrations
+from facesift.workflows import timeline as timelines
 from facesift.workflows.context import DATABASE_FILE, INDEX_DIR, open_context
 from facesift.workflows.results import (
     CalibrationStatus,
@@ -60,6 +61,7 @@ from facesift.workflows.results import (
     IdentifyResult,
     ScanReport,
     SearchResult,
+    Timeline,
     Verification,
 )
 from facesift.workflows.scan import ScanProgress, VideoProgress
@@ -313,6 +315,9 @@ class Workspace:
         window: float = cooccurrence.DEFAULT_WINDOW_S,
     ) -> Cooccurrence:
         return cooccurrence.cooccur(self.context, subject, case=case, window=window)
+
+    def timeline(self, subject: str, *, case: str | None = None, leads: bool = False) -> Timeline:
+        return timelines.timeline(self.context, subject, case=case, leads=leads)
 
     # ------------------------------------------------------------------------------ review
     def review(

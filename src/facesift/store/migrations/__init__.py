@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCATION = Path(__file__).resolve().parent
-HEAD = "0006"
+HEAD = "0007"
 
 # What each revision added, as a store made before these migrations shows it: the tables and
 # columns that must all be there for the store to be at that revision. In order.
@@ -46,6 +46,7 @@ LEGACY_REVISIONS: tuple[tuple[str, Mapping[str, tuple[str, ...]]], ...] = (
             )
         },
     ),
+    ("0007", {"media_sources": ()}),
 )
 
 

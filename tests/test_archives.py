@@ -1,0 +1,338 @@
+"""OSINT archives end to end: a Telegram Desktop export and a WACZ web archive built here from
+the demo media, scanned into a workspace; every face keeps its post or capture, and the
+timeline orders a person's appearances by when they were posted."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from facesift import FaceEngine, Workspace
+from facesift.cli import app as cli
+from facesift.media.telegram import read_export
+from facesift.samples import DemoCase
+
+CHANNEL_ID = 1234567890
+POSTED = {2: 1646128800, 3: 1646215200, 6: 1646301600}  # 1, 2 and 3 March 2022, 10:00 UTC
+EDITED = 1646388000
+
+
+def _message(number: int, **fields: object) -> dict[str, object]:
+    stamp = fields.pop("unix", POSTED.get(number, 1646000000))
+    return {
+        "id": number,
+        "type": "message",
+        "date": datetime.fromtimestamp(int(str(stamp)), UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "date_unixtime": str(stamp),
+        "from": "Front News",
+        "from_id": f"channel{CHANNEL_ID}",
+        **fields,
+    }
+
+
+def build_telegram_export(folder: Path, demo: DemoCase) -> Path:
+    """A single-channel export as Telegram Desktop writes it (JSON): a service message, a
+    post with the scene photo, a forwarded post with a close-up, an edited post with a video
+    (and its thumbnail), a photo left out of the export, the scene again in a later post, and
+    a sticker."""
+    (folder / "photos").mkdir(parents=True)
+    (folder / "video_files").mkdir()
+    (folder / "stickers").mkdir()
+    shutil.copy(demo.scene, folder / "photos" / "photo_1@01-03-2022_10-00-00.jpg")
+    Image.open(demo.evidence / "hopper_blurred.webp").convert("RGB").save(
+        folder / "photos" / "photo_2@02-03-2022_10-00-00.jpg", quality=90
+    )
+    shutil.copy(demo.scene, folder / "photos" / "photo_3@03-03-2022_10-00-00.jpg")
+    shutil.copy(demo.clip, folder / "video_files" / "clip.mp4")
+    Image.new("RGB", (90, 160), (40, 40, 40)).save(folder / "video_files" / "clip.mp4_thumb.jpg")
+    Image.new("RGBA", (64, 64), (255, 0, 0, 255)).save(folder / "stickers" / "sticker.webp")
+    messages = [
+        {"id": 1, "type": "service", "date": "2022-02-28T08:00:00",
+         "date_unixtime": "1646035200", "actor": "Front News", "actor_id": f"channel{CHANNEL_ID}",
+         "action": "create_channel", "title": "Front News", "text": ""},
+        _message(2, photo="photos/photo_1@01-03-2022_10-00-00.jpg", width=1400, height=800,
+                 text=["Officers at the ", {"type": "bold", "text": "briefing"}, ""]),
+        _message(3, forwarded_from="Other Channel",
+                 photo="photos/photo_2@02-03-2022_10-00-00.jpg", width=350, height=360,
+                 text="forwarded close-up"),
+        _message(4, unix=1646301000, edited="2022-03-04T10:00:00", edited_unixtime=str(EDITED),
+                 file="video_files/clip.mp4", thumbnail="video_files/clip.mp4_thumb.jpg",
+                 media_type="video_file", mime_type="video/mp4", duration_seconds=6,
+                 width=640, height=360, text="video"),
+        _message(5, photo="(File not included. Change data exporting settings to download.)",
+                 width=800, height=600, text="not downloaded"),
+        _message(6, photo="photos/photo_3@03-03-2022_10-00-00.jpg", width=1400, height=800,
+                 text="the briefing again"),
+        _message(7, file="stickers/sticker.webp", media_type="sticker", sticker_emoji="👍",
+                 mime_type="image/webp", width=64, height=64, text=""),
+    ]  # fmt: skip
+    export = {"name": "Front News", "type": "public_channel", "id": CHANNEL_ID,
+              "messages": messages}  # fmt: skip
+    (folder / "result.json").write_text(json.dumps(export, ensure_ascii=False, indent=1))
+    return folder
+
+
+def _warc(records: list[tuple[str, str, bytes, dict[str, str]]]) -> bytes:
+    """A gzipped WARC: (type, uri, payload, http headers) per record, written by warcio."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True)
+    for kind, uri, payload, headers in records:
+        if kind == "request":
+            http = StatusAndHeaders(
+                "GET / HTTP/1.1", list(headers.items()), protocol="HTTP/1.1", is_http_request=True
+            )
+        else:
+            http = StatusAndHeaders("200 OK", list(headers.items()), protocol="HTTP/1.1")
+        record = writer.create_warc_record(
+            uri,
+            kind,
+            payload=io.BytesIO(payload),
+            http_headers=http,
+            warc_headers_dict={"WARC-Date": "2024-05-06T07:08:09Z"},
+        )
+        writer.write_record(record)
+    return out.getvalue()
+
+
+PAGE = "https://news.example.org/briefing"
+IMAGE_URL = "https://cdn.example.org/img/briefing.jpg"
+VIDEO_URL = "https://cdn.example.org/video/briefing.mp4"
+
+
+def build_wacz(path: Path, demo: DemoCase, *, corrupt: bool = False) -> Path:
+    """A WACZ with a page, the scene photo and the clip as responses (their requests name the
+    page as Referer), datapackage.json with every resource's SHA-256, and a digest file with
+    a signature block. `corrupt`: the WARC is changed after its hash was taken."""
+    warc = _warc(
+        [
+            ("request", PAGE, b"", {"Host": "news.example.org"}),
+            ("response", PAGE, b"<html><img src='briefing.jpg'></html>",
+             {"Content-Type": "text/html; charset=utf-8"}),
+            ("request", IMAGE_URL, b"", {"Referer": PAGE}),
+            ("response", IMAGE_URL, demo.scene.read_bytes(), {"Content-Type": "image/jpeg"}),
+            ("request", VIDEO_URL, b"", {"Referer": PAGE}),
+            ("response", VIDEO_URL, demo.clip.read_bytes(), {"Content-Type": "video/mp4"}),
+        ]
+    )  # fmt: skip
+    pages = (
+        json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}) + "\n"
+        + json.dumps({"id": "p1", "url": PAGE, "ts": "2024-05-06T07:08:09Z", "title": "B"})
+        + "\n"
+    ).encode()  # fmt: skip
+    members = {"archive/data.warc.gz": warc, "pages/pages.jsonl": pages}
+    package = {
+        "profile": "data-package",
+        "wacz_version": "1.1.1",
+        "title": "Briefing capture",
+        "resources": [
+            {"name": Path(m).name, "path": m, "hash": "sha256:" + hashlib.sha256(b).hexdigest(),
+             "bytes": len(b)}
+            for m, b in members.items()
+        ],
+    }  # fmt: skip
+    if corrupt:  # one byte of the WARC changed after datapackage.json was written
+        members["archive/data.warc.gz"] = warc[:-40] + bytes([warc[-40] ^ 1]) + warc[-39:]
+    package_bytes = json.dumps(package).encode()
+    digest = {
+        "path": "datapackage.json",
+        "hash": "sha256:" + hashlib.sha256(package_bytes).hexdigest(),
+        "signedData": {"hash": "sha256:…", "signature": "…", "domain": "example.org"},
+    }
+    with zipfile.ZipFile(path, "w") as bundle:
+        bundle.writestr("datapackage.json", package_bytes)
+        bundle.writestr("datapackage-digest.json", json.dumps(digest))
+        for member, data in members.items():
+            bundle.writestr(member, data, compress_type=zipfile.ZIP_STORED)
+    return path
+
+
+@pytest.fixture(scope="module")
+def telegram(
+    tmp_path_factory: pytest.TempPathFactory, demo: DemoCase, engine: FaceEngine
+) -> tuple[Workspace, Path, object]:
+    root = tmp_path_factory.mktemp("telegram")
+    export = build_telegram_export(root / "ChatExport_2022-03-05", demo)
+    ws = Workspace(root / "ws", engine=engine)
+    ws.enroll_folder(demo.gallery)
+    report = ws.scan([export], case="osint", fps=2.0)
+    return ws, export, report
+
+
+def test_telegram_export_is_read_with_every_post(demo: DemoCase, tmp_path: Path) -> None:
+    export = read_export(build_telegram_export(tmp_path / "export", demo))
+    posts = {s.post_id: s for _, s in export.media}
+    assert sorted(posts) == ["2", "3", "4", "6"]  # not the service message, nor the sticker
+    assert posts["2"].text == "Officers at the briefing"
+    assert posts["2"].url == f"https://t.me/c/{CHANNEL_ID}/2"
+    assert posts["2"].posted_at == datetime.fromtimestamp(POSTED[2], UTC)
+    assert posts["3"].forwarded_from == "Other Channel"
+    assert posts["4"].edited_at == datetime.fromtimestamp(EDITED, UTC)
+    assert posts["4"].channel == "Front News" and posts["4"].channel_type == "public_channel"
+    index = (tmp_path / "export/result.json").read_bytes()
+    assert export.result_sha256 == hashlib.sha256(index).hexdigest()
+    assert [why for _, why in export.not_included] == [
+        "not in the export: (File not included. Change data exporting settings to download.)"
+    ]
+
+
+def test_scanning_an_export_stores_each_face_with_its_posts(telegram: tuple) -> None:
+    ws, _, report = telegram
+    assert report.errors == []
+    assert report.processed == 3  # the scene (two posts, one file), the close-up, the video
+    assert report.already_stored == 1
+    assert report.sources == 4
+    assert len(report.not_included) == 1 and "message 5" in report.not_included[0][0]
+    skipped = {Path(p).name: why for p, why in report.skipped}
+    assert "thumbnail" in skipped["clip.mp4_thumb.jpg"]
+    assert "sticker" in skipped["sticker.webp"]
+    result = ws.identify(case="osint").to_dict()
+    by_file: dict[str, list[dict]] = {}
+    for face in result["faces"]:
+        by_file.setdefault(Path(face["source"]["path"]).name, []).append(face["source"])
+    scene = by_file["photo_1@01-03-2022_10-00-00.jpg"] or by_file["photo_3@03-03-2022_10-00-00.jpg"]
+    posts = [(m["post_id"], m["posted_at"], m["url"]) for m in scene[0]["media_sources"]]
+    assert posts == [
+        ("2", "2022-03-01T10:00:00+00:00", f"https://t.me/c/{CHANNEL_ID}/2"),
+        ("6", "2022-03-03T10:00:00+00:00", f"https://t.me/c/{CHANNEL_ID}/6"),
+    ]
+    assert all(len(s["media_sources"]) == 2 for s in scene)  # every face of that photo
+    video = [t["source"] for t in result["tracks"]]
+    assert video and all(s["media_sources"][0]["post_id"] == "4" for s in video)
+    assert video[0]["media_sources"][0]["edited_at"] == "2022-03-04T10:00:00+00:00"
+
+
+def test_rescanning_an_export_adds_nothing(telegram: tuple) -> None:
+    ws, export, _ = telegram
+    again = ws.scan([export], case="osint")
+    assert (again.processed, again.sources, again.errors) == (0, 0, [])
+    assert again.already_stored == 4
+
+
+def test_timeline_orders_a_persons_appearances_by_post(telegram: tuple, tmp_path: Path) -> None:
+    ws, _, _ = telegram
+    faces = ws.identify(case="osint").faces
+    hopper = [f for f in faces if f.candidates and f.candidates[0].person == "Grace Hopper"
+              and f.candidates[0].above_threshold]  # fmt: skip
+    assert hopper, "the close-up of Hopper matches her gallery face"
+    for face in hopper:
+        ws.review(face.face_id, "Grace Hopper", "confirm", note="same person")
+    timeline = ws.timeline("Grace Hopper").to_dict()
+    dated = [e for e in timeline["entries"] if e["when"]]
+    assert [e["when"] for e in dated] == sorted(e["when"] for e in dated)
+    posted = [(e["source"]["post_id"], e["when_basis"]) for e in dated]
+    assert ("3", "posted") in posted  # the forwarded close-up
+    assert all(e["basis"].startswith("confirmed by") for e in dated)
+    enrolled = [e for e in timeline["entries"] if e["basis"] == "enrolled"]
+    assert len(enrolled) == 1 and enrolled[0]["source"] is None and enrolled[0]["when"] is None
+    assert timeline["entries"][-1]["basis"] == "enrolled"  # undated: last
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--workspace", str(ws.path), "timeline", "Grace Hopper", "--csv"])
+    assert out.exit_code == 0, out.output
+    header, *rows = out.stdout.splitlines()
+    assert header.startswith("when,when_basis,source_kind,channel,post_id,url")
+    assert any(f"https://t.me/c/{CHANNEL_ID}/3" in row and "Front News" in row for row in rows)
+    assert len(rows) == len(timeline["entries"])
+
+
+def test_timeline_leads_are_the_unreviewed_matches(telegram: tuple) -> None:
+    ws, _, _ = telegram
+    result = ws.identify(case="osint")
+    reviewed = {d.face_id for d in ws.decisions()}
+    matched = {f.face_id for f in result.faces
+               if f.candidates and f.candidates[0].person == "Eileen Collins"
+               and f.candidates[0].above_threshold} - reviewed  # fmt: skip
+    matched |= {t.best_shot.face_id for t in result.tracks if t.best_shot
+                and t.candidates and t.candidates[0].person == "Eileen Collins"
+                and t.candidates[0].above_threshold}  # fmt: skip
+    timeline = ws.timeline("Eileen Collins", leads=True).to_dict()
+    leads = [e for e in timeline["entries"] if e["basis"].startswith("lead")]
+    assert leads, "the scene and the clip show Collins"
+    photo_leads = {e["face_id"] for e in leads if e["track_id"] is None}
+    assert photo_leads == {f for f in matched if f in {x.face_id for x in result.faces}}
+    video_leads = [e for e in leads if e["track_id"] is not None]
+    assert len({e["track_id"] for e in video_leads}) == len(video_leads)  # a track once
+    without = ws.timeline("Eileen Collins").to_dict()
+    assert not [e for e in without["entries"] if e["basis"].startswith("lead")]
+
+
+def test_a_truncated_export_is_an_error_and_stores_nothing(
+    tmp_path: Path, demo: DemoCase, engine: FaceEngine
+) -> None:
+    export = build_telegram_export(tmp_path / "export", demo)
+    index = export / "result.json"
+    index.write_bytes(index.read_bytes()[: index.stat().st_size // 2])
+    ws = Workspace(tmp_path / "ws", engine=engine)
+    report = ws.scan([export])
+    assert len(report.errors) == 1
+    where, why = report.errors[0]
+    assert where == str(index) and "not a complete JSON document" in why
+    assert "none of this export's files is scanned" in why
+    assert ws.media() == [] and report.processed == 0
+    out = CliRunner().invoke(cli, ["--workspace", str(ws.path), "scan", str(export)])
+    assert out.exit_code == 3 and "result.json" in out.output
+
+
+@pytest.fixture(scope="module")
+def archived(
+    tmp_path_factory: pytest.TempPathFactory, demo: DemoCase, engine: FaceEngine
+) -> tuple[Workspace, Path, object, str]:
+    root = tmp_path_factory.mktemp("wacz")
+    wacz = build_wacz(root / "briefing.wacz", demo)
+    before = hashlib.sha256(wacz.read_bytes()).hexdigest()
+    ws = Workspace(root / "ws", engine=engine)
+    report = ws.scan([root], case="web", fps=2.0)  # the folder: the .wacz in it is found
+    return ws, wacz, report, before
+
+
+def test_scanning_a_wacz_keeps_page_url_capture_time_and_record(archived: tuple) -> None:
+    ws, wacz, report, before = archived
+    assert report.errors == []
+    assert report.archives == [
+        {"path": str(wacz), "kind": "wacz", "sha256": before, "signed": True, "pages": 1,
+         "media": 2, "other_responses": 1}
+    ]  # fmt: skip
+    assert hashlib.sha256(wacz.read_bytes()).hexdigest() == before  # the archive is untouched
+    result = ws.identify(case="web").to_dict()
+    photo = [f["source"] for f in result["faces"]]
+    assert len(photo) >= 2
+    seen = photo[0]["media_sources"]
+    assert len(seen) == 1
+    assert seen[0] | {"record_id": None} == seen[0] | {
+        "kind": "wacz", "url": IMAGE_URL, "page_url": PAGE, "channel": "Briefing capture",
+        "captured_at": "2024-05-06T07:08:09+00:00", "archive": str(wacz),
+        "archive_sha256": before, "member": "archive/data.warc.gz", "signed": True,
+        "posted_at": None, "record_id": None,
+    }  # fmt: skip
+    assert seen[0]["record_id"].startswith("<urn:uuid:")
+    kept = Path(photo[0]["path"])
+    assert kept.is_relative_to(ws.path) and kept.stat().st_mode & 0o777 == 0o400
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == photo[0]["sha256"]
+    assert [t["source"]["media_sources"][0]["url"] for t in result["tracks"]] == [VIDEO_URL] * len(
+        result["tracks"]
+    )
+    search = ws.search(ws.path / kept).to_dict()  # the same file searched again: its capture
+    assert search["media_sources"][0]["page_url"] == PAGE
+
+
+def test_a_wacz_whose_resource_hash_fails_is_not_trusted(
+    tmp_path: Path, demo: DemoCase, engine: FaceEngine
+) -> None:
+    wacz = build_wacz(tmp_path / "altered.wacz", demo, corrupt=True)
+    ws = Workspace(tmp_path / "ws", engine=engine)
+    report = ws.scan([wacz])
+    problems = {where: why for where, why in report.errors}
+    assert list(problems) == [f"{wacz}!archive/data.warc.gz"]
+    assert "does not match datapackage.json" in problems[f"{wacz}!archive/data.warc.gz"]
+    assert report.archives[0]["media"] == 0 and ws.media() == []
