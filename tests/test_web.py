@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 from facesift import FaceEngine, Workspace, samples
 from facesift.samples import build_demo
 from facesift.web.app import create_app
+from tests.osint import CHANNEL_ID, build_telegram_export
 
 pytestmark = pytest.mark.browser
 
@@ -77,6 +78,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine) -> Iterat
         ImageOps.mirror(large).save(strangers / "stranger-2.png")
     workspace.scan([strangers], case="strangers", workers=1)
     workspace.scan([demo.clip], case="footage", workers=1)
+    export = build_telegram_export(folder / "ChatExport", demo)
+    workspace.scan([export], case="telegram", workers=1, fps=2.0)
     evidence = folder / "hopper-evidence.png"
     with Image.open(hopper) as photo:
         photo.convert("RGB").resize((photo.width * 3 // 4, photo.height * 3 // 4)).save(evidence)
@@ -320,3 +323,22 @@ def test_a_video_shows_its_tracks_and_the_frame_at_any_time(browser: WebDriver, 
     shown = float(caption.split(" at ")[1].split(" s")[0])
     assert abs(shown - start) < 0.1, caption
     _shot(browser, "11-video")
+
+
+def test_faces_from_a_telegram_export_show_their_posts(browser: WebDriver, site: Site) -> None:
+    _sign_in(browser, site, "ana")
+    browser.get(f"{site.base}/cases/telegram/review?band=weak")
+    items = browser.find_elements(By.CSS_SELECTOR, "article.queue-item")
+    close_up = [i for i in items if "post 3," in i.text]
+    assert close_up, "the forwarded close-up of Hopper is in the queue with its post"
+    assert "Telegram Front News post 3, 2022-03-02 10:00 UTC" in close_up[0].text
+    assert "forwarded from Other Channel" in close_up[0].text
+    link = close_up[0].find_element(By.CSS_SELECTOR, "ul.sources a")
+    assert link.get_attribute("href") == f"https://t.me/c/{CHANNEL_ID}/3"
+    scene = [i for i in items if "post 2," in i.text]
+    assert scene and "post 6," in scene[0].text  # one file, posted twice
+    _shot(browser, "12-review-telegram")
+    _submit(browser, close_up[0].find_element(By.LINK_TEXT, "Forensic comparison"))
+    provenance = browser.find_element(By.CSS_SELECTOR, "table.provenance").text
+    assert "Telegram Front News post 3" in provenance and "(no source recorded)" in provenance
+    _shot(browser, "13-compare-telegram")
