@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from facesift import FaceEngine, Workspace
 from facesift.cli import app as cli
 from facesift.media.telegram import read_export
+from facesift.reports.case_report import render
 from facesift.samples import DemoCase
 from tests.osint import (
     CHANNEL_ID,
@@ -113,6 +114,14 @@ def test_timeline_orders_a_persons_appearances_by_post(telegram: tuple, tmp_path
     assert header.startswith("when,when_basis,source_kind,channel,post_id,url")
     assert any(f"https://t.me/c/{CHANNEL_ID}/3" in row and "Front News" in row for row in rows)
     assert len(rows) == len(timeline["entries"])
+
+
+def test_the_case_report_cites_each_face_with_its_posts(telegram: tuple) -> None:
+    ws, _, _ = telegram
+    html = render(ws.case_report("osint", include_unreviewed=True), "html").decode()
+    assert "Seen in: Telegram Front News post 3, 2022-03-02 10:00 UTC" in html
+    assert "forwarded from Other Channel" in html
+    assert f"https://t.me/c/{CHANNEL_ID}/3" in html
 
 
 def test_timeline_leads_are_the_unreviewed_matches(telegram: tuple) -> None:
