@@ -145,6 +145,27 @@ def test_timeline_leads_are_the_unreviewed_matches(telegram: tuple) -> None:
     assert not [e for e in without["entries"] if e["basis"].startswith("lead")]
 
 
+def test_posts_of_a_file_scanned_before_show_at_once_and_are_audited(
+    tmp_path: Path, demo: DemoCase, engine: FaceEngine
+) -> None:
+    ws = Workspace(tmp_path / "ws", engine=engine)
+    ws.enroll_folder(demo.gallery)
+    ws.scan([demo.scene], case="c")
+    before = ws.identify(case="c")  # kept by the workspace until something it shows changes
+    assert before.faces and not any(f.source.media_sources for f in before.faces)
+    report = ws.scan([build_telegram_export(tmp_path / "export", demo)], case="c", fps=2.0)
+    assert report.already_stored >= 2 and report.sources == 4
+    after = ws.identify(case="c")
+    scene = [f for f in after.faces if f.source.sha256 == before.faces[0].source.sha256]
+    assert scene and all([m.post_id for m in f.source.media_sources] == ["2", "6"] for f in scene)
+    audited = ws.audit_entries(action="media.sources")
+    keys = sorted(k for e in audited for k in e.to_dict()["objects"]["sources"])
+    assert keys == sorted(
+        f"telegram:{CHANNEL_ID}:{n}:{field}"
+        for n, field in ((2, "photo"), (3, "photo"), (4, "file"), (6, "photo"))
+    )
+
+
 def test_a_truncated_export_is_an_error_and_stores_nothing(
     tmp_path: Path, demo: DemoCase, engine: FaceEngine
 ) -> None:

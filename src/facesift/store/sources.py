@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from facesift.media.sources import MediaSource
@@ -15,21 +15,26 @@ from facesift.store.schema import Media, MediaSourceRow
 _FIELDS = tuple(f.name for f in fields(MediaSource))
 
 
-def add_sources(session: Session, media_id: int, sources: Sequence[MediaSource]) -> int:
-    """Add the sources the file does not have yet (by key); how many were new."""
+def add_sources(session: Session, media_id: int, sources: Sequence[MediaSource]) -> list[str]:
+    """Add the sources the file does not have yet (by key); the keys of the new ones."""
     known = set(
         session.scalars(select(MediaSourceRow.key).where(MediaSourceRow.media_id == media_id))
     )
-    added = 0
+    added: list[str] = []
     for source in sources:
         if source.key in known:
             continue
         known.add(source.key)
         session.add(MediaSourceRow(media_id=media_id, **{f: getattr(source, f) for f in _FIELDS}))
-        added += 1
+        added.append(source.key)
     if added:
         session.flush()
     return added
+
+
+def sources_stamp(session: Session) -> int:
+    """The newest source's id (sources are only ever added)."""
+    return int(session.scalar(select(func.max(MediaSourceRow.id))) or 0)
 
 
 def _source(row: MediaSourceRow) -> MediaSource:

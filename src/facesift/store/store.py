@@ -199,16 +199,22 @@ class Tx:
         if media is not None:
             repo.link_case(self._session, repo.get_or_create_case(self._session, case), media)
 
-    def add_sources(self, sha256: str, sources: Sequence[MediaSource]) -> int:
-        """Record where the stored file was seen (posts, captures it lacks); how many new."""
+    def add_sources(self, sha256: str, sources: Sequence[MediaSource]) -> list[str]:
+        """Record where the stored file was seen (the posts and captures it lacks); the keys
+        of those that were new."""
         media = repo.find_media(self._session, sha256)
         if media is None or not sources:
-            return 0
+            return []
         return media_sources.add_sources(self._session, media.id, sources)
 
     def sources_of(self, media_ids: Sequence[int]) -> dict[int, list[MediaSource]]:
         """media id → where the file was seen, earliest first."""
         return media_sources.sources_of(self._session, media_ids)
+
+    def sources_stamp(self) -> int:
+        """Changes whenever a source is recorded (results that show sources know they are
+        stale)."""
+        return media_sources.sources_stamp(self._session)
 
     def sources_by_sha256(self, sha256s: Sequence[str]) -> dict[str, list[MediaSource]]:
         """sha256 → where the stored file was seen, earliest first."""

@@ -241,7 +241,7 @@ def identify(ctx: Context, *, case: str | None = None, top: int = 5) -> Identify
     def stamp(tx: Tx) -> tuple[object, ...]:
         if case is not None and not tx.case_exists(case):
             raise NotFound(f"no case named {case!r} in this workspace")
-        return (tx.faces_stamp(), tx.case_media_count(case))
+        return (tx.faces_stamp(), tx.case_media_count(case), tx.sources_stamp())
 
     now = ctx.store.read(stamp)
     cached = ctx.identified.get(key)

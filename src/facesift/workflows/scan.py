@@ -193,18 +193,19 @@ def _read_wacz(
         sources.setdefault(kept, []).append(source)
 
 
-def _add_sources(
-    ctx: Context, tx: Tx, sha: str, seen_in: list[MediaSource], report: ScanReport
-) -> None:
-    """Record the posts and captures a stored file was seen in, with their audit entry."""
-    if added := tx.add_sources(sha, seen_in):
+def _add_sources(ctx: Context, tx: Tx, sha: str, seen_in: list[MediaSource]) -> int:
+    """Record the posts and captures a stored file was seen in, with their audit entry; how
+    many were new (counted by the caller once the transaction has committed)."""
+    added = tx.add_sources(sha, seen_in)
+    if added:
         tx.audit(
             ctx.actor,
             "media.sources",
+            objects={"sources": added},
             inputs={"sha256": sha},
-            details={"added": [s.key for s in seen_in], "new": added},
+            details={"added": [s.to_dict() for s in seen_in if s.key in set(added)]},
         )
-        report.sources += added
+    return len(added)
 
 
 def _already_stored(
@@ -217,16 +218,17 @@ def _already_stored(
     """True (and the file filed under the case, with its new sources) when the file was
     analysed before."""
 
-    def check(tx: Tx) -> bool:
+    def check(tx: Tx) -> tuple[bool, int]:
         if tx.media_status(sha) not in COMPLETE:
-            return False
+            return False, 0
         if case:
             tx.file_under_case(sha, case)
-        if seen_in and report is not None:
-            _add_sources(ctx, tx, sha, seen_in, report)
-        return True
+        return True, _add_sources(ctx, tx, sha, seen_in or [])
 
-    return ctx.store.transaction(check)
+    stored, added = ctx.store.transaction(check)
+    if report is not None:
+        report.sources += added
+    return stored
 
 
 def _store_analysis(
@@ -238,7 +240,7 @@ def _store_analysis(
 ) -> None:
     path, sha, seen_in = file
 
-    def store(tx: Tx) -> bool:
+    def store(tx: Tx) -> tuple[bool, int]:
         if isinstance(analysis, str):
             tx.save_failure(path, sha, analysis)
             stored = False
@@ -255,10 +257,10 @@ def _store_analysis(
                 audit_stored_image(ctx, tx, media, case)
         if case:
             tx.file_under_case(sha, case)
-        _add_sources(ctx, tx, sha, seen_in, report)
-        return stored
+        return stored, _add_sources(ctx, tx, sha, seen_in)
 
-    stored = ctx.store.transaction(store)
+    stored, added = ctx.store.transaction(store)
+    report.sources += added
     if isinstance(analysis, str):
         report.errors.append((str(path), analysis))
     elif stored:
@@ -381,12 +383,12 @@ def _scan_video(
         return
     record, resume_after, anchor = opened
 
-    def file_it(tx: Tx) -> None:
+    def file_it(tx: Tx) -> int:
         if case:
             tx.file_media_under_case(record.media_id, case)
-        _add_sources(ctx, tx, sha, seen_in, report)
+        return _add_sources(ctx, tx, sha, seen_in)
 
-    ctx.store.transaction(file_it)
+    report.sources += ctx.store.transaction(file_it)
     status = DecodeStatus()
     try:
         track = (fps, full_scan_every, resume_after, anchor)
