@@ -5,6 +5,7 @@ timeline orders a person's appearances by when they were posted."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,6 +56,21 @@ def test_telegram_export_is_read_with_every_post(demo: DemoCase, tmp_path: Path)
     assert [why for _, why in export.not_included] == [
         "not in the export: (File not included. Change data exporting settings to download.)"
     ]
+
+
+def test_a_whole_account_export_gives_every_chat(demo: DemoCase, tmp_path: Path) -> None:
+    single = build_telegram_export(tmp_path / "export", demo)
+    chat = json.loads((single / "result.json").read_text())
+    left = {"name": "Old Group", "type": "private_supergroup", "id": 77,
+            "messages": [{**chat["messages"][1], "id": 9}]}  # fmt: skip
+    whole = {"about": "…", "chats": {"about": "…", "list": [chat]},
+             "left_chats": {"about": "…", "list": [left]}}  # fmt: skip
+    (single / "result.json").write_text(json.dumps(whole))
+    export = read_export(single)
+    assert export.chats == 2
+    posts = sorted((s.channel, s.post_id, s.url) for _, s in export.media)
+    assert ("Old Group", "9", "https://t.me/c/77/9") in posts
+    assert len(posts) == 5
 
 
 def test_scanning_an_export_stores_each_face_with_its_posts(telegram: tuple) -> None:
