@@ -32,6 +32,7 @@ BENCHMARKS = {
     "video_speed": False,
     "api_load": False,
     "web_pages": False,
+    "search_scale": False,
     "gpu_runtime": True,
 }
 

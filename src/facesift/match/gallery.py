@@ -38,16 +38,53 @@ class PeopleIndex(Protocol):
         ...
 
 
-class GalleryIndex:
-    """Exact inner-product search over L2-normalised embeddings (cosine similarity)."""
+# Up to EXACT_MAX vectors a gallery is searched exactly (every vector scored: a few ms at this
+# size on 2 cores); above, through an HNSW graph over the same full vectors, whose search time
+# grows with the logarithm of the size. HNSW_* are its graph degree and search breadths:
+# benchmarks/search_scale.py measures the time and the recall against exact search.
+EXACT_MAX = 100_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 384
+INDEX_KINDS = ("auto", "exact", "hnsw")
 
-    def __init__(self, face_ids: np.ndarray, person_ids: np.ndarray, vectors: np.ndarray) -> None:
+
+def index_kind(size: int, kind: str = "auto") -> str:
+    """The index a gallery of `size` vectors is kept in: "exact" or "hnsw" ("auto": by size)."""
+    if kind not in INDEX_KINDS:
+        raise ValueError(f"unknown index kind {kind!r} (one of {', '.join(INDEX_KINDS)})")
+    if kind == "auto":
+        return "exact" if size <= EXACT_MAX else "hnsw"
+    return kind
+
+
+def new_index(dim: int, kind: str) -> faiss.Index:
+    """An empty inner-product index of `kind` ("exact" or "hnsw") for `dim`-d vectors."""
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        return index
+    return faiss.IndexFlatIP(dim)
+
+
+class GalleryIndex:
+    """Inner-product search over L2-normalised embeddings (cosine similarity): exact up to
+    EXACT_MAX vectors, HNSW above (`kind` forces one)."""
+
+    def __init__(
+        self,
+        face_ids: np.ndarray,
+        person_ids: np.ndarray,
+        vectors: np.ndarray,
+        kind: str = "auto",
+    ) -> None:
         if not (len(face_ids) == len(person_ids) == len(vectors)):
             raise ValueError("face ids, person ids and vectors must have the same length")
         self.face_ids = np.asarray(face_ids, dtype=np.int64)
         self.person_ids = np.asarray(person_ids, dtype=np.int64)
         self.dim = int(vectors.shape[1]) if len(vectors) else 0
-        self.index: faiss.Index = faiss.IndexFlatIP(max(self.dim, 1))
+        self.kind = index_kind(len(vectors), kind)
+        self.index: faiss.Index = new_index(max(self.dim, 1), self.kind)
         if len(vectors):
             self.index.add(l2_normalize(vectors))
 
@@ -74,6 +111,10 @@ class GalleryIndex:
         wanted = min(top, self.people)
         k = min(len(self), max(4 * wanted, 16))
         while True:
+            if self.kind == "hnsw":  # the graph must be searched at least k wide
+                faiss.ParameterSpace().set_index_parameter(
+                    self.index, "efSearch", max(HNSW_EF_SEARCH, k)
+                )
             scores, positions = self.index.search(queries, k)
             results = [self._people(s, p, wanted) for s, p in zip(scores, positions, strict=True)]
             # The top people are exact once every query saw `wanted` distinct people.

@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 
 from facesift.errors import WorkspaceError
-from facesift.match.gallery import GalleryIndex, PeopleIndex, vectors_sha256
+from facesift.match.gallery import GalleryIndex, PeopleIndex, index_kind, vectors_sha256
 
 # (face ids, person ids, n×d vectors) of a gallery, read from the store when needed.
 GalleryVectors = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -54,7 +54,11 @@ class FaissFiles:
     ) -> PeopleIndex:
         path = self.folder / f"{name}.faiss"
         stored = vectors()
-        checked = {**stamp, "vectors_sha256": vectors_sha256(*stored)}
+        checked = {
+            **stamp,
+            "vectors_sha256": vectors_sha256(*stored),
+            "index": index_kind(len(stored[0])),
+        }
         gallery = load_index(path, checked)
         if gallery is None:
             gallery = GalleryIndex(*stored)
@@ -90,6 +94,7 @@ def load_index(path: Path, stamp: dict[str, object]) -> GalleryIndex | None:
     gallery.face_ids = ids["face_ids"]
     gallery.person_ids = ids["person_ids"]
     gallery.dim = int(saved.get("dim", 0))
+    gallery.kind = "hnsw" if hasattr(index, "hnsw") else "exact"
     gallery.index = index
     expected = stamp.get("vectors_sha256")
     if expected is not None and gallery.content_sha256() != expected:
