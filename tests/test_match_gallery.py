@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facesift.match.gallery import GalleryIndex
+from facesift.match import gallery as gallery_module
+from facesift.match.gallery import EXACT_MAX, GalleryIndex, index_kind
 from facesift.store.vectors import load_index, save_index
 from facesift.vision.similarity import cosine_similarity, l2_normalize
 
@@ -71,3 +72,37 @@ def test_saved_index_is_reused_only_while_its_stamp_matches(tmp_path: Path) -> N
     assert load_index(path, {"gallery_version": 4, "model_sha256": "zzz"}) is None
     path.write_bytes(b"garbage")
     assert load_index(path, {"gallery_version": 4, "model_sha256": "abc"}) is None
+
+
+def test_an_hnsw_gallery_ranks_people_as_exact_search_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(3)
+    counts = rng.integers(1, 6, 1500)
+    person_ids = np.repeat(np.arange(1500), counts)
+    centres = rng.normal(size=(1500, 64))
+    vectors = (centres[person_ids] + 0.7 * rng.normal(size=(len(person_ids), 64))).astype(
+        np.float32
+    )
+    face_ids = np.arange(len(person_ids))
+    queries = (centres[:60] + 0.7 * rng.normal(size=(60, 64))).astype(np.float32)
+    exact = GalleryIndex(face_ids, person_ids, vectors, kind="exact")
+    monkeypatch.setattr(gallery_module, "EXACT_MAX", len(vectors) - 1)  # auto: HNSW above it
+    graph = GalleryIndex(face_ids, person_ids, vectors)
+    assert (exact.kind, graph.kind) == ("exact", "hnsw")
+    for top in (1, 5, 20):
+        want = [[(h.person_id, round(h.score, 4)) for h in r] for r in exact.search(queries, top)]
+        got = [[(h.person_id, round(h.score, 4)) for h in r] for r in graph.search(queries, top)]
+        assert got == want
+    path = tmp_path / "g.faiss"  # saved and loaded, it is still the graph
+    save_index(graph, path, {"v": 1})
+    loaded = load_index(path, {"v": 1})
+    assert loaded is not None and loaded.kind == "hnsw"
+    assert [h.person_id for h in loaded.search(queries[:1], 5)[0]] == [w[0] for w in want[0][:5]]
+
+
+def test_the_index_kind_follows_the_gallery_size() -> None:
+    assert index_kind(EXACT_MAX) == "exact" and index_kind(EXACT_MAX + 1) == "hnsw"
+    assert index_kind(10, "hnsw") == "hnsw" and index_kind(10**7, "exact") == "exact"
+    with pytest.raises(ValueError, match="unknown index kind"):
+        index_kind(10, "annoy")
