@@ -33,6 +33,7 @@ BENCHMARKS = {
     "api_load": False,
     "web_pages": False,
     "search_scale": False,
+    "vector_backends": False,
     "gpu_runtime": True,
 }
 

@@ -8,6 +8,7 @@ Candidates are people, never single photos.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -108,31 +109,56 @@ class GalleryIndex:
             return [[] for _ in range(len(queries))]
         if queries.shape[1] != self.dim:
             raise ValueError(f"query size {queries.shape[1]} differs from the gallery's {self.dim}")
-        wanted = min(top, self.people)
-        k = min(len(self), max(4 * wanted, 16))
-        while True:
-            if self.kind == "hnsw":  # the graph must be searched at least k wide
-                faiss.ParameterSpace().set_index_parameter(
-                    self.index, "efSearch", max(HNSW_EF_SEARCH, k)
-                )
-            scores, positions = self.index.search(queries, k)
-            results = [self._people(s, p, wanted) for s, p in zip(scores, positions, strict=True)]
-            # The top people are exact once every query saw `wanted` distinct people.
-            if k == len(self) or all(len(r) >= wanted for r in results):
-                return results
-            k = min(len(self), k * 4)
+        return rank_people(self._nearest, queries, top, len(self), self.people)
 
-    def _people(self, scores: np.ndarray, positions: np.ndarray, wanted: int) -> list[PersonHit]:
-        hits: dict[int, PersonHit] = {}
-        for score, position in zip(scores, positions, strict=True):
-            if position < 0:
-                continue
-            person = int(self.person_ids[position])
-            if person not in hits:  # results arrive best first: the first is the person's max
-                hits[person] = PersonHit(person, float(score), int(self.face_ids[position]))
-                if len(hits) == wanted:
-                    break
-        return list(hits.values())
+    def _nearest(self, queries: np.ndarray, k: int) -> Neighbours:
+        if self.kind == "hnsw":  # the graph must be searched at least k wide
+            faiss.ParameterSpace().set_index_parameter(
+                self.index, "efSearch", max(HNSW_EF_SEARCH, k)
+            )
+        scores, positions = self.index.search(queries, k)
+        found = positions >= 0
+        face_ids = np.where(found, self.face_ids[positions], -1)
+        return scores, face_ids, np.where(found, self.person_ids[positions], -1)
+
+
+# For each query, its k nearest faces best first: (scores, face ids, person ids), k×n arrays;
+# a face id of -1 where fewer than k were found.
+Neighbours = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def rank_people(
+    nearest: Callable[[np.ndarray, int], Neighbours],
+    queries: np.ndarray,
+    top: int,
+    faces: int,
+    people: int,
+) -> list[list[PersonHit]]:
+    """The `top` people for each query by their best face, from any nearest-face search:
+    asks for more faces (4× each time) until every query has met `top` distinct people (or
+    all `faces`), so that a person with many faces cannot crowd the others out."""
+    wanted = min(top, people)
+    k = min(faces, max(4 * wanted, 16))
+    while True:
+        scores, face_ids, person_ids = nearest(queries, k)
+        results = [_people(*row, wanted) for row in zip(scores, face_ids, person_ids, strict=True)]
+        if k == faces or all(len(r) >= wanted for r in results):
+            return results
+        k = min(faces, k * 4)
+
+
+def _people(
+    scores: np.ndarray, face_ids: np.ndarray, person_ids: np.ndarray, wanted: int
+) -> list[PersonHit]:
+    hits: dict[int, PersonHit] = {}
+    for score, face, person in zip(scores, face_ids, person_ids, strict=True):
+        if face < 0:
+            continue
+        if int(person) not in hits:  # best first: the first is the person's max
+            hits[int(person)] = PersonHit(int(person), float(score), int(face))
+            if len(hits) == wanted:
+                break
+    return list(hits.values())
 
 
 def search_people(

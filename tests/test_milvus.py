@@ -1,0 +1,69 @@
+"""Gallery indexes in Milvus Lite: the same people, scores and faces as FAISS's exact search,
+kept in step with the store like the FAISS files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facesift import FaceEngine, Workspace
+from facesift.match.gallery import GalleryIndex
+from facesift.samples import DemoCase
+
+pytest.importorskip("pymilvus", reason="pymilvus is not installed (the dev extras install it)")
+pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (the dev extras)")
+
+from facesift.store.milvus import MilvusIndexes
+
+
+def test_milvus_ranks_people_as_exact_search_does(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    counts = rng.integers(1, 6, 800)
+    person_ids = np.repeat(np.arange(800), counts)
+    centres = rng.normal(size=(800, 64))
+    vectors = (centres[person_ids] + 0.7 * rng.normal(size=(len(person_ids), 64))).astype(
+        np.float32
+    )
+    face_ids = np.arange(100, 100 + len(person_ids))
+    queries = (centres[:40] + 0.7 * rng.normal(size=(40, 64))).astype(np.float32)
+    exact = GalleryIndex(face_ids, person_ids, vectors, kind="exact")
+    milvus = MilvusIndexes(str(tmp_path / "milvus.db")).open(
+        "standard", {"gallery_version": 1}, lambda: (face_ids, person_ids, vectors)
+    )
+    assert (len(milvus), milvus.people) == (len(exact), exact.people)
+    for top in (1, 5, 30):
+        want = exact.search(queries, top)
+        got = milvus.search(queries, top)
+        assert [[h.person_id for h in r] for r in got] == [[h.person_id for h in r] for r in want]
+        assert [[h.face_id for h in r] for r in got] == [[h.face_id for h in r] for r in want]
+        assert np.allclose([h.score for r in got for h in r], [h.score for r in want for h in r],
+                           atol=1e-5)  # fmt: skip
+
+
+def test_a_workspace_on_milvus_finds_what_it_finds_on_faiss(
+    tmp_path: Path, demo: DemoCase, engine: FaceEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = str(tmp_path / "milvus.db")
+    on_faiss = Workspace(tmp_path / "faiss", engine=engine)
+    on_milvus = Workspace(tmp_path / "milvus", engine=engine, indexes=MilvusIndexes(uri))
+    for ws in (on_faiss, on_milvus):
+        ws.enroll_folder(demo.gallery)
+    a, b = on_faiss.search(demo.scene), on_milvus.search(demo.scene)
+    ranked = [[(c.person, round(c.score, 4)) for c in f.candidates] for f in a.faces]
+    assert ranked == [[(c.person, round(c.score, 4)) for c in f.candidates] for f in b.faces]
+    assert any(f.candidates and f.candidates[0].above_threshold for f in b.faces)
+    built: list[str] = []
+    original = MilvusIndexes._build
+    monkeypatch.setattr(
+        MilvusIndexes,
+        "_build",
+        lambda self, name, *rest: built.append(name) or original(self, name, *rest),
+    )
+    again = Workspace(tmp_path / "milvus", engine=engine, indexes=MilvusIndexes(uri))
+    again.search(demo.scene)
+    assert built == []  # the collection is current: reused
+    again.enroll("Someone", [demo.evidence / "hopper_blurred.webp"])
+    again.search(demo.scene)
+    assert built  # the gallery changed: rebuilt from the store
