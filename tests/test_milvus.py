@@ -3,12 +3,15 @@ kept in step with the store like the FAISS files."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from facesift import FaceEngine, Workspace
+from facesift.cli import app as cli
 from facesift.match.gallery import GalleryIndex
 from facesift.samples import DemoCase
 
@@ -67,3 +70,17 @@ def test_a_workspace_on_milvus_finds_what_it_finds_on_faiss(
     again.enroll("Someone", [demo.evidence / "hopper_blurred.webp"])
     again.search(demo.scene)
     assert built  # the gallery changed: rebuilt from the store
+
+
+def test_the_cli_keeps_the_gallery_in_milvus(tmp_path: Path, demo: DemoCase) -> None:
+    uri = tmp_path / "gallery.db"
+    base = ["-w", str(tmp_path / "ws"), "--milvus", str(uri)]
+    runner = CliRunner()
+    assert runner.invoke(cli, [*base, "enroll", str(demo.gallery)]).exit_code == 0
+    found = runner.invoke(cli, [*base, "search", str(demo.scene), "--json"])
+    assert found.exit_code == 0, found.output
+    people = {c["person"] for f in json.loads(found.stdout)["faces"] for c in f["candidates"]}
+    assert people == {"Grace Hopper", "Eileen Collins"}
+    assert MilvusIndexes(str(uri)).client.has_collection(
+        "facesift_dlib_face_recognition_resnet_model_v1_flip"
+    )

@@ -59,6 +59,7 @@ from facesift.reports.text import (
     verification_report_lines,
     verification_text,
 )
+from facesift.store.milvus import MilvusIndexes
 from facesift.vision.engine import FaceEngine
 from facesift.workflows.cooccurrence import DEFAULT_WINDOW_S
 from facesift.workflows.discovery import STATES
@@ -124,6 +125,7 @@ def _print_lines(lines: list[str]) -> None:
 class State:
     workspace_dir: Path = Path("facesift-workspace")
     database_url: str | None = None
+    milvus: str | None = None
     detector: str = "auto"
     embedder: str = "dlib"
     decision_fmr: float = DEFAULT_DECISION_FMR
@@ -147,6 +149,7 @@ class State:
                     database_url=cls.database_url,
                     decision_fmr=cls.decision_fmr,
                     actor=cls.actor,
+                    indexes=None if cls.milvus is None else MilvusIndexes(cls.milvus),
                 )
             except (FacesiftError, OSError) as exc:
                 raise _fail(str(exc)) from None
@@ -175,6 +178,15 @@ def _global(
             envvar="FACESIFT_DATABASE_URL",
             help="SQLAlchemy URL of a shared database (e.g. PostgreSQL) instead of the "
             "workspace's SQLite file.",
+        ),
+    ] = None,
+    milvus: Annotated[
+        str | None,
+        typer.Option(
+            "--milvus",
+            envvar="FACESIFT_MILVUS",
+            help="Keep the gallery index in Milvus: a Milvus Lite file (path ending .db) or a "
+            "server's URI (http://host:19530), instead of FAISS files in the workspace.",
         ),
     ] = None,
     detector: Annotated[
@@ -218,6 +230,7 @@ def _global(
         os.environ.get("FACESIFT_WORKSPACE") or "facesift-workspace"
     )
     State.database_url = database_url
+    State.milvus = milvus
     State._workspace = None
 
 
