@@ -140,6 +140,28 @@ def test_the_case_report_cites_each_face_with_its_posts(telegram: tuple) -> None
     assert f"https://t.me/c/{CHANNEL_ID}/3" in html
 
 
+def test_seen_before_finds_the_face_in_every_post(telegram: tuple, demo: DemoCase) -> None:
+    ws, _, _ = telegram
+    portrait = demo.gallery / "Grace Hopper" / "portrait.png"
+    result = ws.seen_before(portrait, top=10).to_dict()
+    (face,) = result["faces"]
+    hits = face["sightings"]
+    assert hits[0]["score"] > 0.999 and hits[0]["path"] == str(portrait)  # herself, enrolled
+    posts = {m["post_id"]: h for h in hits if h["band"] == "strong" for m in h["media_sources"]}
+    assert {"3", "4"} <= set(posts)  # the forwarded close-up and the video
+    assert posts["4"]["timestamp"] is not None and posts["4"]["track_id"] is not None
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    tracks = [h["track_id"] for h in hits if h["track_id"] is not None]
+    assert len(tracks) == len(set(tracks))  # a video track once, by its most similar face
+    (entry,) = ws.audit_entries(action="seen_before")
+    assert entry.to_dict()["details"]["leads"] == [[h["face_id"] for h in hits]]
+    out = CliRunner().invoke(cli, ["-w", str(ws.path), "seen", str(portrait), "--json"])
+    assert out.exit_code == 0, out.output
+    assert [h["face_id"] for h in json.loads(out.stdout)["faces"][0]["sightings"]][:10] == [
+        h["face_id"] for h in hits
+    ]
+
+
 def test_timeline_leads_are_the_unreviewed_matches(telegram: tuple) -> None:
     ws, _, _ = telegram
     result = ws.identify(case="osint")

@@ -39,6 +39,7 @@ from facesift.reports.tables import (
     media_table,
     models_table,
     people_table,
+    seen_table,
     stored_faces_table,
     timeline_csv,
     timeline_table,
@@ -882,6 +883,26 @@ def cooccur(
         _print_json(data)
         return
     console.print(_table(cooccurrence_table(data, _t), lines=True))
+
+
+@app.command("seen")
+def seen_command(
+    image: Annotated[Path, typer.Argument(help="Photo with the face(s) to look for")],
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help="Stored faces per face")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Where else does this face appear? Each face of the photo against every stored face
+    (all cases, not just the gallery): the most similar, with file, frame, time and source."""
+    try:
+        result = State.workspace().seen_before(image, top=top)
+    except FacesiftError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    _print_warnings(result.decision)
+    title = f"{_t(image)}: {len(result.faces)} face(s) against {result.stored_faces} stored"
+    console.print(_table(seen_table(result, title, _t), lines=True))
 
 
 @app.command()

@@ -34,6 +34,7 @@ from facesift.workflows.results import (
     FaceMatches,
     IdentifyResult,
     SearchResult,
+    SeenBefore,
     Timeline,
     TrackMatches,
 )
@@ -434,4 +435,25 @@ def timeline_table(timeline: Timeline, title: str, text: UserText = as_is) -> Te
         if row["track_id"] is not None:
             where += f"\ntrack:{row['track_id']}"
         table.rows.append([when, source, str(row["face_id"]), where, text(row["basis"])])
+    return table
+
+
+def seen_table(result: SeenBefore, title: str, text: UserText = as_is) -> TextTable:
+    """Stored faces like each probe face: score, FMR and band, where, when, and source."""
+    table = TextTable(
+        [Column("probe face", fold=True), Column("stored face", "right"),
+         Column("score, fmr, band"), Column("where", fold=True), Column("source", fold=True)],
+        title=title, caption=decision_caption(result.decision),
+    )  # fmt: skip
+    for k, face in enumerate(result.faces, start=1):
+        for hit in face.sightings or []:
+            fmr = "" if hit.fmr is None else f" fmr {hit.fmr:.1e}"
+            where = text(Path(hit.path).name)
+            if hit.timestamp is not None:
+                where += f"\nframe {hit.frame_index} at {hit.timestamp:.2f} s"
+            table.rows.append(
+                [f"{k} {box_text(face.bbox)}", str(hit.face_id),
+                 f"{hit.score:.3f}{fmr}\n{hit.band}", where,
+                 sources_text(hit.media_sources, text)]
+            )  # fmt: skip
     return table

@@ -720,3 +720,67 @@ class Timeline:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat() if moment.tzinfo is None else utc_iso(moment) or ""
+
+
+@dataclass(frozen=True)
+class SeenHit:
+    """A stored face that resembles the probe's: where and when, and how strongly."""
+
+    face_id: int
+    score: float
+    fmr: float | None
+    band: str
+    path: str
+    sha256: str
+    frame_index: int
+    timestamp: float | None
+    track_id: int | None
+    media_sources: tuple[MediaSource, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "face_id": self.face_id,
+            "score": round(self.score, 4),
+            "fmr": _fmr(self.fmr),
+            "band": self.band,
+            "path": self.path,
+            "sha256": self.sha256,
+            "frame_index": self.frame_index,
+            "timestamp": self.timestamp,
+            "track_id": self.track_id,
+            "media_sources": [m.to_dict() for m in self.media_sources],
+        }
+
+
+@dataclass(frozen=True)
+class SeenFace:
+    """A face of the probe and the stored faces that resemble it, best first."""
+
+    bbox: tuple[float, float, float, float]
+    quality: Quality
+    sightings: list[SeenHit] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bbox": _box(self.bbox),
+            "quality": _quality(self.quality),
+            "sightings": [s.to_dict() for s in self.sightings],
+        }
+
+
+@dataclass(frozen=True)
+class SeenBefore:
+    """Where else a probe's faces appear among the `stored_faces` faces of the workspace."""
+
+    probe: str
+    stored_faces: int
+    faces: list[SeenFace]
+    decision: Decision
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe,
+            "stored_faces": self.stored_faces,
+            "faces": [f.to_dict() for f in self.faces],
+            "decision": self.decision.to_dict(),
+        }

@@ -44,6 +44,7 @@ from facesift.workflows import (
     report,
     review,
     scan,
+    seen,
 )
 from facesift.workflows import calibration as calibrations
 from facesift.workflows import timeline as timelines
@@ -61,6 +62,7 @@ from facesift.workflows.results import (
     IdentifyResult,
     ScanReport,
     SearchResult,
+    SeenBefore,
     Timeline,
     Verification,
 )
@@ -315,6 +317,9 @@ class Workspace:
         window: float = cooccurrence.DEFAULT_WINDOW_S,
     ) -> Cooccurrence:
         return cooccurrence.cooccur(self.context, subject, case=case, window=window)
+
+    def seen_before(self, image: ImageSource, *, top: int = 20) -> SeenBefore:
+        return seen.seen_before(self.context, image, top=top)
 
     def timeline(self, subject: str, *, case: str | None = None, leads: bool = False) -> Timeline:
         return timelines.timeline(self.context, subject, case=case, leads=leads)
