@@ -216,14 +216,15 @@ def _read_warc(bundle: zipfile.ZipFile, member: str, archive: WaczArchive, keep:
 
 def _take_record(record: Any, uri: str, member: str, archive: WaczArchive, keep: Keep) -> None:
     """Keep one response if it is a complete photo or video whose digest checks out."""
-    headers = record.http_headers if record.rec_type == "response" else record.rec_headers
+    http = record.http_headers if record.rec_type == "response" else None
+    headers = http if http is not None else record.rec_headers  # no HTTP: the WARC headers
     content_type = (headers.get_header("Content-Type") or "").split(";")[0].strip().lower()
     if not content_type.startswith(("image/", "video/")):
         archive.other_responses += 1
         return
     record_id = record.rec_headers.get_header("WARC-Record-ID")
     where = f"{_here(archive, member)} {record_id} ({uri})"
-    status = record.http_headers.get_statuscode() if record.rec_type == "response" else "200"
+    status = http.get_statuscode() if http is not None else "200"
     if status != "200":
         why = "only a byte range was captured" if status == "206" else "not a complete response"
         archive.skipped.append((where, f"HTTP {status}: {why}"))
