@@ -46,7 +46,8 @@ class Context:
     fixed_threshold: float | None = None
     actor: str = field(default_factory=lambda: local_operator())
     # Derived values kept between calls, each with the stamp of what it was derived from.
-    galleries: dict[bool, tuple[dict[str, object], PeopleIndex]] = field(default_factory=dict)
+    # Vector indexes by name (the gallery's, its low-resolution templates', every face's).
+    galleries: dict[str, tuple[dict[str, object], PeopleIndex]] = field(default_factory=dict)
     references: dict[bool, tuple[int | None, Calibration | None]] = field(default_factory=dict)
     identified: dict[tuple[object, ...], tuple[object, Any]] = field(default_factory=dict)
 

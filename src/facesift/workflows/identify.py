@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +58,26 @@ def gallery(ctx: Context, *, low_res: bool = False) -> PeopleIndex:
             "model_sha256": ctx.model.sha256,
             "low_res_templates": low_res,
         }
-        cached = ctx.galleries.get(low_res)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
         name = ctx.model.name + (".low-res" if low_res else "")
-        index = ctx.indexes.open(name, stamp, lambda: tx.gallery_vectors(ctx.model, low_res))
-        ctx.galleries[low_res] = (stamp, index)
-        return index
+        return kept_index(ctx, name, stamp, lambda: tx.gallery_vectors(ctx.model, low_res))
 
     return ctx.store.read(current)
+
+
+def kept_index(
+    ctx: Context,
+    name: str,
+    stamp: dict[str, object],
+    vectors: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> PeopleIndex:
+    """The vector index `name` as built from `stamp`: kept by the context while the stamp
+    holds, so that its vectors are read from the store only when they changed."""
+    cached = ctx.galleries.get(name)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    index = ctx.indexes.open(name, stamp, vectors)
+    ctx.galleries[name] = (stamp, index)
+    return index
 
 
 def decision(ctx: Context, in_force: DecisionPolicy) -> Decision:

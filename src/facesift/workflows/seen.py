@@ -12,16 +12,16 @@ estimated false-match rate: a lead to review, like every candidate.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from facesift.match.gallery import PeopleIndex
 from facesift.media.image import ImageSource, load_image
 from facesift.store.store import Tx
 from facesift.workflows.calibration import policy
 from facesift.workflows.context import Context
 from facesift.workflows.discovery import dated_faces
-from facesift.workflows.identify import decision
+from facesift.workflows.identify import decision, kept_index
 from facesift.workflows.results import SeenBefore, SeenFace, SeenHit
 
 FACES_INDEX = "faces"
@@ -79,7 +79,7 @@ def seen_before(ctx: Context, image: ImageSource, *, top: int = 20) -> SeenBefor
     return result
 
 
-def _faces_index(ctx: Context, tx: Tx) -> Any:
+def _faces_index(ctx: Context, tx: Tx) -> PeopleIndex:
     """The index of every stored face of the workspace's model, rebuilt when faces were added
     or removed. Its "people" are appearances: a photo's face, or a video track (as -track
     id), so that a search returns a track once, by its most similar face."""
@@ -96,4 +96,4 @@ def _faces_index(ctx: Context, tx: Tx) -> Any:
         matrix = np.array([r.embedding for r in rows], np.float32).reshape(len(rows), -1)
         return ids, appearances, matrix
 
-    return ctx.indexes.open(f"{FACES_INDEX}.{ctx.model.name}", stamp, vectors)
+    return kept_index(ctx, f"{FACES_INDEX}.{ctx.model.name}", stamp, vectors)
