@@ -11,6 +11,7 @@ from facesift.match import gallery as gallery_module
 from facesift.match.gallery import EXACT_MAX, GalleryIndex, index_kind
 from facesift.store.vectors import load_index, save_index
 from facesift.vision.similarity import cosine_similarity, l2_normalize
+from tests.galleries import clustered_gallery
 
 
 def _brute_force(queries, vectors, person_ids, top):
@@ -77,15 +78,7 @@ def test_saved_index_is_reused_only_while_its_stamp_matches(tmp_path: Path) -> N
 def test_an_hnsw_gallery_ranks_people_as_exact_search_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rng = np.random.default_rng(3)
-    counts = rng.integers(1, 6, 1500)
-    person_ids = np.repeat(np.arange(1500), counts)
-    centres = rng.normal(size=(1500, 64))
-    vectors = (centres[person_ids] + 0.7 * rng.normal(size=(len(person_ids), 64))).astype(
-        np.float32
-    )
-    face_ids = np.arange(len(person_ids))
-    queries = (centres[:60] + 0.7 * rng.normal(size=(60, 64))).astype(np.float32)
+    face_ids, person_ids, vectors, queries = clustered_gallery(3, 1500, 60)
     exact = GalleryIndex(face_ids, person_ids, vectors, kind="exact")
     monkeypatch.setattr(gallery_module, "EXACT_MAX", len(vectors) - 1)  # auto: HNSW above it
     graph = GalleryIndex(face_ids, person_ids, vectors)

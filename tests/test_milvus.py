@@ -14,6 +14,7 @@ from facesift import FaceEngine, Workspace
 from facesift.cli import app as cli
 from facesift.match.gallery import GalleryIndex
 from facesift.samples import DemoCase
+from tests.galleries import clustered_gallery
 
 pytest.importorskip("pymilvus", reason="pymilvus is not installed (the dev extras install it)")
 pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (the dev extras)")
@@ -22,15 +23,7 @@ from facesift.store.milvus import MilvusIndexes
 
 
 def test_milvus_ranks_people_as_exact_search_does(tmp_path: Path) -> None:
-    rng = np.random.default_rng(5)
-    counts = rng.integers(1, 6, 800)
-    person_ids = np.repeat(np.arange(800), counts)
-    centres = rng.normal(size=(800, 64))
-    vectors = (centres[person_ids] + 0.7 * rng.normal(size=(len(person_ids), 64))).astype(
-        np.float32
-    )
-    face_ids = np.arange(100, 100 + len(person_ids))
-    queries = (centres[:40] + 0.7 * rng.normal(size=(40, 64))).astype(np.float32)
+    face_ids, person_ids, vectors, queries = clustered_gallery(5, 800, 40, first_face_id=100)
     exact = GalleryIndex(face_ids, person_ids, vectors, kind="exact")
     milvus = MilvusIndexes(str(tmp_path / "milvus.db")).open(
         "standard", {"gallery_version": 1}, lambda: (face_ids, person_ids, vectors)
