@@ -4,6 +4,7 @@ from many threads never fork the chain, and the CLI records and reviews under a 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from facesift import FaceEngine, Workspace
 from facesift.cli import app as cli
 from facesift.store.checkpoint import CheckpointError
+from facesift.store.store import Tx
 
 runner = CliRunner()
 
@@ -125,6 +127,40 @@ def test_concurrent_appends_keep_one_chain(workspace: Workspace) -> None:
         thread.join()
     check = workspace.verify_audit()
     assert check.ok and check.entries == 48
+
+
+def test_writers_taking_a_row_and_the_log_in_opposite_orders_do_not_deadlock(
+    workspace: Workspace,
+) -> None:
+    """One writer changes an account and then audits; the other audits and then changes that
+    account. Every writer takes the log first, so neither waits for the other in a cycle (a
+    deadlock that PostgreSQL breaks by failing one of them, as a video's commit once did)."""
+    store = workspace.context.store
+    attempts = {"row first": 0, "log first": 0}
+    holds_row = threading.Event()
+
+    def row_first(tx: Tx) -> None:
+        attempts["row first"] += 1
+        tx.accounts.set_role("user0", "analyst")
+        tx.accounts.get("user0")  # sends the UPDATE: the row is locked from here
+        holds_row.set()
+        time.sleep(0.5)  # the other writer starts meanwhile
+        tx.audit("a", "test")
+
+    def log_first(tx: Tx) -> None:
+        attempts["log first"] += 1
+        tx.audit("b", "test")
+        tx.accounts.set_role("user0", "admin")
+        tx.accounts.get("user0")
+
+    first = threading.Thread(target=store.transaction, args=(row_first,))
+    first.start()
+    assert holds_row.wait(30)
+    store.transaction(log_first)
+    first.join()
+    assert attempts == {"row first": 1, "log first": 1}  # nobody failed and started again
+    assert workspace.verify_audit().ok
+    assert store.read(lambda tx: tx.accounts.get("user0")).role == "admin"
 
 
 def test_the_cli_acts_under_a_name_and_verify_exits_non_zero(

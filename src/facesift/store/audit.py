@@ -103,6 +103,15 @@ class AuditLog:
         self._session.flush()
         return seq
 
+    def reserve(self) -> None:
+        """Take the append lock now, before this transaction locks any row (PostgreSQL).
+
+        Every writer takes the log first and rows after: a writer holding a row while it
+        waits for the log, and another holding the log while it waits for that row, would
+        deadlock. On SQLite the file's one write lock already orders writers."""
+        if self._session.get_bind().dialect.name == "postgresql":
+            self._lock()
+
     def _lock(self) -> None:
         dialect = self._session.get_bind().dialect.name
         if dialect == "postgresql":

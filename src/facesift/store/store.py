@@ -69,7 +69,12 @@ class Store:
     def transaction(self, work: Callable[[Tx], T]) -> T:
         """`work` in one transaction, retried from the start after a collision with another
         writer: it must read what it decides on through its `tx`."""
-        return transaction(self.sessions, lambda session: work(Tx(session)))
+
+        def run(session: Session) -> T:
+            AuditLog(session).reserve()
+            return work(Tx(session))
+
+        return transaction(self.sessions, run)
 
     def read(self, work: Callable[[Tx], T]) -> T:
         """`work` over one consistent read (nothing it changes is kept)."""

@@ -143,6 +143,8 @@ class VideoRecord:
         the full scan its frame followed: a scan can resume after any commit); with `final`,
         mark the video done ("ok", or "partial" when decoding broke off)."""
         with self._sessions.begin() as session:
+            if final is not None:  # this commit is audited: the log before the video's row
+                AuditLog(session).reserve()
             media = session.get(Media, self.media_id, with_for_update=True)
             assert media is not None
             if not self._holds(media):
