@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -17,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from facesift.errors import FacesiftError
+from facesift.execution.cluster import RayCluster
 from facesift.match.calibration import LOW_RES
 from facesift.match.decision import DEFAULT_DECISION_FMR
 from facesift.media.files import is_video
@@ -121,6 +123,11 @@ def _print_lines(lines: list[str]) -> None:
     """Lines of reports.text, printed as they are (no number or path highlighting)."""
     for line in lines:
         console.print(line, highlight=False)
+
+
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
 
 
 class State:
@@ -367,6 +374,23 @@ def scan(
     skip_hidden: Annotated[
         bool, typer.Option("--skip-hidden", help="Leave hidden files and folders out")
     ] = False,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            "--executor",
+            help="Where photos and video frames are analysed: local worker processes, or the "
+            "workers of a Ray cluster (a local Ray instance unless --ray-address).",
+        ),
+    ] = Executor.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to analyse on with --executor ray (e.g. ray://head:10001, or "
+            "auto for the cluster this machine belongs to; default: $RAY_ADDRESS, else a "
+            "Ray instance started on this machine).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Find and store every face in photos and videos (video faces linked into tracks),
@@ -375,6 +399,9 @@ def scan(
     every file found was analysed (or was already), 3 when some failed, 4 when no photo or
     video was found, 130 when interrupted."""
     ws = State.workspace()
+    if ray_address is not None and executor is not Executor.ray:
+        raise _fail("--ray-address is for --executor ray")
+    factory = RayCluster(ray_address) if executor is Executor.ray else None
     bar, progress, video_progress = _scan_progress(not as_json)
     with bar:
         try:
@@ -387,6 +414,7 @@ def scan(
                 full_scan_every=full_scan_every,
                 video_progress=video_progress,
                 skip_hidden=skip_hidden,
+                executor=factory,
             )
         except (FacesiftError, FileNotFoundError) as exc:
             raise _fail(str(exc)) from None

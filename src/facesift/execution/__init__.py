@@ -1,12 +1,11 @@
-"""Where analysis runs: the executor interface, and local worker processes as its one
-implementation.
+"""Where analysis runs: the executor interface; local worker processes (the default) and
+Ray actors (facesift.execution.cluster) implement it.
 
 A use case hands an executor photos (by path) or video frames (by pixels) and gets each one's
 faces, or the reason it failed, back in order (a `str` when the input is at fault, an
 `AnalysisFailure` when analysing it failed: see facesift.execution.analysis); it never knows
-whether they were analysed in this process, in local processes or on other machines. A
-distributed executor (Ray, say) implements the same three methods and is passed to the
-workspace as its `executor` factory.
+whether they were analysed in this process, in local processes or on other machines. An
+executor factory is given to the workspace (its default) or to one scan.
 """
 
 from __future__ import annotations
@@ -59,6 +58,10 @@ class ExecutorFactory(Protocol):
     def __call__(
         self, engine: FaceEngine, workers: int, thorough: bool = False, templates: bool = False
     ) -> Executor: ...
+
+    def default_workers(self, engine: FaceEngine) -> int:
+        """How many workers to use for `engine` when the user does not say."""
+        ...
 
 
 __all__ = [

@@ -57,13 +57,14 @@ class AnalyzedImage:
 
 
 def analyze_file(
-    engine: FaceEngine, path: Path, thorough: bool = False, templates: bool = False
+    engine: FaceEngine, source: Path | bytes, thorough: bool = False, templates: bool = False
 ) -> AnalyzedImage | str:
     """The photo's faces, or the reason it could not be analysed (never raises for a file):
     a `str` when the file cannot be read or decoded, an AnalysisFailure when analysing its
-    pixels failed. `templates` adds low-resolution templates (for gallery photos)."""
+    pixels failed. `source`: its path, or its bytes (read where the file is, analysed on
+    another machine). `templates` adds low-resolution templates (for gallery photos)."""
     try:
-        decoded = load_image(path)
+        decoded = load_image(source)
     except MediaError as exc:
         return exc.reason
     except Exception as exc:  # MemoryError, or a decoder's own bug: no verdict on the file

@@ -96,6 +96,10 @@ class LocalProcesses:
         self.workers = max(1, workers)
         self._executor: ProcessPoolExecutor | None = None
 
+    @staticmethod
+    def default_workers(engine: FaceEngine) -> int:
+        return default_workers(engine)
+
     def __enter__(self) -> LocalProcesses:
         if self.workers > 1:
             self._start()

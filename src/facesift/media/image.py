@@ -6,11 +6,13 @@ report it and go on.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
@@ -80,6 +82,20 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             raise MediaError(None, "empty data (0 bytes)")
         return _open_and_decode(io.BytesIO(source), None, max_pixels)
     path = Path(source)
+    with _opened(path) as handle:
+        return _open_and_decode(handle, path, max_pixels)
+
+
+def read_image_bytes(path: Path) -> bytes:
+    """A photo file's bytes, to decode elsewhere (on another machine): MediaError with the
+    reason load_image would give when it cannot be read."""
+    with _opened(path) as handle:
+        return bytes(handle.read())
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[BinaryIO]:
+    """`path` open for reading, or MediaError naming why it cannot be a photo."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -91,10 +107,11 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     if size == 0:
         raise MediaError(path, "empty file (0 bytes)")
     try:
-        with open(path, "rb") as handle:
-            return _open_and_decode(handle, path, max_pixels)
+        handle = open(path, "rb")  # noqa: SIM115 (closed below, after the caller's work)
     except PermissionError:
         raise MediaError(path, "permission denied") from None
+    with handle:
+        yield handle
 
 
 def _open_and_decode(handle: Any, name: Path | None, max_pixels: int) -> DecodedImage:

@@ -146,8 +146,7 @@ class Tx:
         return None if row is None else (row[0], row[1])
 
     def media_status(self, sha256: str) -> str | None:
-        media = repo.find_media(self._session, sha256)
-        return None if media is None else media.status
+        return self._session.scalar(select(Media.status).where(Media.sha256 == sha256))
 
     def save_image(
         self,
@@ -207,10 +206,10 @@ class Tx:
     def add_sources(self, sha256: str, sources: Sequence[MediaSource]) -> list[str]:
         """Record where the stored file was seen (the posts and captures it lacks); the keys
         of those that were new."""
-        media = repo.find_media(self._session, sha256)
-        if media is None or not sources:
+        if not sources:
             return []
-        return media_sources.add_sources(self._session, media.id, sources)
+        media = self.media_kind(sha256)
+        return [] if media is None else media_sources.add_sources(self._session, media[0], sources)
 
     def sources_of(self, media_ids: Sequence[int]) -> dict[int, list[MediaSource]]:
         """media id → where the file was seen, earliest first."""

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from facesift.errors import MediaError, NotFound
-from facesift.execution import default_workers
 from facesift.match.decision import CALIBRATED_NOTE, SCORE_NOTE
 from facesift.match.gallery import PeopleIndex, PersonHit, search_people
 from facesift.match.policy import DecisionPolicy, uses_low_res_templates, verdict
@@ -165,7 +164,7 @@ def _track_video(
     """A video's sampled frames' faces and tracks, nothing stored."""
     fps, full_scan_every = sampling
     status, tracker = DecodeStatus(), Tracker()
-    with ctx.executor(ctx.engine, workers or default_workers(ctx.engine)) as pool:
+    with ctx.executor(ctx.engine, workers or ctx.executor.default_workers(ctx.engine)) as pool:
         frames = list(
             track_video(
                 pool,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from facesift.errors import MediaError
-from facesift.execution import Executor, default_workers
+from facesift.execution import Executor, ExecutorFactory
 from facesift.execution.analysis import AnalysisFailure, AnalyzedImage
 from facesift.match.tracking import Anchor, FrameFaces, Tracker, TrackerSettings
 from facesift.media.files import discover, is_video, sha256_file
@@ -54,6 +54,7 @@ def scan(
     full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
     video_progress: VideoProgress | None = None,
     skip_hidden: bool = False,
+    executor: ExecutorFactory | None = None,
 ) -> ScanReport:
     """Store every face of every supported photo and video under `paths`, with provenance.
 
@@ -63,7 +64,9 @@ def scan(
     the whole frame every `full_scan_every` seconds and near known small faces in between (0:
     every sampled frame in full; see facesift.workflows.video). Files are recognised by
     extension or content; hidden ones are scanned unless `skip_hidden`; every file not
-    analysed is in the report's `skipped`.
+    analysed is in the report's `skipped`. `executor`: where the analysis runs (default: the
+    workspace's, local processes unless it was given another, such as
+    facesift.execution.cluster.RayCluster); the store is written by this process either way.
     """
     if case is not None:
         check_case_name(case)
@@ -104,11 +107,12 @@ def scan(
                 report.already_stored += 1
             advance(path)
 
-    workers = default_workers(ctx.engine) if workers is None else workers
+    executor = executor or ctx.executor
+    workers = executor.default_workers(ctx.engine) if workers is None else workers
     if not any(is_video(f) for f in files):  # a video's frames keep every worker busy
         workers = min(workers, len(files))
     try:
-        with ctx.executor(ctx.engine, max(1, workers)) as pool:
+        with executor(ctx.engine, max(1, workers)) as pool:
             for (path, sha), analysis in pool.imap(pending()):
                 _store_analysis(ctx, (path, sha, seen_in(path)), analysis, case, report)
                 advance(path)
@@ -225,6 +229,8 @@ def _already_stored(
             tx.file_under_case(sha, case)
         return True, _add_sources(ctx, tx, sha, seen_in or [])
 
+    if ctx.store.read(lambda tx: tx.media_status(sha)) not in COMPLETE:
+        return False  # new to the store (most files of a scan): no writing transaction
     stored, added = ctx.store.transaction(check)
     if report is not None:
         report.sources += added

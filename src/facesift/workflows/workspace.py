@@ -201,6 +201,7 @@ class Workspace:
         full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
         video_progress: VideoProgress | None = None,
         skip_hidden: bool = False,
+        executor: ExecutorFactory | None = None,
     ) -> ScanReport:
         return scan.scan(
             self.context,
@@ -212,6 +213,7 @@ class Workspace:
             full_scan_every=full_scan_every,
             video_progress=video_progress,
             skip_hidden=skip_hidden,
+            executor=executor,
         )
 
     # --------------------------------------------------------------------------- matching
