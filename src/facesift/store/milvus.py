@@ -19,10 +19,8 @@ import numpy as np
 
 from facesift.errors import WorkspaceError
 from facesift.match.gallery import Neighbours, PeopleIndex, PersonHit, rank_people, vectors_sha256
+from facesift.store.vectors import GalleryVectors
 from facesift.vision.similarity import l2_normalize
-
-# (face ids, person ids, n×d vectors) of a gallery, read from the store when needed.
-GalleryVectors = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 STAMP = "facesift_stamp"  # the collection property holding what it was built from
 MAX_TOPK = 16_384  # the most neighbours Milvus returns for one query

@@ -29,6 +29,7 @@ from facesift.media.video import DEFAULT_SAMPLE_FPS, DecodeStatus, probe_video
 from facesift.store.audit import canonical_json
 from facesift.store.records import DecisionEntry, PersonEntry, StoredFace, StoredTrack
 from facesift.store.store import Tx
+from facesift.store.vectors import GalleryVectors
 from facesift.vision.face import Face, box_iou, choose_primary
 from facesift.workflows.calibration import policy
 from facesift.workflows.context import Context
@@ -67,7 +68,7 @@ def kept_index(
     ctx: Context,
     name: str,
     stamp: dict[str, object],
-    vectors: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    vectors: Callable[[], GalleryVectors],
 ) -> PeopleIndex:
     """The vector index `name` as built from `stamp`: kept by the context while the stamp
     holds, so that its vectors are read from the store only when they changed."""

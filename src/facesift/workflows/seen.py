@@ -18,6 +18,7 @@ import numpy as np
 from facesift.match.gallery import PeopleIndex
 from facesift.media.image import ImageSource, load_image
 from facesift.store.store import Tx
+from facesift.store.vectors import GalleryVectors
 from facesift.workflows.calibration import policy
 from facesift.workflows.context import Context
 from facesift.workflows.discovery import dated_faces
@@ -89,7 +90,7 @@ def _faces_index(ctx: Context, tx: Tx) -> PeopleIndex:
         "model_sha256": ctx.model.sha256,
     }
 
-    def vectors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def vectors() -> GalleryVectors:
         rows = tx.clusters.sightings(None, ctx.model.sha256)
         ids = np.array([r.id for r in rows], np.int64)
         appearances = np.array([-r.track_id if r.track_id else r.id for r in rows], np.int64)
