@@ -74,13 +74,22 @@ class Killing:
             os.kill(self.killed, signal.SIGKILL)
 
 
+def machine_cpu() -> tuple[int, int]:
+    """(idle, total) jiffies of all CPUs since boot (Linux)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
 def scan(photos: list[Path], workers: int, executor: Any = None, progress: Any = None) -> dict:
     from facesift import Workspace
 
     with tempfile.TemporaryDirectory() as folder, Workspace(folder) as ws:
-        start = time.perf_counter()
+        idle, total = machine_cpu()
+        cpu, start = time.process_time(), time.perf_counter()
         report = ws.scan(photos, workers=workers, executor=executor, progress=progress)
         seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+        idle_after, total_after = machine_cpu()
         faces = sorted(
             (f.sha256, f.frame_index, tuple(f.bbox), f.quality, f.det_score) for f in ws.faces()
         )
@@ -90,13 +99,36 @@ def scan(photos: list[Path], workers: int, executor: Any = None, progress: Any =
         "processed": report.processed,
         "errors": len(report.errors),
         "faces": len(faces),
+        "scanning_process_cpu_s": cpu,
+        "machine_idle_fraction": (idle_after - idle) / max(1, total_after - total),
         "_faces": faces,
+    }
+
+
+def combined(runs: list[dict]) -> dict:
+    """Scans of parts of the photos, as one: times, counts and faces summed."""
+    seconds = sum(r["seconds"] for r in runs)
+    processed = sum(r["processed"] for r in runs)
+    return {
+        "seconds": seconds,
+        "photos_per_second": processed / seconds,
+        "processed": processed,
+        "errors": sum(r["errors"] for r in runs),
+        "faces": sum(r["faces"] for r in runs),
+        "scanning_process_cpu_s": sum(r["scanning_process_cpu_s"] for r in runs),
+        "machine_idle_fraction": sum(r["machine_idle_fraction"] * r["seconds"] for r in runs)
+        / seconds,
+        "rounds_photos_per_second": [r["photos_per_second"] for r in runs],
+        "_faces": sorted(f for r in runs for f in r["_faces"]),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=2000)
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="parts the 1- and 2-worker scans alternate on"
+    )
     parser.add_argument("--tile", type=int, default=None, help="photo side in pixels")
     parser.add_argument(
         "--cpus-per-worker",
@@ -115,14 +147,22 @@ def main() -> None:
         cluster.connect()
         ray_start_s = time.perf_counter() - start
         print(f"{len(photos)} photos; Ray started in {ray_start_s:.1f} s", flush=True)
-        runs: dict[str, dict] = {}
-        for name, workers, executor in [
-            ("local_2_workers", 2, None),
-            ("ray_1_worker", 1, cluster),
-            ("ray_2_workers", 2, cluster),
-        ]:
-            runs[name] = scan(photos, workers, executor)
-            print(f"{name}: {runs[name]['photos_per_second']:.1f} photos/s", flush=True)
+        runs: dict[str, dict] = {"local_2_workers": scan(photos, 2)}
+        print(f"local_2_workers: {runs['local_2_workers']['photos_per_second']:.1f} photos/s")
+        # 1 and 2 Ray workers take turns on parts of the photos (which goes first alternates),
+        # so that a change in the machine's speed during the run weighs on both alike.
+        parts: dict[int, list[dict]] = {1: [], 2: []}
+        for k in range(args.rounds):
+            part = photos[k :: args.rounds]
+            for workers in (1, 2) if k % 2 == 0 else (2, 1):
+                parts[workers].append(scan(part, workers, cluster))
+                print(
+                    f"round {k + 1}: {workers} Ray worker(s): "
+                    f"{parts[workers][-1]['photos_per_second']:.2f} photos/s",
+                    flush=True,
+                )
+        runs["ray_1_worker"] = combined(parts[1])
+        runs["ray_2_workers"] = combined(parts[2])
         killing = Killing(cluster, after=len(photos) // 4)
         runs["ray_2_workers_one_killed"] = scan(photos, 2, killing, killing.progress)
         assert killing.killed is not None
@@ -150,6 +190,8 @@ def main() -> None:
         if args.tile is None
         else f"{len(photos)} photos of {args.tile}×{args.tile} px, four LFW images each",
         "ray": "a local Ray instance started by the benchmark (not counted in the scan times)",
+        "rounds": f"the 1- and 2-worker Ray scans alternate on {args.rounds} parts of the "
+        "photos (each part a new workspace; starting the workers counts in each part's time)",
         "killed": "one Ray worker SIGKILLed after a quarter of the files were stored",
         "detector": "facesift's default (auto)",
         "cpus_per_worker": args.cpus_per_worker

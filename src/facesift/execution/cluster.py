@@ -34,6 +34,8 @@ T = TypeVar("T")
 # A task whose worker died is retried this often on the restarted worker before its item
 # fails with WORKER_DIED: a photo that kills every worker it reaches must not stop the scan.
 TASK_RETRIES = 2
+# Photos queued on each worker at once: one to work on and the next ones ready.
+TASKS_PER_WORKER = 3
 # What identifies the models a worker analyses with: they must be the scanning process's.
 MODEL_KEYS = (
     "detector",
@@ -176,32 +178,38 @@ class RayActors:
         return list(self._ray.get([a.pid.remote() for a in self._actors]))
 
     def imap(self, items: Iterator[tuple[T, Path]]) -> Iterator[tuple[T, AnalyzedImage | str]]:
-        """Photos: (item, path) → (item, analysis or the reason it failed), in input order;
-        each photo goes to the next idle worker."""
-        pool = self._ray.util.ActorPool(self._actors)
-        window: deque[tuple[T, AnalyzedImage | str | None]] = deque()
+        """Photos: (item, path) → (item, analysis or the reason it failed), in input order.
+
+        Each worker holds up to TASKS_PER_WORKER photos in its own queue, so it starts the next
+        one as soon as it finishes one, while this process is still storing earlier results
+        (with one photo at a time, as Ray's ActorPool hands them out, a worker waits for this
+        process to take its result, and a worker ahead in the order waits for the others)."""
+        window: deque[tuple[T, Any, int]] = deque()
+        outstanding = [0] * len(self._actors)
         for item, path in items:
             try:
                 data = read_image_bytes(path)
             except MediaError as exc:
-                window.append((item, exc.reason))
+                window.append((item, exc.reason, -1))
             else:
-                pool.submit(
-                    lambda actor, d: actor.photo.remote(d, self.thorough, self.templates), data
-                )
-                window.append((item, None))
-            if len(window) >= 2 * self.workers:
-                yield self._settle(pool, *window.popleft())
+                k = min(range(len(outstanding)), key=outstanding.__getitem__)
+                outstanding[k] += 1
+                ref = self._actors[k].photo.remote(data, self.thorough, self.templates)
+                window.append((item, ref, k))
+            if len(window) >= TASKS_PER_WORKER * self.workers:
+                yield self._settle(window.popleft(), outstanding)
         while window:
-            yield self._settle(pool, *window.popleft())
+            yield self._settle(window.popleft(), outstanding)
 
     def _settle(
-        self, pool: Any, item: T, ready: AnalyzedImage | str | None
+        self, entry: tuple[T, Any, int], outstanding: list[int]
     ) -> tuple[T, AnalyzedImage | str]:
-        if ready is not None:
-            return item, ready
+        item, ref, k = entry
+        if k < 0:
+            return item, ref
+        outstanding[k] -= 1
         try:
-            return item, pool.get_next()
+            return item, self._ray.get(ref)
         except self._ray.exceptions.RayActorError:
             return item, WORKER_DIED
 
