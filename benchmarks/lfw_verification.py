@@ -102,6 +102,41 @@ def best_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float
     return float(mids[k]), float(accs[k])
 
 
+def all_pairs(table: dict[str, np.ndarray | None], threshold: float) -> dict[str, float | int]:
+    """Every pair of the photos, not only the pair file's: same-person pairs accepted (TAR) and
+    different-person pairs accepted (FMR) at `threshold`, cosine; a photo without a face is
+    never accepted. Many more pairs than the file's 1,000, so a difference of a pair or two
+    there can be told from noise here."""
+    paths = sorted(table)
+    who = np.array([Path(p).parent.name for p in paths])
+    found = np.array([table[p] is not None for p in paths])
+    vectors = np.stack([table[p] if table[p] is not None else np.zeros(128) for p in paths])
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    upper = np.triu(np.ones((len(paths), len(paths)), bool), 1)
+    accepted = (vectors @ vectors.T >= threshold) & found[:, None] & found[None, :]
+    same = who[:, None] == who[None, :]
+    genuine, impostor = upper & same, upper & ~same
+    return {
+        "same_person_pairs": int(genuine.sum()),
+        "different_person_pairs": int(impostor.sum()),
+        "same_person_accepted": int((accepted & genuine).sum()),
+        "different_person_accepted": int((accepted & impostor).sum()),
+        "tar": float((accepted & genuine).sum() / genuine.sum()),
+        "fmr": float((accepted & impostor).sum() / impostor.sum()),
+    }
+
+
+def mcnemar(right_a: np.ndarray, right_b: np.ndarray) -> dict[str, float | int]:
+    """Exact McNemar test of two pipelines on the same pairs: the pairs only one gets right,
+    and the two-sided p-value of a split that uneven if both were equally accurate."""
+    from math import comb
+
+    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
+    n, k = only_a + only_b, min(only_a, only_b)
+    p = min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    return {"only_first_right": only_a, "only_second_right": only_b, "p_value": p}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=Path, default=DATA / "pairsDevTest.txt")
@@ -145,6 +180,7 @@ def main() -> None:
     ]  # fmt: skip
     print(f"\n{'pipeline':<48}{'accuracy':>9}{'pairs ok':>10}{'no face':>9}{'img/s':>8}")
     accuracies = []
+    right: list[np.ndarray] = []
     figures: dict[str, dict[str, object]] = {}
     for key, (name, scores, threshold, table, seconds) in zip(
         ("facesift", "facesift_hog", "face_recognition"), rows, strict=True
@@ -152,6 +188,7 @@ def main() -> None:
         decided = np.nan_to_num(scores, nan=-np.inf) >= threshold
         accuracy = float(np.mean(decided == labels))
         accuracies.append(accuracy)
+        right.append(decided == labels)
         missing = sum(v is None for v in table.values())
         figures[key] = {
             "threshold": threshold,
@@ -159,6 +196,7 @@ def main() -> None:
             "pairs_correct": int(np.sum(decided == labels)),
             "photos_without_face": missing,
             "photos_per_second": len(paths) / seconds,
+            "all_photo_pairs": all_pairs(table, threshold) if key != "face_recognition" else None,
         }
         print(
             f"{name:<48}{accuracy:>9.4f}{int(np.sum(decided == labels)):>10}"
@@ -166,6 +204,10 @@ def main() -> None:
         )
     print(f"accuracy ratio facesift / face_recognition: {accuracies[0] / accuracies[2]:.4f}")
     print("(a pair whose image shows no detected face counts as 'different')")
+    figures["facesift_vs_hog"] = mcnemar(right[0], right[1])
+    print(f"pairs only facesift / only HOG gets right: {figures['facesift_vs_hog']}")
+    for key in ("facesift", "facesift_hog"):
+        print(f"{key}, every pair of the photos: {figures[key]['all_photo_pairs']}")
     figures["accuracy_ratio"] = {"facesift_over_face_recognition": accuracies[0] / accuracies[2]}
 
     if tune_pairs:
