@@ -1,7 +1,9 @@
 """Ingestion on Ray: `facesift scan --executor ray` on a local Ray instance with 1 and 2
 workers, against a local scan of the same photos in the same run.
 
-Measures photos/s with 1 and 2 Ray workers (the scaling), checks that the Ray scans store
+Measures photos/s with 1 and 2 Ray workers (the scaling; the two take turns on --rounds parts
+of the photos, so that a change in the machine's speed weighs on both alike), the scanning
+process's CPU time and the machine's idle time during each scan, checks that the Ray scans store
 exactly the faces a local scan stores (counted and compared face by face: file, frame, box,
 quality), and kills one Ray worker a quarter of the way through a further scan: the scan must
 end with no error and the same faces.
@@ -14,6 +16,7 @@ With --cpus-per-worker 1 each worker computes on one core, as when every worker 
 its own on a cluster: by default one worker on this machine computes with all its cores.
 
 Run: python benchmarks/ray_ingestion.py [--photos 2000] [--tile 1280] [--cpus-per-worker 1]
+    [--rounds 4]
 Writes benchmarks/results/ray_ingestion.json (ray_ingestion_tileTILE.json with --tile;
 _1cpu added with --cpus-per-worker 1).
 """

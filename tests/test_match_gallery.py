@@ -9,7 +9,8 @@ import pytest
 
 from facesift.match import gallery as gallery_module
 from facesift.match.gallery import EXACT_MAX, GalleryIndex, index_kind
-from facesift.store.vectors import load_index, save_index
+from facesift.store import vectors as vectors_module
+from facesift.store.vectors import FaissFiles, load_index, save_index
 from facesift.vision.similarity import cosine_similarity, l2_normalize
 from tests.galleries import clustered_gallery
 
@@ -99,3 +100,44 @@ def test_the_index_kind_follows_the_gallery_size() -> None:
     assert index_kind(10, "hnsw") == "hnsw" and index_kind(10**7, "exact") == "exact"
     with pytest.raises(ValueError, match="unknown index kind"):
         index_kind(10, "annoy")
+
+
+@pytest.mark.parametrize("exact_max", [EXACT_MAX, 100])
+def test_a_saved_index_grows_with_added_faces_and_is_rebuilt_when_one_was_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exact_max: int
+) -> None:
+    monkeypatch.setattr(gallery_module, "EXACT_MAX", exact_max)  # 100: HNSW graphs
+    face_ids, person_ids, vectors, queries = clustered_gallery(5, 1200, 40)
+    built: list[int] = []
+
+    class Counted(GalleryIndex):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            built.append(1)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vectors_module, "GalleryIndex", Counted)
+    files = FaissFiles(tmp_path / "indexes")
+
+    def opened(n: int, keep: np.ndarray | None = None) -> list[list[tuple[int, float]]]:
+        rows = np.arange(n) if keep is None else keep
+        stored = (face_ids[rows], person_ids[rows], vectors[rows])
+        index = files.open("faces", {"model": "m"}, lambda: stored)
+        assert len(index) == len(rows)
+        got = [[(h.person_id, round(h.score, 4)) for h in r] for r in index.search(queries, 5)]
+        fresh = GalleryIndex(*stored, kind="exact")
+        assert got == [
+            [(h.person_id, round(h.score, 4)) for h in r] for r in fresh.search(queries, 5)
+        ]
+        return got
+
+    opened(800)
+    assert len(built) == 1
+    opened(1000)  # a scan added faces: added to the saved index, not rebuilt
+    opened(1200)
+    opened(1200)  # unchanged: the saved index as it is
+    assert len(built) == 1
+    opened(1200, np.delete(np.arange(1200), 10))  # a face removed: rebuilt
+    assert len(built) == 2
+    (tmp_path / "indexes" / "faces.ids.npz").write_bytes(b"altered")
+    opened(1200)  # an unreadable saved index is never extended
+    assert len(built) == 3

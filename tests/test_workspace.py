@@ -433,3 +433,29 @@ def test_identify_follows_what_is_filed_under_the_case(
         ws.review(faces[0].face_id, "Grace Hopper", "reject")
         (face,) = ws.identify(case="a").faces
         assert [d.verdict for d in face.decisions] == ["reject"]
+
+
+def test_seen_before_finds_faces_scanned_since_the_last_search_without_a_rebuild(
+    tmp_path: Path, hopper_path: Path, collins_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facesift.match.gallery import GalleryIndex
+    from facesift.store import vectors as vectors_module
+
+    built: list[int] = []  # the size of every index built from scratch
+
+    class Counted(GalleryIndex):
+        def __init__(self, face_ids: np.ndarray, *args: object, **kwargs: object) -> None:
+            built.append(len(face_ids))
+            super().__init__(face_ids, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vectors_module, "GalleryIndex", Counted)
+    with Workspace(tmp_path / "ws") as ws:
+        ws.scan([collins_path])
+        before = ws.seen_before(hopper_path)
+        assert all(h.path != str(hopper_path) for f in before.faces for h in f.sightings)
+        ws.scan([hopper_path])
+        after = ws.seen_before(hopper_path)
+    assert after.stored_faces > before.stored_faces
+    best = after.faces[0].sightings[0]
+    assert best.path == str(hopper_path) and best.score > 0.999
+    assert before.stored_faces in built and after.stored_faces not in built  # grown, not rebuilt

@@ -92,6 +92,19 @@ class GalleryIndex:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
+    def add(self, face_ids: np.ndarray, person_ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add faces after those held (an HNSW graph grows; it is not rebuilt)."""
+        if not (len(face_ids) == len(person_ids) == len(vectors)):
+            raise ValueError("face ids, person ids and vectors must have the same length")
+        if len(vectors) and self.dim and vectors.shape[1] != self.dim:
+            raise ValueError(
+                f"vector size {vectors.shape[1]} differs from the gallery's {self.dim}"
+            )
+        self.face_ids = np.concatenate([self.face_ids, np.asarray(face_ids, np.int64)])
+        self.person_ids = np.concatenate([self.person_ids, np.asarray(person_ids, np.int64)])
+        if len(vectors):
+            self.index.add(l2_normalize(vectors))
+
     @property
     def people(self) -> int:
         return len(np.unique(self.person_ids))
@@ -100,7 +113,7 @@ class GalleryIndex:
         """SHA-256 of what the index holds (ids and normalised vectors): compared with the
         store's, so that an altered index file is never trusted."""
         vectors = self.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, 0))
-        return vectors_sha256(self.face_ids, self.person_ids, vectors)
+        return vectors_sha256(self.face_ids, self.person_ids, vectors, held=True)
 
     def search(self, queries: np.ndarray, top: int) -> list[list[PersonHit]]:
         """For each query row, the `top` best people by their best face score, descending."""
@@ -180,11 +193,16 @@ def search_people(
     return hits
 
 
-def vectors_sha256(face_ids: np.ndarray, person_ids: np.ndarray, vectors: np.ndarray) -> str:
-    """The content hash of a gallery: ids and L2-normalised float32 vectors, in order."""
+def vectors_sha256(
+    face_ids: np.ndarray, person_ids: np.ndarray, vectors: np.ndarray, *, held: bool = False
+) -> str:
+    """The content hash of a gallery: ids and the float32 unit vectors an index holds, in
+    order, bit for bit (`held`: `vectors` are those, read back from an index; else they are
+    normalised here as an index normalises them)."""
     digest = hashlib.sha256()
     digest.update(np.asarray(face_ids, dtype="<i8").tobytes())
     digest.update(np.asarray(person_ids, dtype="<i8").tobytes())
     if len(vectors):
-        digest.update(np.round(l2_normalize(vectors), 5).astype("<f4").tobytes())
+        unit = vectors if held else l2_normalize(vectors)
+        digest.update(np.ascontiguousarray(unit, dtype="<f4").tobytes())
     return digest.hexdigest()

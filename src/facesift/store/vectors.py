@@ -2,7 +2,7 @@
 the workspace folder as its one implementation.
 
 The database is the truth; an index is derived from it and rebuilt whenever the gallery
-changed. A use case asks `indexes.open(name, stamp, vectors)` for the index of one set of
+changed (a saved FAISS index whose vectors were only added to grows instead). A use case asks `indexes.open(name, stamp, vectors)` for the index of one set of
 vectors (a model's enrolled faces, or their low-resolution templates): `stamp` says what it
 must have been built from (gallery version, model, the vectors' content hash); `vectors()`
 gives them when it must be built. A vector database implements the same `open`, syncing its
@@ -61,7 +61,7 @@ class FaissFiles:
         }
         gallery = load_index(path, checked)
         if gallery is None:
-            gallery = GalleryIndex(*stored)
+            gallery = extended_index(path, checked, stored) or GalleryIndex(*stored)
             save_index(gallery, path, checked)
         return gallery
 
@@ -82,13 +82,51 @@ def save_index(gallery: GalleryIndex, path: Path, stamp: dict[str, object]) -> N
 def load_index(path: Path, stamp: dict[str, object]) -> GalleryIndex | None:
     """The saved index if its stamp matches `stamp` and it holds what the stamp's content
     hash says (an altered file is never trusted), else None (missing or stale)."""
+    found = _read_index(path)
+    if found is None:
+        return None
+    saved, gallery = found
+    if {k: saved.get(k) for k in stamp} != stamp:
+        return None
+    expected = stamp.get("vectors_sha256")
+    if expected is not None and gallery.content_sha256() != expected:
+        return None
+    return gallery
+
+
+def extended_index(
+    path: Path, stamp: dict[str, object], stored: GalleryVectors
+) -> GalleryIndex | None:
+    """The saved index with the vectors added since it was saved, when it holds exactly the
+    first of `stored` (checked by content hash) and is of the kind `stamp` asks for; else None.
+
+    Scans only add faces, so the index of every stored face ("seen before") grows at the end:
+    adding to it costs the new faces, where rebuilding an HNSW graph costs all of them."""
+    found = _read_index(path)
+    if found is None:
+        return None
+    saved, gallery = found
+    held, (face_ids, person_ids, vectors) = len(gallery), stored
+    if not 0 < held < len(face_ids) or saved.get("index") != stamp.get("index"):
+        return None
+    held_sha256 = gallery.content_sha256()
+    if gallery.dim != vectors.shape[1] or saved.get("vectors_sha256") != held_sha256:
+        return None  # an altered file
+    if vectors_sha256(face_ids[:held], person_ids[:held], vectors[:held]) != held_sha256:
+        return None  # faces removed, re-enrolled or stored out of order: rebuilt instead
+    gallery.add(face_ids[held:], person_ids[held:], vectors[held:])
+    return gallery
+
+
+def _read_index(path: Path) -> tuple[dict[str, object], GalleryIndex] | None:
+    """A saved index and its stamp, if the files can be read and agree in size."""
     try:
         saved = json.loads(path.with_suffix(".json").read_text())
         ids = np.load(path.with_suffix(".ids.npz"))
         index = faiss.read_index(str(path))
     except (OSError, ValueError, RuntimeError):
         return None
-    if {k: saved.get(k) for k in stamp} != stamp or index.ntotal != len(ids["face_ids"]):
+    if not isinstance(saved, dict) or index.ntotal != len(ids["face_ids"]):
         return None
     gallery = GalleryIndex.__new__(GalleryIndex)
     gallery.face_ids = ids["face_ids"]
@@ -96,7 +134,4 @@ def load_index(path: Path, stamp: dict[str, object]) -> GalleryIndex | None:
     gallery.dim = int(saved.get("dim", 0))
     gallery.kind = "hnsw" if hasattr(index, "hnsw") else "exact"
     gallery.index = index
-    expected = stamp.get("vectors_sha256")
-    if expected is not None and gallery.content_sha256() != expected:
-        return None
-    return gallery
+    return saved, gallery

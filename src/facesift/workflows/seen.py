@@ -2,11 +2,12 @@
 (scanned or enrolled, every case), not just the gallery's people.
 
 The stored faces of the workspace's model are kept in a vector index of their own ("faces"
-beside the gallery's), derived from the store like the gallery's and rebuilt when faces were
-added or removed; above facesift.match.gallery.EXACT_MAX faces it is an HNSW graph, or a
-Milvus collection where the workspace keeps its indexes there. Each hit is one stored face
-with its file, frame and time, the posts or captures the file came from, and its score's
-estimated false-match rate: a lead to review, like every candidate.
+beside the gallery's), derived from the store like the gallery's: faces added since it was
+saved are added to it, and it is rebuilt when faces were removed; above
+facesift.match.gallery.EXACT_MAX faces it is an HNSW graph, or a Milvus collection where the
+workspace keeps its indexes there. Each hit is one stored face with its file, frame and
+time, the posts or captures the file came from, and its score's estimated false-match rate: a
+lead to review, like every candidate.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def _faces_index(ctx: Context, tx: Tx) -> PeopleIndex:
     }
 
     def vectors() -> GalleryVectors:
-        rows = tx.clusters.sightings(None, ctx.model.sha256)
+        # By id: a scan's new faces come last, so the kept index grows instead of being rebuilt.
+        rows = sorted(tx.clusters.sightings(None, ctx.model.sha256), key=lambda r: r.id)
         ids = np.array([r.id for r in rows], np.int64)
         appearances = np.array([-r.track_id if r.track_id else r.id for r in rows], np.int64)
         matrix = np.array([r.embedding for r in rows], np.float32).reshape(len(rows), -1)
