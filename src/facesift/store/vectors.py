@@ -2,11 +2,12 @@
 the workspace folder as its one implementation.
 
 The database is the truth; an index is derived from it and rebuilt whenever the gallery
-changed (a saved FAISS index whose vectors were only added to grows instead). A use case asks `indexes.open(name, stamp, vectors)` for the index of one set of
-vectors (a model's enrolled faces, or their low-resolution templates): `stamp` says what it
-must have been built from (gallery version, model, the vectors' content hash); `vectors()`
-gives them when it must be built. A vector database implements the same `open`, syncing its
-collection instead of writing files.
+changed (a saved FAISS index whose vectors were only added to grows instead). A use case asks
+`indexes.open(name, stamp, vectors)` for the index of one set of vectors (a model's enrolled
+faces, or their low-resolution templates): `stamp` says what it must have been built from
+(gallery version, model, the vectors' content hash); `vectors()` gives them when it must be
+built. A vector database implements the same `open`, syncing its collection instead of
+writing files.
 """
 
 from __future__ import annotations
