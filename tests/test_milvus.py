@@ -61,8 +61,9 @@ def test_a_workspace_on_milvus_finds_what_it_finds_on_faiss(
     again.search(demo.scene)
     assert built == []  # the collection is current: reused
     again.enroll("Someone", [demo.evidence / "hopper_blurred.webp"])
-    again.search(demo.scene)
-    assert built  # the gallery changed: rebuilt from the store
+    found = again.search(demo.evidence / "hopper_blurred.webp")
+    assert found.faces[0].candidates[0].person == "Someone"  # the gallery changed: in step
+    assert built == []  # by inserting the new face, not by a rebuild
 
 
 def test_the_cli_keeps_the_gallery_in_milvus(tmp_path: Path, demo: DemoCase) -> None:
@@ -77,3 +78,31 @@ def test_the_cli_keeps_the_gallery_in_milvus(tmp_path: Path, demo: DemoCase) -> 
     assert MilvusIndexes(str(uri)).client.has_collection(
         "facesift_dlib_face_recognition_resnet_model_v1_flip"
     )
+
+
+def test_a_collection_grows_with_added_faces_and_is_rebuilt_when_one_was_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    face_ids, person_ids, vectors, queries = clustered_gallery(6, 600, 30)
+    indexes = MilvusIndexes(str(tmp_path / "milvus.db"))
+    built: list[int] = []
+    build = indexes._build
+    monkeypatch.setattr(
+        indexes, "_build", lambda c, s, f, *rest: (built.append(len(f)), build(c, s, f, *rest))
+    )
+
+    def opened(rows: np.ndarray) -> None:
+        stored = (face_ids[rows], person_ids[rows], vectors[rows])
+        milvus = indexes.open("faces", {"model": "m"}, lambda: stored)
+        exact = GalleryIndex(*stored, kind="exact")
+        assert len(milvus) == len(rows)
+        got, want = milvus.search(queries, 5), exact.search(queries, 5)
+        assert [[h.face_id for h in r] for r in got] == [[h.face_id for h in r] for r in want]
+
+    opened(np.arange(900))
+    opened(np.arange(1000))  # a scan added faces: inserted, not rebuilt
+    opened(np.arange(1100))
+    opened(np.arange(1100))  # unchanged
+    assert built == [900]
+    opened(np.delete(np.arange(1100), 7))  # a face removed: rebuilt
+    assert built == [900, 1099]

@@ -5,7 +5,8 @@ One collection per index (a model's enrolled faces, or their low-resolution temp
 face id as primary key, the person id, the L2-normalised vector, searched by inner product.
 Like the FAISS files, a collection is derived data: it carries the stamp it was built from
 (gallery version, model, the vectors' content hash) as a property and is rebuilt from
-the store when the stamp or its row count differs from what the store holds.
+the store when the stamp or its row count differs from what the store holds; rows added after
+those it holds (a scan's new faces) are inserted instead.
 """
 
 from __future__ import annotations
@@ -48,23 +49,58 @@ class MilvusIndexes:
         face_ids, person_ids, matrix = vectors()
         checked = {**stamp, "vectors_sha256": vectors_sha256(face_ids, person_ids, matrix)}
         collection = f"{self.prefix}_{re.sub(r'[^A-Za-z0-9_]', '_', name)}"
-        if len(face_ids) and not self._current(collection, checked, len(face_ids)):
+        if (
+            len(face_ids)
+            and not self._current(collection, checked, len(face_ids))
+            and not self._extend(collection, checked, face_ids, person_ids, matrix)
+        ):
             self._build(collection, checked, face_ids, person_ids, matrix)
         people = len(np.unique(person_ids))
         dim = int(matrix.shape[1]) if len(matrix) else 0
         return MilvusGallery(self.client, collection, len(face_ids), people, dim)
 
-    def _current(self, collection: str, stamp: dict[str, object], rows: int) -> bool:
-        """Whether the collection was built from `stamp` and holds its rows."""
+    def _saved(self, collection: str) -> tuple[dict[str, object], int] | None:
+        """The stamp the collection was built from and the rows it holds, if it exists."""
         if not self.client.has_collection(collection):
-            return False
+            return None
         described = self.client.describe_collection(collection)
         try:
             saved = json.loads((described.get("properties") or {}).get(STAMP, "{}"))
         except ValueError:
-            return False
+            return None
         counted = int(self.client.get_collection_stats(collection).get("row_count", -1))
-        return bool(saved == stamp and counted == rows)
+        return (saved, counted) if isinstance(saved, dict) else None
+
+    def _current(self, collection: str, stamp: dict[str, object], rows: int) -> bool:
+        """Whether the collection was built from `stamp` and holds its rows."""
+        return self._saved(collection) == (stamp, rows)
+
+    def _extend(
+        self,
+        collection: str,
+        stamp: dict[str, object],
+        face_ids: np.ndarray,
+        person_ids: np.ndarray,
+        matrix: np.ndarray,
+    ) -> bool:
+        """Add the rows after those the collection holds, when it holds exactly the first of
+        them (checked by the content hash of its stamp): a scan's new faces ("seen before")
+        cost their own insertion, not the whole collection's. False where it must be built."""
+        saved = self._saved(collection)
+        if saved is None or not 0 < saved[1] < len(face_ids):
+            return False
+        held = saved[1]
+        if saved[0].get("vectors_sha256") != vectors_sha256(
+            face_ids[:held], person_ids[:held], matrix[:held]
+        ):
+            return False
+        # No stamp while rows are added: an interrupted extension is built again.
+        self.client.alter_collection_properties(collection, properties={STAMP: "{}"})
+        self._insert(collection, face_ids[held:], person_ids[held:], matrix[held:])
+        self.client.alter_collection_properties(
+            collection, properties={STAMP: json.dumps(stamp, sort_keys=True)}
+        )
+        return True
 
     def _build(
         self,
@@ -85,6 +121,16 @@ class MilvusIndexes:
         index = self.client.prepare_index_params()
         index.add_index("vector", index_type="FLAT", metric_type="IP")
         self.client.create_collection(collection, schema=schema, index_params=index)
+        self._insert(collection, face_ids, person_ids, matrix)
+        self.client.load_collection(collection)
+        # Last: a collection whose build was interrupted has no stamp, so it is built again.
+        self.client.alter_collection_properties(
+            collection, properties={STAMP: json.dumps(stamp, sort_keys=True)}
+        )
+
+    def _insert(
+        self, collection: str, face_ids: np.ndarray, person_ids: np.ndarray, matrix: np.ndarray
+    ) -> None:
         normalised = l2_normalize(np.asarray(matrix, np.float32))
         for start in range(0, len(face_ids), _BATCH):
             end = start + _BATCH
@@ -101,11 +147,6 @@ class MilvusIndexes:
                 ],
             )
         self.client.flush(collection)
-        self.client.load_collection(collection)
-        # Last: a collection whose build was interrupted has no stamp, so it is built again.
-        self.client.alter_collection_properties(
-            collection, properties={STAMP: json.dumps(stamp, sort_keys=True)}
-        )
 
 
 class MilvusGallery:
