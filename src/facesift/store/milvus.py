@@ -94,12 +94,9 @@ class MilvusIndexes:
             face_ids[:held], person_ids[:held], matrix[:held]
         ):
             return False
-        # No stamp while rows are added: an interrupted extension is built again.
-        self.client.alter_collection_properties(collection, properties={STAMP: "{}"})
+        self._stamp(collection, {})  # none while rows are added: if interrupted, built again
         self._insert(collection, face_ids[held:], person_ids[held:], matrix[held:])
-        self.client.alter_collection_properties(
-            collection, properties={STAMP: json.dumps(stamp, sort_keys=True)}
-        )
+        self._stamp(collection, stamp)
         return True
 
     def _build(
@@ -123,7 +120,10 @@ class MilvusIndexes:
         self.client.create_collection(collection, schema=schema, index_params=index)
         self._insert(collection, face_ids, person_ids, matrix)
         self.client.load_collection(collection)
-        # Last: a collection whose build was interrupted has no stamp, so it is built again.
+        self._stamp(collection, stamp)  # last: an interrupted build has none, so is built again
+
+    def _stamp(self, collection: str, stamp: dict[str, object]) -> None:
+        """Record what the collection was built from (empty: nothing to trust)."""
         self.client.alter_collection_properties(
             collection, properties={STAMP: json.dumps(stamp, sort_keys=True)}
         )

@@ -60,10 +60,17 @@ class FaissFiles:
             "vectors_sha256": vectors_sha256(*stored),
             "index": index_kind(len(stored[0])),
         }
-        gallery = load_index(path, checked)
-        if gallery is None:
-            gallery = extended_index(path, checked, stored) or GalleryIndex(*stored)
-            save_index(gallery, path, checked)
+        found = _read_index(path)
+        if found is not None:  # read once: checked as it is, else grown if it can be
+            saved, gallery = found
+            content = gallery.content_sha256()
+            if _matches(saved, gallery, checked, content):
+                return gallery
+            if _extend(saved, gallery, content, checked, stored):
+                save_index(gallery, path, checked)
+                return gallery
+        gallery = GalleryIndex(*stored)
+        save_index(gallery, path, checked)
         return gallery
 
 
@@ -84,39 +91,41 @@ def load_index(path: Path, stamp: dict[str, object]) -> GalleryIndex | None:
     """The saved index if its stamp matches `stamp` and it holds what the stamp's content
     hash says (an altered file is never trusted), else None (missing or stale)."""
     found = _read_index(path)
-    if found is None:
-        return None
-    saved, gallery = found
+    return found[1] if found is not None and _matches(*found, stamp) else None
+
+
+def _matches(
+    saved: dict[str, object], gallery: GalleryIndex, stamp: dict[str, object], content: str = ""
+) -> bool:
+    """Whether a saved index was built from `stamp` and holds what its content hash says
+    (`content`: the index's own content hash, when already computed)."""
     if {k: saved.get(k) for k in stamp} != stamp:
-        return None
+        return False
     expected = stamp.get("vectors_sha256")
-    if expected is not None and gallery.content_sha256() != expected:
-        return None
-    return gallery
+    return expected is None or (content or gallery.content_sha256()) == expected
 
 
-def extended_index(
-    path: Path, stamp: dict[str, object], stored: GalleryVectors
-) -> GalleryIndex | None:
-    """The saved index with the vectors added since it was saved, when it holds exactly the
-    first of `stored` (checked by content hash) and is of the kind `stamp` asks for; else None.
+def _extend(
+    saved: dict[str, object],
+    gallery: GalleryIndex,
+    content: str,
+    stamp: dict[str, object],
+    stored: GalleryVectors,
+) -> bool:
+    """Add to a saved index (content hash `content`) the vectors stored after those it holds,
+    when it holds exactly the first of `stored` and is of the kind `stamp` asks for.
 
     Scans only add faces, so the index of every stored face ("seen before") grows at the end:
     adding to it costs the new faces, where rebuilding an HNSW graph costs all of them."""
-    found = _read_index(path)
-    if found is None:
-        return None
-    saved, gallery = found
     held, (face_ids, person_ids, vectors) = len(gallery), stored
     if not 0 < held < len(face_ids) or saved.get("index") != stamp.get("index"):
-        return None
-    held_sha256 = gallery.content_sha256()
-    if gallery.dim != vectors.shape[1] or saved.get("vectors_sha256") != held_sha256:
-        return None  # an altered file
-    if vectors_sha256(face_ids[:held], person_ids[:held], vectors[:held]) != held_sha256:
-        return None  # faces removed, re-enrolled or stored out of order: rebuilt instead
+        return False
+    if gallery.dim != vectors.shape[1] or saved.get("vectors_sha256") != content:
+        return False  # an altered file
+    if vectors_sha256(face_ids[:held], person_ids[:held], vectors[:held]) != content:
+        return False  # faces removed, re-enrolled or stored out of order: rebuilt instead
     gallery.add(face_ids[held:], person_ids[held:], vectors[held:])
-    return gallery
+    return True
 
 
 def _read_index(path: Path) -> tuple[dict[str, object], GalleryIndex] | None:
