@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from facesift import FaceEngine, Workspace
 from facesift.cli import app
+from facesift.store import videos as videos_module
 from facesift.workflows import scan as workspace_module
+from facesift.workflows.results import ScanReport
 from tests.videos import moving_photos_video
 
 pytestmark = pytest.mark.datasets
@@ -200,6 +202,39 @@ def test_video_scan_interrupted_between_full_scans_resumes_exactly(
         faces, tracks = stored_video(ws)
     assert faces == small_faces_whole[0]
     assert tracks == small_faces_whole[1]
+
+
+def test_a_scan_taken_over_stops_at_its_next_commit_and_says_what_holds_the_video(
+    small_faces_video: Path,
+    small_faces_whole: Stored,
+    tmp_path: Path,
+    engine: FaceEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scan whose claim looks interrupted (here at once: no heartbeat is recent enough) is
+    taken over by another, which resumes from its last commit and finishes the video. The
+    first scan then stops at its next commit without writing, and its error says what the
+    store showed instead of its claim."""
+    monkeypatch.setattr(videos_module, "HEARTBEAT_STALE_SECONDS", 0.0)
+    monkeypatch.setattr(workspace_module, "CHECKPOINT_SECONDS", 0.5)
+    other: list[ScanReport] = []
+
+    def take_over(path: Path, seconds: float, duration: float | None) -> None:
+        if seconds >= 1.0 and not other:
+            with Workspace(tmp_path / "ws", engine=engine) as ws:
+                other.append(ws.scan([small_faces_video], **SMALL_SCAN))
+
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        first = ws.scan([small_faces_video], **SMALL_SCAN, video_progress=take_over)
+        assert other[0].processed == 1 and not other[0].errors
+        ((path, reason),) = first.errors
+        assert path == str(small_faces_video) and first.processed == 0
+        assert str(reason).startswith(
+            "another process took this video's scan over (status 'ok', held by no scan)"
+        )
+        (media,) = ws.media()
+        assert media.status == "ok"
+        assert stored_video(ws) == small_faces_whole
 
 
 def test_a_frame_whose_analysis_fails_leaves_the_video_to_resume_not_partial(

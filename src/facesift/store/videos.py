@@ -42,7 +42,12 @@ HEARTBEAT_STALE_SECONDS = 120.0
 
 
 class ScanTakenOver(Exception):
-    """Another process took this video's scan over (ours looked interrupted)."""
+    """Another process took this video's scan over (ours looked interrupted); `holder` says
+    what the store showed instead of our claim."""
+
+    def __init__(self, path: str, holder: str) -> None:
+        super().__init__(f"{path}: {holder}")
+        self.holder = holder
 
 
 class VideoRecord:
@@ -148,7 +153,7 @@ class VideoRecord:
             media = session.get(Media, self.media_id, with_for_update=True)
             assert media is not None
             if not self._holds(media):
-                raise ScanTakenOver(media.path)
+                raise ScanTakenOver(media.path, _holder(media))
             rows = {t.number: t for t in media.tracks}
             touched: set[int] = set()
             for frame in frames:
@@ -244,6 +249,18 @@ def _scanner(token: str) -> dict[str, Any]:
         "host": socket.gethostname(),
         "pid": os.getpid(),
     }
+
+
+def _holder(media: Media) -> str:
+    """Who holds a video's scan, as the store shows it: for the message of a lost claim."""
+    scanner = (media.analysis or {}).get("scanner")
+    if not scanner:
+        return f"status {media.status!r}, held by no scan"
+    age = time.time() - float(scanner.get("heartbeat", 0))
+    return (
+        f"status {media.status!r}, held by process {scanner.get('pid')} on "
+        f"{scanner.get('host')}, which committed {age:.0f} s ago"
+    )
 
 
 def _alive(scanner: dict[str, Any] | None) -> bool:

@@ -404,13 +404,9 @@ def _scan_video(
                 (str(path), AnalysisFailure(f"{status.error}; {_resumes(record)}"))
             )
             return
-    except ScanTakenOver:
-        report.errors.append(
-            (
-                str(path),
-                AnalysisFailure("another process took this video's scan over; rerun to check it"),
-            )
-        )
+    except ScanTakenOver as exc:
+        lost = f"another process took this video's scan over ({exc.holder}); rerun to check it"
+        report.errors.append((str(path), AnalysisFailure(lost)))
         return
     except KeyboardInterrupt:
         record.release()
