@@ -121,12 +121,13 @@ def all_pairs(table: dict[str, np.ndarray | None], threshold: float) -> dict[str
     vectors = np.stack([table[p] if table[p] is not None else np.zeros(128) for p in paths])
     vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     upper = np.triu(np.ones((len(paths), len(paths)), bool), 1)
-    accepted = (vectors @ vectors.T >= threshold) & found[:, None] & found[None, :]
+    similarity = vectors @ vectors.T
+    both_found = found[:, None] & found[None, :]
+    accepted = (similarity >= threshold) & both_found
     same = who[:, None] == who[None, :]
     genuine, impostor = upper & same, upper & ~same
-    similarity = vectors @ vectors.T
-    impostor_scores = np.sort(similarity[impostor & found[:, None] & found[None, :]])
-    genuine_scores = np.where(found[:, None] & found[None, :], similarity, -np.inf)[genuine]
+    impostor_scores = np.sort(similarity[impostor & both_found])
+    genuine_scores = np.where(both_found, similarity, -np.inf)[genuine]
     tar_at_fmr = {}
     for fmr in (1e-4, 1e-3, 1e-2):  # each pipeline's own threshold for that FMR
         at = impostor_scores[min(len(impostor_scores) - 1, int(len(impostor_scores) * (1 - fmr)))]
