@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -14,6 +18,8 @@ from typer.testing import CliRunner
 from facesift import FaceEngine, Workspace
 from facesift.cli import app
 from facesift.store import videos as videos_module
+from facesift.store.schema import Media
+from facesift.store.videos import VideoRecord
 from facesift.workflows import scan as workspace_module
 from facesift.workflows.results import ScanReport
 from tests.videos import moving_photos_video
@@ -211,18 +217,20 @@ def test_a_scan_taken_over_stops_at_its_next_commit_and_says_what_holds_the_vide
     engine: FaceEngine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A scan whose claim looks interrupted (here at once: no heartbeat is recent enough) is
-    taken over by another, which resumes from its last commit and finishes the video. The
-    first scan then stops at its next commit without writing, and its error says what the
-    store showed instead of its claim."""
+    """A scan whose claim looks interrupted to another machine (here at once: no heartbeat is
+    recent enough) is taken over there; that scan resumes from the first one's last commit and
+    finishes the video. The first scan then stops at its next commit without writing, and its
+    error says what the store showed instead of its claim."""
     monkeypatch.setattr(videos_module, "HEARTBEAT_STALE_SECONDS", 0.0)
     monkeypatch.setattr(workspace_module, "CHECKPOINT_SECONDS", 0.5)
     other: list[ScanReport] = []
 
     def take_over(path: Path, seconds: float, duration: float | None) -> None:
         if seconds >= 1.0 and not other:
-            with Workspace(tmp_path / "ws", engine=engine) as ws:
-                other.append(ws.scan([small_faces_video], **SMALL_SCAN))
+            with monkeypatch.context() as elsewhere:
+                elsewhere.setattr(videos_module.socket, "gethostname", lambda: "another-machine")
+                with Workspace(tmp_path / "ws", engine=engine) as ws:
+                    other.append(ws.scan([small_faces_video], **SMALL_SCAN))
 
     with Workspace(tmp_path / "ws", engine=engine) as ws:
         first = ws.scan([small_faces_video], **SMALL_SCAN, video_progress=take_over)
@@ -234,6 +242,67 @@ def test_a_scan_taken_over_stops_at_its_next_commit_and_says_what_holds_the_vide
         )
         (media,) = ws.media()
         assert media.status == "ok"
+        assert stored_video(ws) == small_faces_whole
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_a_claim_holds_while_its_process_runs_here_or_it_committed_lately_elsewhere() -> None:
+    """On this machine a video's claim holds while its process runs, however long ago it last
+    committed (a suspended laptop, a clock that jumped), and ends when the process is gone, a
+    zombie, or its id was given to a later process. Another machine's claim holds while it
+    committed in the last HEARTBEAT_STALE_SECONDS."""
+    alive, stale = videos_module._alive, videos_module.HEARTBEAT_STALE_SECONDS
+    long_ago = {**videos_module._scanner("token"), "heartbeat": time.time() - 10 * stale}
+    assert alive(long_ago)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claim = {**long_ago, "pid": child.pid, "started": videos_module._process_started(child.pid)}
+        assert alive(claim)
+        assert not alive({**claim, "started": claim["started"] + 1})  # the id, reused
+        child.kill()
+        for _ in range(1000):  # until the signal is delivered; not collected (no wait())
+            if Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.01)
+        assert not alive(claim)
+    finally:
+        child.kill()
+        child.wait()
+    assert not alive(claim)
+    elsewhere = {**videos_module._scanner("token"), "host": "another-machine"}
+    assert alive(elsewhere)
+    assert not alive({**elsewhere, "heartbeat": time.time() - stale})
+
+
+def test_a_scan_that_fails_gives_its_video_up_to_a_rerun_in_the_same_process(
+    small_faces_video: Path,
+    small_faces_whole: Stored,
+    tmp_path: Path,
+    engine: FaceEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failure while scanning a video (here the store failing at a commit) ends the scan
+    with that error and gives the video up: a process that lives on (the web app running
+    scans as jobs) can scan it again at once, resuming, instead of waiting on its own claim."""
+    monkeypatch.setattr(workspace_module, "CHECKPOINT_SECONDS", 0.5)
+    commit, calls = VideoRecord.commit, 0
+
+    def fails_once(self: VideoRecord, *args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("server closed the connection unexpectedly")
+        commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(VideoRecord, "commit", fails_once)
+    with Workspace(tmp_path / "ws", engine=engine) as ws:
+        with pytest.raises(RuntimeError, match="server closed the connection"):
+            ws.scan([small_faces_video], **SMALL_SCAN)
+        with ws.context.store.sessions() as session:
+            (media,) = session.query(Media)
+            assert media.status == "scanning" and "scanner" not in media.analysis
+        report = ws.scan([small_faces_video], **SMALL_SCAN)
+        assert report.processed == 1 and not report.errors
         assert stored_video(ws) == small_faces_whole
 
 

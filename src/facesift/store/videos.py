@@ -35,9 +35,10 @@ from facesift.store.store import Store
 # are searched for (on a GPU the pixel budget follows its free memory, so it can differ).
 RESUME_KEYS = ("embedder_sha256", "detector", "min_face_px", "max_detect_pixels")
 
-# A scan in progress marks its video with a token and the time of its last commit; another
-# process leaves the video to it while that is recent (it waits), and takes over an
-# interrupted scan once it is older than this (seconds).
+# A scan in progress marks its video with a token, its process and the time of its last
+# commit; another process leaves the video to it (it waits) while that process runs, when on
+# the same machine, or else while its last commit is more recent than this (seconds), and
+# takes an interrupted scan over after.
 HEARTBEAT_STALE_SECONDS = 120.0
 
 
@@ -248,6 +249,7 @@ def _scanner(token: str) -> dict[str, Any]:
         "heartbeat": time.time(),
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "started": _process_started(os.getpid()),
     }
 
 
@@ -264,21 +266,50 @@ def _holder(media: Media) -> str:
 
 
 def _alive(scanner: dict[str, Any] | None) -> bool:
-    """Whether the scan that marked a video may still be running: its last commit is recent,
-    and, when it ran on this machine, its process still exists (a scan killed outright is
-    taken over at once, not after HEARTBEAT_STALE_SECONDS)."""
+    """Whether the scan that marked a video may still be running.
+
+    On this machine: whether its process still runs (the same process id and start time),
+    however long ago it last committed: a suspended laptop, or a clock that jumped, must not
+    hand a running scan to another, and a scan killed outright is taken over at once. On
+    another machine, whose processes cannot be seen: whether it committed in the last
+    HEARTBEAT_STALE_SECONDS."""
     if not scanner:
         return False
-    if time.time() - float(scanner.get("heartbeat", 0)) >= HEARTBEAT_STALE_SECONDS:
-        return False
     if scanner.get("host") == socket.gethostname() and scanner.get("pid"):
-        try:
-            os.kill(int(scanner["pid"]), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # another user's process
-    return True
+        return _running(int(scanner["pid"]), scanner.get("started"))
+    return time.time() - float(scanner.get("heartbeat", 0)) < HEARTBEAT_STALE_SECONDS
+
+
+def _running(pid: int, started: float | None) -> bool:
+    """Whether process `pid` runs (not a zombie, whose parent has yet to collect it) and,
+    where its start time was recorded and can be read now, started then (not a later process
+    given the same id)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    state = _proc_stat(pid)
+    if state is None:
+        return True
+    return state[0] not in ("Z", "X") and (started is None or state[1] == started)
+
+
+def _process_started(pid: int) -> float | None:
+    """When process `pid` started, in clock ticks since boot; None where unknown."""
+    state = _proc_stat(pid)
+    return None if state is None else state[1]
+
+
+def _proc_stat(pid: int) -> tuple[str, float] | None:
+    """Process `pid`'s state letter and start time, from Linux's /proc; None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # after the command name, which may hold spaces
+    return (fields[0], float(fields[19])) if len(fields) > 19 else None
 
 
 def _keep_best_crops(session: Session, row: TrackRow, track: Track) -> None:

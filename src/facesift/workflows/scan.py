@@ -8,6 +8,7 @@ commit (facesift.store.videos). Bad files are reported and the scan goes on.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -369,11 +370,11 @@ def _scan_video(
 
     An interrupted scan left the media row "scanning" with the frame it got to; with the
     same settings it resumes there, with its open tracks and the full scan that frame
-    followed restored from the store: any commit is an exact resume point. Ctrl-C gives
-    the video up at once, so that a rerun need not wait for the heartbeat to go stale; so
-    does a frame whose analysis failed (the engine, not the file: reported as an error),
-    after committing the frames before it. Only a decoding failure ends the video as
-    "partial", which is final.
+    followed restored from the store: any commit is an exact resume point. Ctrl-C, or any
+    other failure here, gives the video up at once, so that a rerun need not wait for this
+    process to end or its heartbeat to go stale; so does a frame whose analysis failed (the
+    engine, not the file: reported as an error), after committing the frames before it.
+    Only a decoding failure ends the video as "partial", which is final.
     """
     path, sha, seen_in = file
     try:
@@ -394,9 +395,9 @@ def _scan_video(
             tx.file_media_under_case(record.media_id, case)
         return _add_sources(ctx, tx, sha, seen_in)
 
-    report.sources += ctx.store.transaction(file_it)
     status = DecodeStatus()
     try:
+        report.sources += ctx.store.transaction(file_it)
         track = (fps, full_scan_every, resume_after, anchor)
         on_frame = None if progress is None else (lambda t: progress(path, t, info.duration))
         if not _track_and_commit(ctx, pool, path, record, tracker, track, status, on_frame):
@@ -408,8 +409,9 @@ def _scan_video(
         lost = f"another process took this video's scan over ({exc.holder}); rerun to check it"
         report.errors.append((str(path), AnalysisFailure(lost)))
         return
-    except KeyboardInterrupt:
-        record.release()
+    except BaseException:  # Ctrl-C, or a failure that a long-lived process (the web app) outlives
+        with contextlib.suppress(Exception):  # the store may be what failed: raise its error
+            record.release()
         raise
     faces, tracks = record.counts()
     report.processed += 1
