@@ -249,8 +249,9 @@ def test_a_scan_taken_over_stops_at_its_next_commit_and_says_what_holds_the_vide
 def test_a_claim_holds_while_its_process_runs_here_or_it_committed_lately_elsewhere() -> None:
     """On this machine a video's claim holds while its process runs, however long ago it last
     committed (a suspended laptop, a clock that jumped), and ends when the process is gone, a
-    zombie, or its id was given to a later process. Another machine's claim holds while it
-    committed in the last HEARTBEAT_STALE_SECONDS."""
+    zombie, or its id was given to a later process. Another machine's claim, or another
+    container's with the same host name, holds while it committed in the last
+    HEARTBEAT_STALE_SECONDS."""
     alive, stale = videos_module._alive, videos_module.HEARTBEAT_STALE_SECONDS
     long_ago = {**videos_module._scanner("token"), "heartbeat": time.time() - 10 * stale}
     assert alive(long_ago)
@@ -269,9 +270,12 @@ def test_a_claim_holds_while_its_process_runs_here_or_it_committed_lately_elsewh
         child.kill()
         child.wait()
     assert not alive(claim)
-    elsewhere = {**videos_module._scanner("token"), "host": "another-machine"}
-    assert alive(elsewhere)
-    assert not alive({**elsewhere, "heartbeat": time.time() - stale})
+    for elsewhere in (
+        {**videos_module._scanner("token"), "host": "another-machine"},
+        {**videos_module._scanner("token"), "pid_namespace": "pid:[1]"},  # another container
+    ):
+        assert alive(elsewhere)
+        assert not alive({**elsewhere, "heartbeat": time.time() - stale})
 
 
 def test_a_scan_that_fails_gives_its_video_up_to_a_rerun_in_the_same_process(

@@ -249,6 +249,7 @@ def _scanner(token: str) -> dict[str, Any]:
         "heartbeat": time.time(),
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "pid_namespace": _pid_namespace(),
         "started": _process_started(os.getpid()),
     }
 
@@ -268,14 +269,19 @@ def _holder(media: Media) -> str:
 def _alive(scanner: dict[str, Any] | None) -> bool:
     """Whether the scan that marked a video may still be running.
 
-    On this machine: whether its process still runs (the same process id and start time),
+    On this machine (the same host name and process ids: not another container that shares
+    the host's name): whether its process still runs (the same process id and start time),
     however long ago it last committed: a suspended laptop, or a clock that jumped, must not
-    hand a running scan to another, and a scan killed outright is taken over at once. On
-    another machine, whose processes cannot be seen: whether it committed in the last
+    hand a running scan to another, and a scan killed outright is taken over at once.
+    Elsewhere, where its processes cannot be seen: whether it committed in the last
     HEARTBEAT_STALE_SECONDS."""
     if not scanner:
         return False
-    if scanner.get("host") == socket.gethostname() and scanner.get("pid"):
+    same_machine = (
+        scanner.get("host") == socket.gethostname()
+        and scanner.get("pid_namespace") == _pid_namespace()
+    )
+    if same_machine and scanner.get("pid"):
         return _running(int(scanner["pid"]), scanner.get("started"))
     return time.time() - float(scanner.get("heartbeat", 0)) < HEARTBEAT_STALE_SECONDS
 
@@ -300,6 +306,14 @@ def _process_started(pid: int) -> float | None:
     """When process `pid` started, in clock ticks since boot; None where unknown."""
     state = _proc_stat(pid)
     return None if state is None else state[1]
+
+
+def _pid_namespace() -> str | None:
+    """Which process ids this process sees (Linux: one set per container); None elsewhere."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def _proc_stat(pid: int) -> tuple[str, float] | None:
